@@ -1,0 +1,329 @@
+/**
+ * The Plaid client: undici over one keep-alive pool per Plaid origin, zod on every answer, typed
+ * errors, and the retry loop driven by `decideRetry`.
+ */
+import { Pool, request, type Dispatcher } from 'undici';
+import type { z } from 'zod';
+import {
+  PlaidClientError,
+  PlaidMalformedResponseError,
+  PlaidNonJsonResponseError,
+  plaidErrorFromBody,
+  plaidErrorFromResponse,
+  transportErrorFrom,
+  type PlaidResponseError,
+} from './errors.js';
+import { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision, type RetryPolicy } from './retry.js';
+import {
+  CashflowReportRefreshRequest,
+  PLAID_VERSION,
+  PublicTokenExchangeResponse,
+  RefreshResponse,
+  SandboxItemResetLoginResponse,
+  SandboxPublicTokenCreateResponse,
+  UserCreateResponse,
+  UserFinancialDataRefreshResponse,
+} from './schemas.js';
+
+export const PLAID_ENVIRONMENTS = Object.freeze({
+  sandbox: 'https://sandbox.plaid.com',
+  production: 'https://production.plaid.com',
+});
+export type PlaidEnvironment = keyof typeof PLAID_ENVIRONMENTS;
+
+/** `sandbox` / `production` -> Plaid's host; anything else must be an http(s) URL (the simulator). */
+export function resolvePlaidBaseUrl(environmentOrUrl: string): string {
+  if (Object.hasOwn(PLAID_ENVIRONMENTS, environmentOrUrl)) {
+    return PLAID_ENVIRONMENTS[environmentOrUrl as PlaidEnvironment];
+  }
+  const url = new URL(environmentOrUrl);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`not an http(s) URL: ${environmentOrUrl}`);
+  return url.toString().replace(/\/+$/, '');
+}
+
+export const DEFAULT_TIMEOUT_MS = 90_000;
+
+/** One attempt of one call, for logs and metrics. Holds no request body and no credentials. */
+export interface PlaidAttemptEvent {
+  readonly endpoint: string;
+  readonly attempt: number;
+  readonly durationMs: number;
+  /** HTTP status, or null when no answer came. */
+  readonly status: number | null;
+  readonly requestId: string | null;
+  readonly errorCode: string | null;
+  readonly error: PlaidClientError | null;
+  /** What the retry policy decided after a failure. */
+  readonly decision: RetryDecision | null;
+}
+
+export interface PlaidClientOptions {
+  /** Plaid's host or the simulator's URL; see `resolvePlaidBaseUrl`. */
+  readonly baseUrl: string;
+  readonly clientId: string;
+  readonly secret: string;
+  readonly timeoutMs?: number;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Injected transport (tests swap it). Without it the client builds one keep-alive Pool and owns it. */
+  readonly dispatcher?: Dispatcher;
+  /** Connections of the owned pool; null = no limit, so slow refreshes never queue behind each other. */
+  readonly maxConnections?: number | null;
+  readonly random?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly onAttempt?: (event: PlaidAttemptEvent) => void;
+}
+
+/** What the three single-Item refreshes return. */
+export interface RefreshReceipt {
+  readonly requestId: string;
+}
+
+export interface UserRefreshItemResult {
+  readonly itemId: string;
+  readonly product: string;
+  readonly error: PlaidResponseError | null;
+}
+
+export interface UserRefreshReceipt {
+  readonly requestId: string;
+  readonly userId: string | null;
+  readonly results: readonly UserRefreshItemResult[];
+}
+
+const USER_AGENT = 'plaid-refresh-graphql/0.1';
+
+export class PlaidClient {
+  readonly baseUrl: string;
+  readonly timeoutMs: number;
+  readonly retryPolicy: RetryPolicy;
+  private readonly origin: string;
+  private readonly basePath: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly ownsDispatcher: boolean;
+  private readonly headers: Record<string, string>;
+  private readonly random: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly onAttempt: ((event: PlaidAttemptEvent) => void) | undefined;
+
+  constructor(options: PlaidClientOptions) {
+    this.baseUrl = resolvePlaidBaseUrl(options.baseUrl);
+    const url = new URL(this.baseUrl);
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.retryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+    this.ownsDispatcher = options.dispatcher === undefined;
+    this.dispatcher =
+      options.dispatcher ??
+      new Pool(this.origin, {
+        connections: options.maxConnections ?? null,
+        keepAliveTimeout: 10_000,
+        keepAliveMaxTimeout: 60_000,
+      });
+    // Credentials travel in headers only, so no request body ever holds them.
+    this.headers = {
+      'content-type': 'application/json',
+      'plaid-version': PLAID_VERSION,
+      'plaid-client-id': options.clientId,
+      'plaid-secret': options.secret,
+      'user-agent': USER_AGENT,
+    };
+    this.random = options.random ?? Math.random;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.onAttempt = options.onAttempt;
+  }
+
+  // ---- the four refreshes -------------------------------------------------------------------
+
+  async refreshTransactions(accessToken: string): Promise<RefreshReceipt> {
+    const body = await this.post('/transactions/refresh', { access_token: accessToken }, RefreshResponse);
+    return { requestId: body.request_id };
+  }
+
+  async refreshIdentity(accessToken: string): Promise<RefreshReceipt> {
+    const body = await this.post('/identity/refresh', { access_token: accessToken }, RefreshResponse);
+    return { requestId: body.request_id };
+  }
+
+  async refreshCashflowReport(accessToken: string, daysRequested: number): Promise<RefreshReceipt> {
+    // Checked here too, so a bad value never becomes a paid call.
+    const request = CashflowReportRefreshRequest.safeParse({ access_token: accessToken, days_requested: daysRequested });
+    if (!request.success) throw new RangeError(`days_requested must be an integer from 1 to 730, got ${daysRequested}`);
+    const body = await this.post('/cashflow_report/refresh', request.data, RefreshResponse);
+    return { requestId: body.request_id };
+  }
+
+  async refreshUserFinancialData(userId: string): Promise<UserRefreshReceipt> {
+    const body = await this.post('/user/financial_data/refresh', { user_id: userId }, UserFinancialDataRefreshResponse);
+    return {
+      requestId: body.request_id,
+      userId: body.user_id ?? null,
+      results: body.results.map((result) => ({
+        itemId: result.item_id,
+        product: result.product,
+        error: result.error ? plaidErrorFromBody(result.error.status, result.error) : null,
+      })),
+    };
+  }
+
+  // ---- Link and sandbox helpers (real Plaid endpoints) --------------------------------------
+
+  async exchangePublicToken(publicToken: string): Promise<{ accessToken: string; itemId: string; requestId: string }> {
+    const body = await this.post('/item/public_token/exchange', { public_token: publicToken }, PublicTokenExchangeResponse);
+    return { accessToken: body.access_token, itemId: body.item_id, requestId: body.request_id };
+  }
+
+  async createSandboxPublicToken(input: {
+    institutionId: string;
+    initialProducts: readonly string[];
+    username?: string;
+    password?: string;
+    userId?: string;
+  }): Promise<{ publicToken: string; requestId: string }> {
+    const options =
+      input.username !== undefined || input.password !== undefined
+        ? { override_username: input.username ?? 'user_good', override_password: input.password ?? 'pass_good' }
+        : undefined;
+    const body = await this.post(
+      '/sandbox/public_token/create',
+      {
+        institution_id: input.institutionId,
+        initial_products: input.initialProducts,
+        ...(options ? { options } : {}),
+        ...(input.userId ? { user_id: input.userId } : {}),
+      },
+      SandboxPublicTokenCreateResponse,
+    );
+    return { publicToken: body.public_token, requestId: body.request_id };
+  }
+
+  async resetSandboxItemLogin(accessToken: string): Promise<{ resetLogin: boolean; requestId: string }> {
+    const body = await this.post('/sandbox/item/reset_login', { access_token: accessToken }, SandboxItemResetLoginResponse);
+    return { resetLogin: body.reset_login, requestId: body.request_id };
+  }
+
+  async createUser(clientUserId: string): Promise<{ userId: string; requestId: string }> {
+    const body = await this.post('/user/create', { client_user_id: clientUserId }, UserCreateResponse);
+    return { userId: body.user_id, requestId: body.request_id };
+  }
+
+  /** Closes the pool if this client built it; an injected dispatcher belongs to its owner. */
+  async close(): Promise<void> {
+    if (this.ownsDispatcher) await this.dispatcher.close();
+  }
+
+  // ---- transport ----------------------------------------------------------------------------
+
+  private async post<T>(endpoint: string, body: object, schema: z.ZodType<T>): Promise<T> {
+    const started = performance.now();
+    for (let attempt = 1; ; attempt++) {
+      const attemptStarted = performance.now();
+      try {
+        const { data, status } = await this.once(endpoint, body, schema);
+        this.onAttempt?.({
+          endpoint,
+          attempt,
+          durationMs: performance.now() - attemptStarted,
+          status,
+          requestId: requestIdOf(data),
+          errorCode: null,
+          error: null,
+          decision: null,
+        });
+        return data;
+      } catch (caught) {
+        const failure = caught instanceof AttemptFailure ? caught : null;
+        const error = failure?.error ?? transportErrorFrom(caught, this.timeoutMs);
+        error.endpoint = endpoint;
+        const decision = decideRetry({
+          error,
+          attempt,
+          elapsedMs: performance.now() - started,
+          policy: this.retryPolicy,
+          random: this.random(),
+          retryAfterMs: failure?.retryAfterMs ?? null,
+        });
+        this.onAttempt?.({
+          endpoint,
+          attempt,
+          durationMs: performance.now() - attemptStarted,
+          status: failure?.status ?? null,
+          requestId: 'requestId' in error && typeof error.requestId === 'string' ? error.requestId : null,
+          errorCode: 'errorCode' in error && typeof error.errorCode === 'string' ? error.errorCode : null,
+          error,
+          decision,
+        });
+        if (!decision.retry) throw error;
+        await this.sleep(decision.delayMs);
+      }
+    }
+  }
+
+  /** One HTTP exchange: returns parsed data or throws an AttemptFailure wrapping a typed error. */
+  private async once<T>(endpoint: string, body: object, schema: z.ZodType<T>): Promise<{ data: T; status: number }> {
+    let response: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      response = await request(`${this.origin}${this.basePath}${endpoint}`, {
+        dispatcher: this.dispatcher,
+        method: 'POST',
+        headers: this.headers,
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      text = await response.body.text();
+    } catch (error) {
+      throw new AttemptFailure(transportErrorFrom(error, this.timeoutMs), null, null);
+    }
+    const status = response.statusCode;
+    const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
+    const contentType = headerValue(response.headers['content-type']);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new AttemptFailure(new PlaidNonJsonResponseError(status, contentType, text), status, retryAfterMs);
+    }
+    if (status >= 200 && status < 300) {
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) {
+        const problem = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+        throw new AttemptFailure(new PlaidMalformedResponseError(status, problem), status, retryAfterMs);
+      }
+      return { data: parsed.data, status };
+    }
+    throw new AttemptFailure(plaidErrorFromResponse(status, json), status, retryAfterMs);
+  }
+}
+
+/** Carries what the retry loop needs from one failed exchange besides the error itself. */
+class AttemptFailure {
+  constructor(
+    readonly error: PlaidClientError,
+    readonly status: number | null,
+    readonly retryAfterMs: number | null,
+  ) {}
+}
+
+function headerValue(value: string | string[] | undefined): string | null {
+  if (value === undefined) return null;
+  return Array.isArray(value) ? (value[0] ?? null) : value;
+}
+
+function parseRetryAfter(value: string | string[] | undefined): number | null {
+  const raw = headerValue(value);
+  if (raw === null) return null;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? null : Math.max(0, date - Date.now());
+}
+
+function requestIdOf(data: unknown): string | null {
+  if (typeof data === 'object' && data !== null && 'request_id' in data && typeof data.request_id === 'string') {
+    return data.request_id;
+  }
+  return null;
+}

@@ -1,0 +1,112 @@
+/**
+ * zod schemas for what we send to Plaid and what Plaid sends back.
+ *
+ * Plaid treats new fields and new enum values as non-breaking changes, so every response schema is
+ * a loose object (extra keys kept) and `error_type` / `error_code` are plain strings.
+ */
+import { z } from 'zod';
+
+export const PLAID_VERSION = '2020-09-14';
+
+/** `days_requested` bounds of /cashflow_report/refresh (Plaid's OpenAPI: 1..730, default 365). */
+export const CASHFLOW_DAYS = { min: 1, max: 730, default: 365 } as const;
+
+// ---- requests -------------------------------------------------------------------------------
+
+export const AccessTokenRequest = z.strictObject({ access_token: z.string().min(1) });
+export type AccessTokenRequest = z.infer<typeof AccessTokenRequest>;
+
+export const CashflowReportRefreshRequest = z.strictObject({
+  access_token: z.string().min(1),
+  days_requested: z.number().int().min(CASHFLOW_DAYS.min).max(CASHFLOW_DAYS.max),
+});
+export type CashflowReportRefreshRequest = z.infer<typeof CashflowReportRefreshRequest>;
+
+export const UserFinancialDataRefreshRequest = z.strictObject({ user_id: z.string().min(1) });
+export type UserFinancialDataRefreshRequest = z.infer<typeof UserFinancialDataRefreshRequest>;
+
+export const SandboxPublicTokenCreateRequest = z.strictObject({
+  institution_id: z.string().min(1),
+  initial_products: z.array(z.string().min(1)).min(1),
+  options: z
+    .strictObject({
+      override_username: z.string().nullish(),
+      override_password: z.string().nullish(),
+      webhook: z.string().optional(),
+    })
+    .optional(),
+  user_id: z.string().optional(),
+});
+export type SandboxPublicTokenCreateRequest = z.infer<typeof SandboxPublicTokenCreateRequest>;
+
+export const PublicTokenExchangeRequest = z.strictObject({ public_token: z.string().min(1) });
+export const UserCreateRequest = z.strictObject({ client_user_id: z.string().min(1).max(128) });
+
+// ---- the error object -----------------------------------------------------------------------
+
+/**
+ * Plaid's error object. Required by the spec: error_type, error_code, error_message,
+ * display_message (nullable). Real answers sometimes leave out the nullable ones, so those
+ * default to null instead of failing the parse.
+ */
+export const PlaidErrorBody = z.looseObject({
+  error_type: z.string().min(1),
+  error_code: z.string().min(1),
+  error_code_reason: z.string().nullish().transform((v) => v ?? null),
+  error_message: z.string().nullish().transform((v) => v ?? ''),
+  display_message: z.string().nullish().transform((v) => v ?? null),
+  request_id: z.string().nullish().transform((v) => v ?? null),
+  causes: z.array(z.unknown()).nullish().transform((v) => v ?? []),
+  status: z.number().int().nullish().transform((v) => v ?? null),
+  documentation_url: z.string().nullish().transform((v) => v ?? null),
+  suggested_action: z.string().nullish().transform((v) => v ?? null),
+  required_account_subtypes: z.array(z.string()).nullish().transform((v) => v ?? null),
+  provided_account_subtypes: z.array(z.string()).nullish().transform((v) => v ?? null),
+});
+export type PlaidErrorBody = z.infer<typeof PlaidErrorBody>;
+
+// ---- responses ------------------------------------------------------------------------------
+
+const RequestId = z.string().min(1);
+
+/** /transactions/refresh, /identity/refresh and /cashflow_report/refresh all answer this. */
+export const RefreshResponse = z.looseObject({ request_id: RequestId });
+export type RefreshResponse = z.infer<typeof RefreshResponse>;
+
+export const RefreshResult = z.looseObject({
+  item_id: z.string().min(1),
+  product: z.string().min(1),
+  // A successful entry leaves `error` out (Plaid's own example) or sends null.
+  error: PlaidErrorBody.nullish().transform((v) => v ?? null),
+});
+export type RefreshResult = z.infer<typeof RefreshResult>;
+
+/**
+ * The spec marks none of these fields required; we require `results`, since a bundle answer
+ * without it cannot say which Items were refreshed and must not read as "zero Items".
+ */
+export const UserFinancialDataRefreshResponse = z.looseObject({
+  request_id: RequestId,
+  user_id: z.string().optional(),
+  results: z.array(RefreshResult),
+});
+export type UserFinancialDataRefreshResponse = z.infer<typeof UserFinancialDataRefreshResponse>;
+
+export const SandboxPublicTokenCreateResponse = z.looseObject({
+  public_token: z.string().min(1),
+  request_id: RequestId,
+});
+export const PublicTokenExchangeResponse = z.looseObject({
+  access_token: z.string().min(1),
+  item_id: z.string().min(1),
+  request_id: RequestId,
+});
+export const SandboxItemResetLoginResponse = z.looseObject({
+  reset_login: z.boolean(),
+  request_id: RequestId,
+});
+export const UserCreateResponse = z.looseObject({
+  user_id: z.string().min(1),
+  user_token: z.string().optional(),
+  request_id: RequestId,
+});

@@ -1,0 +1,255 @@
+/**
+ * The Plaid endpoints the simulator answers: the four refreshes and the Sandbox/Link helpers a
+ * client needs to make Items. Each route declares its fields (checked before it runs, as Plaid does)
+ * and resolves who the call is about, so faults and the request log can match on Item or user.
+ */
+import { CASHFLOW_DAYS } from '../plaid/schemas.js';
+import { plaidError, resultError, type SimError, type SimErrorBody } from './error-bodies.js';
+import { INSTITUTIONS } from './institutions.js';
+import type { SimItem, SimUser, SimulatorState } from './state.js';
+
+type FieldType = 'string' | 'integer' | 'string[]' | 'object';
+
+export interface SimulatorRules {
+  /** Plaid's documented /transactions/refresh limits, per minute. */
+  readonly transactionsRefreshPerItem: number;
+  readonly transactionsRefreshPerClient: number;
+  /** Client-level products the Plaid account is not approved for (answered with INVALID_PRODUCT). */
+  readonly deniedProducts: ReadonlySet<string>;
+}
+
+export interface RouteContext {
+  readonly body: Record<string, unknown>;
+  readonly requestId: string;
+  readonly state: SimulatorState;
+  readonly rules: SimulatorRules;
+  readonly item: SimItem | null;
+  readonly user: SimUser | null;
+}
+
+export interface Route {
+  readonly fields: Readonly<Record<string, FieldType>>;
+  readonly required: readonly string[];
+  /** Finds the Item or user named by the body; an error here is Plaid's answer. */
+  readonly resolve?: (body: Record<string, unknown>, state: SimulatorState, requestId: string) => { item?: SimItem; user?: SimUser } | SimError;
+  readonly handle: (ctx: RouteContext) => Record<string, unknown> | SimError;
+}
+
+export function isSimError(value: unknown): value is SimError {
+  return typeof value === 'object' && value !== null && 'status' in value && 'body' in value;
+}
+
+/** Plaid's own test products; the simulator accepts these in `initial_products`. */
+const KNOWN_PRODUCTS = new Set([
+  'assets', 'auth', 'balance', 'identity', 'investments', 'liabilities', 'transactions', 'statements',
+  'income_verification', 'signal', 'transfer', 'recurring_transactions',
+]);
+
+const ACCESS_TOKEN_FORMAT = /^access-(sandbox|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function resolveAccessToken(body: Record<string, unknown>, state: SimulatorState, requestId: string) {
+  const token = body.access_token as string;
+  if (!ACCESS_TOKEN_FORMAT.test(token)) {
+    return plaidError('INVALID_ACCESS_TOKEN', requestId, {
+      error_message: 'provided access token is in an invalid format. expected format: access-<environment>-<identifier>',
+    });
+  }
+  const item = state.itemByAccessToken(token);
+  if (!item) {
+    return plaidError('INVALID_ACCESS_TOKEN', requestId, {
+      error_message: 'could not find matching access token; it may have been revoked or belong to another environment',
+    });
+  }
+  return { item };
+}
+
+/** Errors an Item answers to any refresh, in the order Plaid would find them. */
+function itemRefreshError(item: SimItem, product: string, requestId: string): SimError | null {
+  const forced = /^sim_error_([A-Z_]+)$/.exec(item.username)?.[1];
+  if (forced) return plaidError(forced, requestId);
+  const institution = INSTITUTIONS.get(item.institutionId);
+  if (institution?.refreshError) return plaidError(institution.refreshError, requestId);
+  if (item.loginRequired) {
+    return plaidError('ITEM_LOGIN_REQUIRED', requestId, {
+      error_code_reason: institution?.oauth ? 'OAUTH_INVALID_TOKEN' : null,
+    });
+  }
+  if (!item.products.has(product)) {
+    return plaidError('PRODUCT_NOT_ENABLED', requestId, {
+      error_message: `the following products are not enabled for this item: ["${product}"]`,
+    });
+  }
+  if (institution?.nonDepositoryOnly && product === 'transactions') {
+    return plaidError('PRODUCTS_NOT_SUPPORTED', requestId);
+  }
+  return null;
+}
+
+function deniedProduct(ctx: RouteContext, product: string): SimError | null {
+  if (!ctx.rules.deniedProducts.has(product)) return null;
+  return plaidError('INVALID_PRODUCT', ctx.requestId, {
+    error_message: `client is not authorized to access the following products: ["${product}"]`,
+  });
+}
+
+function itemRefresh(product: string, clientProduct: string): Route['handle'] {
+  return (ctx) => {
+    const item = ctx.item as SimItem;
+    return deniedProduct(ctx, clientProduct) ?? itemRefreshError(item, product, ctx.requestId) ?? { request_id: ctx.requestId };
+  };
+}
+
+export const ROUTES: Readonly<Record<string, Route>> = {
+  '/transactions/refresh': {
+    fields: { access_token: 'string' },
+    required: ['access_token'],
+    resolve: resolveAccessToken,
+    handle: (ctx) => {
+      const item = ctx.item as SimItem;
+      // Plaid's documented limits: 2 per Item and 100 per client, per minute.
+      if (!ctx.state.takeFromWindow('client:/transactions/refresh', ctx.rules.transactionsRefreshPerClient)) {
+        return plaidError('RATE_LIMIT', ctx.requestId, {
+          error_message: 'rate limit exceeded for attempts to access "transactions/refresh". please try again later',
+        });
+      }
+      if (!ctx.state.takeFromWindow(`item:${item.itemId}:/transactions/refresh`, ctx.rules.transactionsRefreshPerItem)) {
+        return plaidError('TRANSACTIONS_REFRESH_LIMIT', ctx.requestId);
+      }
+      return itemRefresh('transactions', 'transactions_refresh')(ctx);
+    },
+  },
+  '/identity/refresh': {
+    fields: { access_token: 'string' },
+    required: ['access_token'],
+    resolve: resolveAccessToken,
+    handle: itemRefresh('identity', 'identity_refresh'),
+  },
+  '/cashflow_report/refresh': {
+    fields: { access_token: 'string', days_requested: 'integer' },
+    required: ['access_token', 'days_requested'],
+    resolve: resolveAccessToken,
+    handle: (ctx) => {
+      const days = ctx.body.days_requested as number;
+      if (days < CASHFLOW_DAYS.min || days > CASHFLOW_DAYS.max) {
+        return plaidError('INVALID_FIELD', ctx.requestId, {
+          error_message: `days_requested must be an integer between ${CASHFLOW_DAYS.min} and ${CASHFLOW_DAYS.max}`,
+        });
+      }
+      // Cashflow Report is built on the Item's transactions data.
+      return itemRefresh('transactions', 'cashflow_report')(ctx);
+    },
+  },
+  '/user/financial_data/refresh': {
+    fields: { user_id: 'string' },
+    required: ['user_id'],
+    resolve: (body, state, requestId) => {
+      const userId = body.user_id as string;
+      if (!userId.startsWith('usr_')) return plaidError('INVALID_USER_ID', requestId);
+      const user = state.users.get(userId);
+      return user ? { user } : plaidError('USER_NOT_FOUND', requestId);
+    },
+    handle: (ctx) => {
+      const user = ctx.user as SimUser;
+      const denied = deniedProduct(ctx, 'financial_insights');
+      if (denied) return denied;
+      const results = user.itemIds.map((itemId) => {
+        const item = ctx.state.items.get(itemId) as SimItem;
+        const error = itemRefreshError(item, 'transactions', ctx.requestId);
+        // Successful entries leave `error` out, as in Plaid's own example.
+        const entry: { item_id: string; product: string; error?: SimErrorBody } = { item_id: itemId, product: 'transactions' };
+        if (error) entry.error = resultError(error);
+        return entry;
+      });
+      return { request_id: ctx.requestId, user_id: user.userId, results };
+    },
+  },
+  '/sandbox/public_token/create': {
+    fields: { institution_id: 'string', initial_products: 'string[]', options: 'object', user_id: 'string', user_token: 'string' },
+    required: ['institution_id', 'initial_products'],
+    handle: (ctx) => {
+      const institution = INSTITUTIONS.get(ctx.body.institution_id as string);
+      if (!institution) return plaidError('INVALID_INSTITUTION', ctx.requestId);
+      const products = ctx.body.initial_products as string[];
+      const unknown = products.filter((p) => !KNOWN_PRODUCTS.has(p));
+      if (products.length === 0 || unknown.length > 0) {
+        return plaidError('INVALID_FIELD', ctx.requestId, {
+          error_message: products.length === 0 ? 'initial_products must not be empty' : `unknown products: ${unknown.join(', ')}`,
+        });
+      }
+      const options = (ctx.body.options ?? {}) as Record<string, unknown>;
+      const username = typeof options.override_username === 'string' ? options.override_username : 'user_good';
+      const userId = typeof ctx.body.user_id === 'string' ? ctx.body.user_id : null;
+      if (userId !== null && !ctx.state.users.has(userId)) return plaidError('USER_NOT_FOUND', ctx.requestId);
+      const publicToken = ctx.state.createPublicToken({
+        institutionId: institution.id,
+        products: new Set(products),
+        username,
+        userId,
+        loginRequired: false,
+      });
+      return { public_token: publicToken, request_id: ctx.requestId };
+    },
+  },
+  '/item/public_token/exchange': {
+    fields: { public_token: 'string' },
+    required: ['public_token'],
+    handle: (ctx) => {
+      const item = ctx.state.exchangePublicToken(ctx.body.public_token as string);
+      if (!item) return plaidError('INVALID_PUBLIC_TOKEN', ctx.requestId);
+      return { access_token: item.accessToken, item_id: item.itemId, request_id: ctx.requestId };
+    },
+  },
+  '/sandbox/item/reset_login': {
+    fields: { access_token: 'string' },
+    required: ['access_token'],
+    resolve: resolveAccessToken,
+    handle: (ctx) => {
+      (ctx.item as SimItem).loginRequired = true;
+      return { reset_login: true, request_id: ctx.requestId };
+    },
+  },
+  '/user/create': {
+    fields: { client_user_id: 'string', identity: 'object', with_upgraded_user: 'object', end_customer: 'string' },
+    required: ['client_user_id'],
+    handle: (ctx) => {
+      const clientUserId = ctx.body.client_user_id as string;
+      if (clientUserId.length > 128) {
+        return plaidError('INVALID_FIELD', ctx.requestId, { error_message: 'client_user_id must be at most 128 characters' });
+      }
+      const user = ctx.state.createUser(clientUserId);
+      return { user_id: user.userId, request_id: ctx.requestId };
+    },
+  },
+};
+
+/** Plaid's request checks, in Plaid's order: unknown fields, missing fields, then field types. */
+export function validateFields(route: Route, body: Record<string, unknown>, requestId: string): SimError | null {
+  const unknown = Object.keys(body).filter((k) => k !== 'client_id' && k !== 'secret' && !(k in route.fields));
+  if (unknown.length > 0) {
+    return plaidError('UNKNOWN_FIELDS', requestId, {
+      error_message: `the following fields are not recognized by this endpoint: ${unknown.join(', ')}`,
+    });
+  }
+  const missing = route.required.filter((k) => body[k] === undefined || body[k] === null);
+  if (missing.length > 0) {
+    return plaidError('MISSING_FIELDS', requestId, {
+      error_message: `the following required fields are missing: ${missing.join(', ')}`,
+    });
+  }
+  for (const [name, type] of Object.entries(route.fields)) {
+    const value = body[name];
+    if (value === undefined || value === null) continue;
+    const ok =
+      type === 'string'
+        ? typeof value === 'string' && value.length > 0
+        : type === 'integer'
+          ? Number.isInteger(value)
+          : type === 'string[]'
+            ? Array.isArray(value) && value.every((v) => typeof v === 'string')
+            : typeof value === 'object' || typeof value === 'boolean';
+    if (!ok) {
+      return plaidError('INVALID_FIELD', requestId, { error_message: `${name} must be of type ${type}` });
+    }
+  }
+  return null;
+}

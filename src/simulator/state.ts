@@ -1,0 +1,232 @@
+/**
+ * What the simulator remembers: Items and their tokens, users, public tokens, rate-limit windows,
+ * injected faults and the log of calls received. All in memory; one instance per simulator.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+
+export interface SimItem {
+  readonly itemId: string;
+  readonly accessToken: string;
+  readonly institutionId: string;
+  readonly products: ReadonlySet<string>;
+  readonly username: string;
+  readonly userId: string | null;
+  /** Set by /sandbox/item/reset_login; cleared only by relinking (update mode is not simulated). */
+  loginRequired: boolean;
+}
+
+export interface SimUser {
+  readonly userId: string;
+  readonly clientUserId: string;
+  readonly itemIds: string[];
+}
+
+export interface RequestLogEntry {
+  readonly seq: number;
+  readonly at: string;
+  readonly path: string;
+  readonly status: number;
+  readonly requestId: string;
+  readonly itemId: string | null;
+  readonly userId: string | null;
+  readonly errorCode: string | null;
+  readonly fault: string | null;
+}
+
+// ---- faults ---------------------------------------------------------------------------------
+
+export const FaultEffect = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('error'),
+    error_code: z.string().min(1),
+    error_type: z.string().min(1).optional(),
+    http_status: z.number().int().min(100).max(599).optional(),
+    error_code_reason: z.string().nullable().optional(),
+    error_message: z.string().optional(),
+    display_message: z.string().nullable().optional(),
+  }),
+  z
+    .strictObject({
+      type: z.literal('latency'),
+      ms: z.number().int().min(0).max(600_000).optional(),
+      min_ms: z.number().int().min(0).max(600_000).optional(),
+      max_ms: z.number().int().min(0).max(600_000).optional(),
+    })
+    .refine((l) => l.ms !== undefined || (l.min_ms !== undefined && l.max_ms !== undefined && l.min_ms <= l.max_ms), {
+      message: 'latency needs `ms`, or `min_ms` <= `max_ms`',
+    }),
+  z.strictObject({ type: z.literal('connection_reset') }),
+  z.strictObject({ type: z.literal('html_502') }),
+  z.strictObject({ type: z.literal('malformed_json') }),
+  z.strictObject({ type: z.literal('wrong_shape') }),
+]);
+export type FaultEffect = z.infer<typeof FaultEffect>;
+
+export const FaultInput = z.strictObject({
+  /** Only calls of this endpoint, e.g. `/transactions/refresh`. */
+  endpoint: z.string().startsWith('/').optional(),
+  /** Only calls for this Item (resolved from the access token). */
+  item_id: z.string().min(1).optional(),
+  /** Only calls for this user (/user/financial_data/refresh). */
+  user_id: z.string().min(1).optional(),
+  /** How many matching calls it applies to; absent = until removed. */
+  count: z.number().int().min(1).optional(),
+  effect: FaultEffect,
+});
+export type FaultInput = z.infer<typeof FaultInput>;
+
+export interface Fault extends FaultInput {
+  readonly id: string;
+  remaining: number | null;
+}
+
+export interface CallTarget {
+  readonly endpoint: string;
+  readonly itemId: string | null;
+  readonly userId: string | null;
+}
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/** Plaid-style opaque id: base62, as in Plaid's `request_id` and `item_id`. */
+export function plaidId(length: number): string {
+  const bytes = randomBytes(length);
+  let out = '';
+  for (const b of bytes) out += BASE62[b % 62];
+  return out;
+}
+
+const PUBLIC_TOKEN_TTL_MS = 30 * 60_000;
+const REQUEST_LOG_LIMIT = 50_000;
+
+export class SimulatorState {
+  readonly items = new Map<string, SimItem>();
+  private readonly itemsByToken = new Map<string, SimItem>();
+  readonly users = new Map<string, SimUser>();
+  private readonly usersByClientId = new Map<string, SimUser>();
+  private readonly publicTokens = new Map<string, { item: Omit<SimItem, 'accessToken' | 'itemId'>; expiresAt: number }>();
+  private readonly windows = new Map<string, number[]>();
+  private faults: Fault[] = [];
+  private log: RequestLogEntry[] = [];
+  private seq = 0;
+
+  constructor(readonly now: () => number = Date.now) {}
+
+  // ---- Items and users --------------------------------------------------------------------
+
+  createPublicToken(item: Omit<SimItem, 'accessToken' | 'itemId'>): string {
+    const token = `public-sandbox-${randomUUID()}`;
+    this.publicTokens.set(token, { item, expiresAt: this.now() + PUBLIC_TOKEN_TTL_MS });
+    return token;
+  }
+
+  /** One-time exchange, as with Plaid; null when unknown, used or expired. */
+  exchangePublicToken(publicToken: string): SimItem | null {
+    const pending = this.publicTokens.get(publicToken);
+    if (!pending) return null;
+    this.publicTokens.delete(publicToken);
+    if (pending.expiresAt < this.now()) return null;
+    const item: SimItem = { ...pending.item, itemId: plaidId(37), accessToken: `access-sandbox-${randomUUID()}` };
+    this.items.set(item.itemId, item);
+    this.itemsByToken.set(item.accessToken, item);
+    if (item.userId) this.users.get(item.userId)?.itemIds.push(item.itemId);
+    return item;
+  }
+
+  itemByAccessToken(token: string): SimItem | undefined {
+    return this.itemsByToken.get(token);
+  }
+
+  /** Plaid gives one user per `client_user_id`; asking again returns the same user. */
+  createUser(clientUserId: string): SimUser {
+    const existing = this.usersByClientId.get(clientUserId);
+    if (existing) return existing;
+    const user: SimUser = { userId: `usr_${plaidId(14)}`, clientUserId, itemIds: [] };
+    this.users.set(user.userId, user);
+    this.usersByClientId.set(clientUserId, user);
+    return user;
+  }
+
+  // ---- rate limits ------------------------------------------------------------------------
+
+  /**
+   * Sliding one-minute window: records the call and returns true if it fits under `limit`,
+   * false (and records nothing) if it does not.
+   */
+  takeFromWindow(key: string, limit: number, windowMs = 60_000): boolean {
+    const now = this.now();
+    const calls = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
+    if (calls.length >= limit) {
+      this.windows.set(key, calls);
+      return false;
+    }
+    calls.push(now);
+    this.windows.set(key, calls);
+    return true;
+  }
+
+  // ---- faults -----------------------------------------------------------------------------
+
+  addFault(input: FaultInput): Fault {
+    const fault: Fault = { ...input, id: `flt_${plaidId(10)}`, remaining: input.count ?? null };
+    this.faults.push(fault);
+    return fault;
+  }
+
+  listFaults(): readonly Fault[] {
+    return this.faults;
+  }
+
+  removeFault(id: string): boolean {
+    const before = this.faults.length;
+    this.faults = this.faults.filter((f) => f.id !== id);
+    return this.faults.length !== before;
+  }
+
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** The first fault of each kind (latency / everything else) matching this call; consumes one use of each. */
+  takeFaults(target: CallTarget): { latency: Fault | null; failure: Fault | null } {
+    const matches = (f: Fault) =>
+      (f.endpoint === undefined || f.endpoint === target.endpoint) &&
+      (f.item_id === undefined || f.item_id === target.itemId) &&
+      (f.user_id === undefined || f.user_id === target.userId);
+    const latency = this.faults.find((f) => f.effect.type === 'latency' && matches(f)) ?? null;
+    const failure = this.faults.find((f) => f.effect.type !== 'latency' && matches(f)) ?? null;
+    for (const f of [latency, failure]) {
+      if (f && f.remaining !== null) f.remaining -= 1;
+    }
+    this.faults = this.faults.filter((f) => f.remaining === null || f.remaining > 0);
+    return { latency, failure };
+  }
+
+  // ---- request log ------------------------------------------------------------------------
+
+  record(entry: Omit<RequestLogEntry, 'seq' | 'at'>): void {
+    this.log.push({ seq: ++this.seq, at: new Date(this.now()).toISOString(), ...entry });
+    if (this.log.length > REQUEST_LOG_LIMIT) this.log = this.log.slice(-REQUEST_LOG_LIMIT);
+  }
+
+  requests(filter: { path?: string; itemId?: string; userId?: string } = {}): readonly RequestLogEntry[] {
+    return this.log.filter(
+      (e) =>
+        (filter.path === undefined || e.path === filter.path) &&
+        (filter.itemId === undefined || e.itemId === filter.itemId) &&
+        (filter.userId === undefined || e.userId === filter.userId),
+    );
+  }
+
+  clearRequests(): void {
+    this.log = [];
+  }
+
+  /** Forgets calls, faults and rate-limit windows; Items and users stay. */
+  reset(): void {
+    this.log = [];
+    this.faults = [];
+    this.windows.clear();
+  }
+}

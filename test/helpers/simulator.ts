@@ -1,0 +1,45 @@
+/** Test helpers: a simulator on port 0 with its control API, and a Plaid client pointed at it. */
+import { PlaidClient, type PlaidClientOptions } from '../../src/plaid/client.js';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../../src/simulator/server.js';
+import type { FaultInput } from '../../src/simulator/state.js';
+
+export async function startTestSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  return startSimulator({ port: 0, controlApi: true, ...options });
+}
+
+/** A client for the simulator; retries sleep 0 ms so tests stay fast. */
+export function clientFor(simulator: Simulator, options: Partial<PlaidClientOptions> = {}): PlaidClient {
+  return new PlaidClient({
+    baseUrl: simulator.url,
+    clientId: simulator.clientId,
+    secret: simulator.secret,
+    sleep: () => Promise.resolve(),
+    ...options,
+  });
+}
+
+/** Adds a fault through the HTTP control API, as a test in another process would. */
+export async function injectFault(simulator: Simulator, fault: FaultInput): Promise<void> {
+  const response = await fetch(`${simulator.url}/simulator/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(fault),
+  });
+  if (response.status !== 201) throw new Error(`fault rejected: ${response.status} ${await response.text()}`);
+}
+
+export interface LoggedRequest {
+  path: string;
+  status: number;
+  item_id: string | null;
+  user_id: string | null;
+  error_code: string | null;
+  fault: string | null;
+  request_id: string;
+}
+
+export async function loggedRequests(simulator: Simulator, query = ''): Promise<LoggedRequest[]> {
+  const response = await fetch(`${simulator.url}/simulator/requests${query}`);
+  const body = (await response.json()) as { requests: LoggedRequest[] };
+  return body.requests;
+}
