@@ -5,13 +5,13 @@
 import { Pool, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import {
-  PlaidClientError,
   PlaidMalformedResponseError,
   PlaidNonJsonResponseError,
+  PlaidResponseError,
   plaidErrorFromBody,
   plaidErrorFromResponse,
   transportErrorFrom,
-  type PlaidResponseError,
+  type PlaidClientError,
 } from './errors.js';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision, type RetryPolicy } from './retry.js';
 import {
@@ -218,49 +218,47 @@ export class PlaidClient {
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       const attemptStarted = performance.now();
-      try {
-        const { data, status } = await this.once(endpoint, body, schema);
+      const outcome = await this.once(endpoint, body, schema);
+      if (outcome.ok) {
         this.onAttempt?.({
           endpoint,
           attempt,
           durationMs: performance.now() - attemptStarted,
-          status,
-          requestId: requestIdOf(data),
+          status: outcome.status,
+          requestId: requestIdOf(outcome.data),
           errorCode: null,
           error: null,
           decision: null,
         });
-        return data;
-      } catch (caught) {
-        const failure = caught instanceof AttemptFailure ? caught : null;
-        const error = failure?.error ?? transportErrorFrom(caught, this.timeoutMs);
-        error.endpoint = endpoint;
-        const decision = decideRetry({
-          error,
-          attempt,
-          elapsedMs: performance.now() - started,
-          policy: this.retryPolicy,
-          random: this.random(),
-          retryAfterMs: failure?.retryAfterMs ?? null,
-        });
-        this.onAttempt?.({
-          endpoint,
-          attempt,
-          durationMs: performance.now() - attemptStarted,
-          status: failure?.status ?? null,
-          requestId: 'requestId' in error && typeof error.requestId === 'string' ? error.requestId : null,
-          errorCode: 'errorCode' in error && typeof error.errorCode === 'string' ? error.errorCode : null,
-          error,
-          decision,
-        });
-        if (!decision.retry) throw error;
-        await this.sleep(decision.delayMs);
+        return outcome.data;
       }
+      const { error } = outcome;
+      error.endpoint = endpoint;
+      const decision = decideRetry({
+        error,
+        attempt,
+        elapsedMs: performance.now() - started,
+        policy: this.retryPolicy,
+        random: this.random(),
+        retryAfterMs: outcome.retryAfterMs,
+      });
+      this.onAttempt?.({
+        endpoint,
+        attempt,
+        durationMs: performance.now() - attemptStarted,
+        status: outcome.status,
+        requestId: error instanceof PlaidResponseError ? error.requestId : null,
+        errorCode: error instanceof PlaidResponseError ? error.errorCode : null,
+        error,
+        decision,
+      });
+      if (!decision.retry) throw error;
+      await this.sleep(decision.delayMs);
     }
   }
 
-  /** One HTTP exchange: returns parsed data or throws an AttemptFailure wrapping a typed error. */
-  private async once<T>(endpoint: string, body: object, schema: z.ZodType<T>): Promise<{ data: T; status: number }> {
+  /** One HTTP exchange, never throwing: parsed data, or a typed error and what the retry loop needs. */
+  private async once<T>(endpoint: string, body: object, schema: z.ZodType<T>): Promise<Attempt<T>> {
     let response: Dispatcher.ResponseData;
     let text: string;
     try {
@@ -275,37 +273,32 @@ export class PlaidClient {
       });
       text = await response.body.text();
     } catch (error) {
-      throw new AttemptFailure(transportErrorFrom(error, this.timeoutMs), null, null);
+      return { ok: false, error: transportErrorFrom(error, this.timeoutMs), status: null, retryAfterMs: null };
     }
     const status = response.statusCode;
-    const retryAfterMs = parseRetryAfter(response.headers['retry-after']);
-    const contentType = headerValue(response.headers['content-type']);
+    const failed = (error: PlaidClientError): Attempt<T> => ({
+      ok: false,
+      error,
+      status,
+      retryAfterMs: parseRetryAfter(response.headers['retry-after']),
+    });
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new AttemptFailure(new PlaidNonJsonResponseError(status, contentType, text), status, retryAfterMs);
+      return failed(new PlaidNonJsonResponseError(status, headerValue(response.headers['content-type']), text));
     }
-    if (status >= 200 && status < 300) {
-      const parsed = schema.safeParse(json);
-      if (!parsed.success) {
-        const problem = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-        throw new AttemptFailure(new PlaidMalformedResponseError(status, problem), status, retryAfterMs);
-      }
-      return { data: parsed.data, status };
-    }
-    throw new AttemptFailure(plaidErrorFromResponse(status, json), status, retryAfterMs);
+    if (status < 200 || status >= 300) return failed(plaidErrorFromResponse(status, json));
+    const parsed = schema.safeParse(json);
+    if (parsed.success) return { ok: true, data: parsed.data, status };
+    const problem = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    return failed(new PlaidMalformedResponseError(status, problem));
   }
 }
 
-/** Carries what the retry loop needs from one failed exchange besides the error itself. */
-class AttemptFailure {
-  constructor(
-    readonly error: PlaidClientError,
-    readonly status: number | null,
-    readonly retryAfterMs: number | null,
-  ) {}
-}
+type Attempt<T> =
+  | { readonly ok: true; readonly data: T; readonly status: number }
+  | { readonly ok: false; readonly error: PlaidClientError; readonly status: number | null; readonly retryAfterMs: number | null };
 
 function headerValue(value: string | string[] | undefined): string | null {
   if (value === undefined) return null;

@@ -75,8 +75,8 @@ export const ERROR_CATALOGUE: Readonly<Record<string, CatalogueEntry>> = Object.
   ADDITIONAL_CONSENT_REQUIRED: entry('INVALID_INPUT', 400, 'user-action'),
   USER_PERMISSION_REVOKED: entry('INVALID_INPUT', 400, 'user-action'),
   INVALID_USER_ID: entry('INVALID_INPUT', 400, 'fix-request'),
-  INVALID_PUBLIC_TOKEN: entry('INVALID_INPUT', 400, 'fix-request'),
-  INVALID_INSTITUTION: entry('INVALID_INPUT', 400, 'fix-request'),
+  INVALID_PUBLIC_TOKEN: entry('INVALID_INPUT', 400, 'no'),
+  INVALID_INSTITUTION: entry('INVALID_INPUT', 400, 'no'),
   // USER_ERROR
   USER_NOT_FOUND: entry('USER_ERROR', 400, 'fix-request'),
   // RATE_LIMIT_EXCEEDED: all 429.

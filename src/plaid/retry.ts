@@ -6,7 +6,7 @@
  * HTTP status (Plaid answers INSTITUTION_DOWN with 400).
  */
 import { catalogueEntry } from './error-catalogue.js';
-import { PlaidClientError, PlaidConnectionFailedError, PlaidResponseError, PlaidTransportError } from './errors.js';
+import { PlaidConnectionFailedError, PlaidResponseError, PlaidTransportError, type PlaidClientError } from './errors.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first one included. 1 turns retries off. */

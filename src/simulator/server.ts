@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PLAID_VERSION } from '../plaid/schemas.js';
 import { plaidError, type SimError } from './error-bodies.js';
 import { isSimError, ROUTES, validateFields, type SimulatorRules } from './routes.js';
-import { FaultInput, plaidId, SimulatorState, type Fault } from './state.js';
+import { FaultInput, plaidId, SimulatorState, type Fault, type RequestLogEntry } from './state.js';
 
 export interface SimulatorOptions {
   readonly host?: string;
@@ -96,11 +96,16 @@ async function answerPlaid(
   const route = forceNotFound || req.method !== 'POST' ? undefined : ROUTES[path];
   let itemId: string | null = null;
   let userId: string | null = null;
-  let faultName: string | null = null;
+  let entry: RequestLogEntry | null = null;
 
+  const log = (status: number | null, errorCode: string | null = null): RequestLogEntry => {
+    entry ??= state.record({ path, status: null, requestId, itemId, userId, errorCode: null, fault: null });
+    entry.status = status;
+    entry.errorCode = errorCode;
+    return entry;
+  };
   const finish = (status: number, body: Record<string, unknown>) => {
-    const errorCode = typeof body.error_code === 'string' ? body.error_code : null;
-    state.record({ path, status, requestId, itemId, userId, errorCode, fault: faultName });
+    log(status, typeof body.error_code === 'string' ? body.error_code : null);
     sendJson(res, status, body);
   };
   const fail = (error: SimError) => finish(error.status, { ...error.body });
@@ -135,13 +140,15 @@ async function answerPlaid(
   if (isSimError(resolved)) return fail(resolved);
   itemId = resolved.item?.itemId ?? null;
   userId = resolved.user?.userId ?? null;
+  const received = log(null);
 
   // Faults: latency first (it delays whatever answer follows), then at most one failure.
   const { latency, failure } = state.takeFaults({ endpoint: path, itemId, userId });
   const delay = latencyOf(latency) ?? pickLatency(baseLatency);
+  if (latency) received.fault = 'latency';
   if (delay > 0) await sleep(delay);
   if (failure) {
-    faultName = failure.effect.type;
+    received.fault = failure.effect.type;
     const effect = failure.effect;
     switch (effect.type) {
       case 'error': {
@@ -149,16 +156,15 @@ async function answerPlaid(
         return fail(plaidError(error_code, requestId, overrides));
       }
       case 'connection_reset':
-        state.record({ path, status: 0, requestId, itemId, userId, errorCode: null, fault: faultName });
         req.socket.resetAndDestroy();
         return;
       case 'html_502':
-        state.record({ path, status: 502, requestId, itemId, userId, errorCode: null, fault: faultName });
+        log(502);
         res.writeHead(502, { 'content-type': 'text/html' });
         res.end('<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n');
         return;
       case 'malformed_json':
-        state.record({ path, status: 200, requestId, itemId, userId, errorCode: null, fault: faultName });
+        log(200);
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(`{"request_id": "${requestId}", "results": [{"item_id": `);
         return;

@@ -22,16 +22,18 @@ export interface SimUser {
   readonly itemIds: string[];
 }
 
+/** One call received. Logged on arrival, so a call whose answer is still delayed already counts. */
 export interface RequestLogEntry {
   readonly seq: number;
   readonly at: string;
   readonly path: string;
-  readonly status: number;
+  /** HTTP status of the answer; null while none was sent, or when the connection was dropped. */
+  status: number | null;
   readonly requestId: string;
   readonly itemId: string | null;
   readonly userId: string | null;
-  readonly errorCode: string | null;
-  readonly fault: string | null;
+  errorCode: string | null;
+  fault: string | null;
 }
 
 // ---- faults ---------------------------------------------------------------------------------
@@ -205,9 +207,11 @@ export class SimulatorState {
 
   // ---- request log ------------------------------------------------------------------------
 
-  record(entry: Omit<RequestLogEntry, 'seq' | 'at'>): void {
-    this.log.push({ seq: ++this.seq, at: new Date(this.now()).toISOString(), ...entry });
+  record(entry: Omit<RequestLogEntry, 'seq' | 'at'>): RequestLogEntry {
+    const logged: RequestLogEntry = { seq: ++this.seq, at: new Date(this.now()).toISOString(), ...entry };
+    this.log.push(logged);
     if (this.log.length > REQUEST_LOG_LIMIT) this.log = this.log.slice(-REQUEST_LOG_LIMIT);
+    return logged;
   }
 
   requests(filter: { path?: string; itemId?: string; userId?: string } = {}): readonly RequestLogEntry[] {
