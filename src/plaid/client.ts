@@ -16,6 +16,7 @@ import {
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision, type RetryPolicy } from './retry.js';
 import {
   CashflowReportRefreshRequest,
+  ItemGetResponse,
   PLAID_VERSION,
   PublicTokenExchangeResponse,
   RefreshResponse,
@@ -171,6 +172,24 @@ export class PlaidClient {
   async exchangePublicToken(publicToken: string): Promise<{ accessToken: string; itemId: string; requestId: string }> {
     const body = await this.post('/item/public_token/exchange', { public_token: publicToken }, PublicTokenExchangeResponse);
     return { accessToken: body.access_token, itemId: body.item_id, requestId: body.request_id };
+  }
+
+  /** /item/get: the Item's institution and products, for the vault after linking. */
+  async getItem(accessToken: string): Promise<{
+    itemId: string;
+    institutionId: string | null;
+    institutionName: string | null;
+    products: string[];
+    requestId: string;
+  }> {
+    const body = await this.post('/item/get', { access_token: accessToken }, ItemGetResponse);
+    return {
+      itemId: body.item.item_id,
+      institutionId: body.item.institution_id ?? null,
+      institutionName: body.item.institution_name ?? null,
+      products: body.item.products,
+      requestId: body.request_id,
+    };
   }
 
   async createSandboxPublicToken(input: {

@@ -101,6 +101,15 @@ export const PublicTokenExchangeResponse = z.looseObject({
   item_id: z.string().min(1),
   request_id: RequestId,
 });
+export const ItemGetResponse = z.looseObject({
+  item: z.looseObject({
+    item_id: z.string().min(1),
+    institution_id: z.string().nullish(),
+    institution_name: z.string().nullish(),
+    products: z.array(z.string()).default([]),
+  }),
+  request_id: RequestId,
+});
 export const SandboxItemResetLoginResponse = z.looseObject({
   reset_login: z.boolean(),
   request_id: RequestId,

@@ -8,7 +8,7 @@ import { plaidError, resultError, type SimError, type SimErrorBody } from './err
 import { INSTITUTIONS } from './institutions.js';
 import type { SimItem, SimUser, SimulatorState } from './state.js';
 
-type FieldType = 'string' | 'integer' | 'string[]' | 'object';
+type FieldType = 'string' | 'integer' | 'boolean' | 'string[]' | 'object';
 
 export interface SimulatorRules {
   /** Plaid's documented /transactions/refresh limits, per minute. */
@@ -30,6 +30,8 @@ export interface RouteContext {
 export interface Route {
   readonly fields: Readonly<Record<string, FieldType>>;
   readonly required: readonly string[];
+  /** Value checks beyond types (ranges), run with the field checks, before anything is looked up. */
+  readonly check?: (body: Record<string, unknown>, requestId: string) => SimError | null;
   /** Finds the Item or user named by the body; an error here is Plaid's answer. */
   readonly resolve?: (body: Record<string, unknown>, state: SimulatorState, requestId: string) => { item?: SimItem; user?: SimUser } | SimError;
   readonly handle: (ctx: RouteContext) => Record<string, unknown> | SimError;
@@ -106,14 +108,17 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     resolve: resolveAccessToken,
     handle: (ctx) => {
       const item = ctx.item as SimItem;
-      // Plaid's documented limits: 2 per Item and 100 per client, per minute.
-      if (!ctx.state.takeFromWindow('client:/transactions/refresh', ctx.rules.transactionsRefreshPerClient)) {
-        return plaidError('RATE_LIMIT', ctx.requestId, {
-          error_message: 'rate limit exceeded for attempts to access "transactions/refresh". please try again later',
+      // Plaid's documented limits, 2 per Item and 100 per client per minute, both TRANSACTIONS_REFRESH_LIMIT.
+      const admitted = ctx.state.takeFromWindows([
+        [`item:${item.itemId}:/transactions/refresh`, ctx.rules.transactionsRefreshPerItem],
+        ['client:/transactions/refresh', ctx.rules.transactionsRefreshPerClient],
+      ]);
+      if (admitted !== true) {
+        return plaidError('TRANSACTIONS_REFRESH_LIMIT', ctx.requestId, {
+          error_message: admitted.startsWith('client:')
+            ? 'rate limit exceeded for attempts to access "transactions/refresh". please try again later'
+            : 'rate limit exceeded for attempts to access this item. please try again later',
         });
-      }
-      if (!ctx.state.takeFromWindow(`item:${item.itemId}:/transactions/refresh`, ctx.rules.transactionsRefreshPerItem)) {
-        return plaidError('TRANSACTIONS_REFRESH_LIMIT', ctx.requestId);
       }
       return itemRefresh('transactions', 'transactions_refresh')(ctx);
     },
@@ -127,17 +132,16 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   '/cashflow_report/refresh': {
     fields: { access_token: 'string', days_requested: 'integer' },
     required: ['access_token', 'days_requested'],
-    resolve: resolveAccessToken,
-    handle: (ctx) => {
-      const days = ctx.body.days_requested as number;
-      if (days < CASHFLOW_DAYS.min || days > CASHFLOW_DAYS.max) {
-        return plaidError('INVALID_FIELD', ctx.requestId, {
-          error_message: `days_requested must be an integer between ${CASHFLOW_DAYS.min} and ${CASHFLOW_DAYS.max}`,
-        });
-      }
-      // Cashflow Report is built on the Item's transactions data.
-      return itemRefresh('transactions', 'cashflow_report')(ctx);
+    check: (body, requestId) => {
+      const days = body.days_requested as number;
+      if (days >= CASHFLOW_DAYS.min && days <= CASHFLOW_DAYS.max) return null;
+      return plaidError('INVALID_FIELD', requestId, {
+        error_message: `days_requested must be an integer between ${CASHFLOW_DAYS.min} and ${CASHFLOW_DAYS.max}`,
+      });
     },
+    resolve: resolveAccessToken,
+    // Cashflow Report is built on the Item's transactions data.
+    handle: itemRefresh('transactions', 'cashflow_report'),
   },
   '/user/financial_data/refresh': {
     fields: { user_id: 'string' },
@@ -199,6 +203,32 @@ export const ROUTES: Readonly<Record<string, Route>> = {
       return { access_token: item.accessToken, item_id: item.itemId, request_id: ctx.requestId };
     },
   },
+  '/item/get': {
+    fields: { access_token: 'string' },
+    required: ['access_token'],
+    resolve: resolveAccessToken,
+    handle: (ctx) => {
+      const item = ctx.item as SimItem;
+      const institution = INSTITUTIONS.get(item.institutionId);
+      const error = itemRefreshError(item, [...item.products][0] ?? 'transactions', ctx.requestId);
+      return {
+        item: {
+          item_id: item.itemId,
+          institution_id: item.institutionId,
+          institution_name: institution?.name ?? null,
+          products: [...item.products],
+          billed_products: [...item.products],
+          available_products: [],
+          consented_products: [...item.products],
+          webhook: '',
+          error: error && error.body.error_type === 'ITEM_ERROR' ? resultError(error) : null,
+          update_type: 'background',
+          auth_method: null,
+        },
+        request_id: ctx.requestId,
+      };
+    },
+  },
   '/sandbox/item/reset_login': {
     fields: { access_token: 'string' },
     required: ['access_token'],
@@ -209,7 +239,7 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     },
   },
   '/user/create': {
-    fields: { client_user_id: 'string', identity: 'object', with_upgraded_user: 'object', end_customer: 'string' },
+    fields: { client_user_id: 'string', identity: 'object', with_upgraded_user: 'boolean', end_customer: 'string' },
     required: ['client_user_id'],
     handle: (ctx) => {
       const clientUserId = ctx.body.client_user_id as string;
@@ -244,12 +274,14 @@ export function validateFields(route: Route, body: Record<string, unknown>, requ
         ? typeof value === 'string' && value.length > 0
         : type === 'integer'
           ? Number.isInteger(value)
-          : type === 'string[]'
-            ? Array.isArray(value) && value.every((v) => typeof v === 'string')
-            : typeof value === 'object' || typeof value === 'boolean';
+          : type === 'boolean'
+            ? typeof value === 'boolean'
+            : type === 'string[]'
+              ? Array.isArray(value) && value.every((v) => typeof v === 'string')
+              : typeof value === 'object' && !Array.isArray(value);
     if (!ok) {
       return plaidError('INVALID_FIELD', requestId, { error_message: `${name} must be of type ${type}` });
     }
   }
-  return null;
+  return route.check?.(body, requestId) ?? null;
 }

@@ -153,18 +153,19 @@ export class SimulatorState {
   // ---- rate limits ------------------------------------------------------------------------
 
   /**
-   * Sliding one-minute window: records the call and returns true if it fits under `limit`,
-   * false (and records nothing) if it does not.
+   * Sliding windows (one minute by default): if every window has room, records the call in all of
+   * them and returns true; otherwise records nothing and returns the key of the first full one.
    */
-  takeFromWindow(key: string, limit: number, windowMs = 60_000): boolean {
+  takeFromWindows(limits: readonly (readonly [key: string, limit: number])[], windowMs = 60_000): true | string {
     const now = this.now();
-    const calls = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
-    if (calls.length >= limit) {
+    const current = limits.map(([key, limit]) => {
+      const calls = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
       this.windows.set(key, calls);
-      return false;
-    }
-    calls.push(now);
-    this.windows.set(key, calls);
+      return { key, limit, calls };
+    });
+    const full = current.find((w) => w.calls.length >= w.limit);
+    if (full) return full.key;
+    for (const w of current) w.calls.push(now);
     return true;
   }
 

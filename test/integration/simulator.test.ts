@@ -145,6 +145,33 @@ describe('sandbox helpers', () => {
     expect(answer).toMatchObject({ status: 503, body: { error_type: 'API_ERROR', error_code: 'PLANNED_MAINTENANCE' } });
   });
 
+  it('the per-client /transactions/refresh limit is TRANSACTIONS_REFRESH_LIMIT too, and rejected calls use no quota', async () => {
+    const strict = await startSimulator({ port: 0, rules: { transactionsRefreshPerClient: 2, transactionsRefreshPerItem: 1 } });
+    try {
+      const call = async (path: string, body: unknown) => {
+        const response = await fetch(`${strict.url}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'plaid-client-id': strict.clientId, 'plaid-secret': strict.secret },
+          body: JSON.stringify(body),
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      const tokens: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const created = await call('/sandbox/public_token/create', { institution_id: 'ins_109508', initial_products: ['transactions'] });
+        tokens.push((await call('/item/public_token/exchange', { public_token: created.body.public_token })).body.access_token as string);
+      }
+      const codes = [];
+      for (const token of [tokens[0], tokens[0], tokens[1], tokens[2]]) {
+        const answer = await call('/transactions/refresh', { access_token: token });
+        codes.push(`${answer.status} ${String(answer.body.error_code ?? 'ok')}`);
+      }
+      expect(codes).toEqual(['200 ok', '429 TRANSACTIONS_REFRESH_LIMIT', '200 ok', '429 TRANSACTIONS_REFRESH_LIMIT']);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('Unhealthy Platypus Bank - Degraded answers INSTITUTION_NOT_RESPONDING', async () => {
     const { accessToken } = await newItem('ins_132363');
     expect((await post('/identity/refresh', { access_token: accessToken })).body.error_code).toBe('INSTITUTION_NOT_RESPONDING');

@@ -1,0 +1,58 @@
+/**
+ * Who is calling: `Authorization: Bearer <JWT>`, verified with jose (HS256 shared secret, or a JWKS
+ * URL for an identity provider). The viewer is the token's `sub`.
+ */
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+
+export interface AuthConfig {
+  /** HS256 shared secret; or null when a JWKS URL is used. */
+  readonly jwtSecret: string | null;
+  readonly jwksUrl: string | null;
+  readonly issuer: string | null;
+  readonly audience: string | null;
+}
+
+export interface Viewer {
+  readonly id: string;
+}
+
+/** Raised when a bearer token is present but not valid; the message is safe to show (no token in it). */
+export class AuthenticationError extends Error {
+  override name = 'AuthenticationError';
+}
+
+export type Authenticator = (authorization: string | null) => Promise<Viewer | null>;
+
+const HMAC_ALGORITHMS = ['HS256'];
+const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+
+export function createAuthenticator(config: AuthConfig): Authenticator {
+  const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
+    ? createRemoteJWKSet(new URL(config.jwksUrl))
+    : new TextEncoder().encode(config.jwtSecret ?? '');
+  const options = {
+    algorithms: config.jwksUrl ? JWKS_ALGORITHMS : HMAC_ALGORITHMS,
+    ...(config.issuer ? { issuer: config.issuer } : {}),
+    ...(config.audience ? { audience: config.audience } : {}),
+  };
+  if (!config.jwksUrl && !config.jwtSecret) throw new Error('auth needs AUTH_JWT_SECRET or AUTH_JWKS_URL');
+
+  return async (authorization) => {
+    if (authorization === null || authorization.trim() === '') return null;
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+    if (!match?.[1]) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
+    let sub: unknown;
+    try {
+      // Overloads differ for a key and a key function; both verify signature, expiry, iss and aud.
+      const result = key instanceof Uint8Array ? await jwtVerify(match[1], key, options) : await jwtVerify(match[1], key, options);
+      sub = result.payload.sub;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      throw new AuthenticationError(
+        code === 'ERR_JWT_EXPIRED' ? 'the token has expired' : 'the token is not valid',
+      );
+    }
+    if (typeof sub !== 'string' || sub === '') throw new AuthenticationError('the token has no subject');
+    return { id: sub };
+  };
+}

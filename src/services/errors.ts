@@ -1,0 +1,44 @@
+/**
+ * Errors of this layer (not Plaid's). Services throw them; the GraphQL layer shows them as union
+ * members. None of them carries an access token or anything else a frontend must not see.
+ */
+
+/** Raised when an input is out of range or malformed; nothing was sent to Plaid. */
+export class InputValidationError extends Error {
+  constructor(
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`${field}: ${reason}`);
+  }
+}
+
+/**
+ * Raised when the Item does not exist or belongs to another viewer: the same answer for both,
+ * so Item ids cannot be probed.
+ */
+export class ItemNotFoundError extends Error {
+  constructor(readonly itemId: string) {
+    super('no Item with this id is linked for you');
+  }
+}
+
+/** Raised when the viewer has no Plaid user, so there is no bundle to refresh. */
+export class NoPlaidUserError extends Error {
+  constructor() {
+    super('you have no Plaid user; link an Item through a Plaid user first');
+  }
+}
+
+export type UnavailableReason = 'TIMEOUT' | 'CONNECTION_FAILED' | 'CONNECTION_RESET' | 'BAD_RESPONSE';
+
+/** Raised when Plaid could not be reached or gave no usable answer. Says whether the refresh may have run. */
+export class PlaidUnavailableError extends Error {
+  constructor(
+    readonly reason: UnavailableReason,
+    readonly mayHaveRun: boolean,
+    message: string,
+  ) {
+    super(message);
+  }
+}
