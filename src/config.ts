@@ -27,6 +27,20 @@ const PlaidEnv = z.object({
   ),
 });
 
+const AppEnv = z.object({
+  NODE_ENV: z.string().optional(),
+  HOST: optionalString,
+  PORT: int(0, 65_535).default(4000),
+  AUTH_JWT_SECRET: optionalString,
+  AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
+  AUTH_ISSUER: optionalString,
+  AUTH_AUDIENCE: optionalString,
+  TOKEN_ENCRYPTION_KEY: optionalString,
+  DATABASE_URL: optionalString,
+  VAULT_DATA_DIR: optionalString,
+  GRAPHIQL: z.enum(['true', 'false']).optional(),
+});
+
 const SimulatorEnv = z.object({
   SIMULATOR_HOST: z.string().default('127.0.0.1'),
   SIMULATOR_PORT: int(0, 65_535).default(4010),
@@ -85,5 +99,64 @@ export function loadSimulatorConfig(env: NodeJS.ProcessEnv = process.env) {
     port: e.SIMULATOR_PORT,
     latencyMs: e.SIMULATOR_LATENCY_MS,
     controlApi: e.SIMULATOR_CONTROL_API,
+  });
+}
+
+export interface AppConfig {
+  readonly production: boolean;
+  /** No Plaid credentials: the service runs its own simulator and a demo viewer. Never in production. */
+  readonly embedded: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly plaid: PlaidConfig;
+  readonly auth: {
+    readonly jwtSecret: string | null;
+    readonly jwksUrl: string | null;
+    readonly issuer: string | null;
+    readonly audience: string | null;
+  };
+  readonly vault: {
+    readonly databaseUrl: string | null;
+    readonly dataDir: string | null;
+    readonly encryptionKey: string | null;
+  };
+  readonly graphiql: boolean;
+}
+
+/** HS256 keys shorter than the hash are brute-forceable; RFC 7518 asks for at least 256 bits. */
+const MIN_JWT_SECRET_LENGTH = 32;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const e = parse(AppEnv, env);
+  const plaid = loadPlaidConfig(env);
+  const production = e.NODE_ENV === 'production';
+  const embedded = plaid.credentials === null;
+  const problems: string[] = [];
+  if (production && embedded) problems.push('PLAID_CLIENT_ID and PLAID_SECRET are required in production (embedded mode is for development)');
+  if (production && !e.TOKEN_ENCRYPTION_KEY) problems.push('TOKEN_ENCRYPTION_KEY is required in production (openssl rand -base64 32)');
+  if (!embedded && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL) problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required with Plaid credentials');
+  if (e.AUTH_JWT_SECRET && e.AUTH_JWT_SECRET.length < MIN_JWT_SECRET_LENGTH) {
+    problems.push(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters`);
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  return Object.freeze({
+    production,
+    embedded,
+    // The embedded demo prints a ready token, so it listens on loopback only unless told otherwise.
+    host: e.HOST ?? (embedded ? '127.0.0.1' : '0.0.0.0'),
+    port: e.PORT,
+    plaid,
+    auth: {
+      jwtSecret: e.AUTH_JWT_SECRET ?? null,
+      jwksUrl: e.AUTH_JWKS_URL ?? null,
+      issuer: e.AUTH_ISSUER ?? null,
+      audience: e.AUTH_AUDIENCE ?? null,
+    },
+    vault: {
+      databaseUrl: e.DATABASE_URL ?? null,
+      dataDir: e.VAULT_DATA_DIR ?? null,
+      encryptionKey: e.TOKEN_ENCRYPTION_KEY ?? null,
+    },
+    graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',
   });
 }

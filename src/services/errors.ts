@@ -38,7 +38,8 @@ export class PlaidUnavailableError extends Error {
     readonly reason: UnavailableReason,
     readonly mayHaveRun: boolean,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
 }

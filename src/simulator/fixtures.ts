@@ -106,9 +106,19 @@ export interface LinkedFixtures {
   readonly items: Readonly<Record<FixtureKey, LinkedItem>>;
 }
 
+export interface LinkFixturesOptions {
+  readonly clientUserId?: string;
+  /**
+   * Turns a public token into a linked Item. Defaults to /item/public_token/exchange; the embedded
+   * demo passes its own Link flow, so fixtures land in the vault the way a real client's Items do.
+   */
+  readonly exchange?: (publicToken: string) => Promise<{ itemId: string; accessToken: string }>;
+}
+
 /** Links every fixture Item (and the fixture user) through Plaid's Sandbox flow. */
-export async function linkFixtures(client: PlaidClient, clientUserId = FIXTURE_USER_CLIENT_ID): Promise<LinkedFixtures> {
-  const { userId } = await client.createUser(clientUserId);
+export async function linkFixtures(client: PlaidClient, options: LinkFixturesOptions = {}): Promise<LinkedFixtures> {
+  const exchange = options.exchange ?? ((publicToken: string) => client.exchangePublicToken(publicToken));
+  const { userId } = await client.createUser(options.clientUserId ?? FIXTURE_USER_CLIENT_ID);
   // One at a time, so the user's bundle lists its Items in FIXTURE_ITEMS order.
   const entries: [FixtureKey, LinkedItem][] = [];
   for (const fixture of FIXTURE_ITEMS) {
@@ -119,7 +129,7 @@ export async function linkFixtures(client: PlaidClient, clientUserId = FIXTURE_U
       password: 'pass_good',
       ...(fixture.inUserBundle ? { userId } : {}),
     });
-    const { accessToken, itemId } = await client.exchangePublicToken(publicToken);
+    const { accessToken, itemId } = await exchange(publicToken);
     if (fixture.resetLogin) await client.resetSandboxItemLogin(accessToken);
     entries.push([fixture.key, { itemId, accessToken, institutionId: fixture.institutionId, products: fixture.products }]);
   }

@@ -1,0 +1,36 @@
+/** The one SchemaBuilder: Pothos with the errors plugin; fields are non-null unless said otherwise. */
+import SchemaBuilder from '@pothos/core';
+import ErrorsPlugin from '@pothos/plugin-errors';
+import type { Context } from '../context.js';
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  DefaultFieldNullability: false;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    JSON: { Input: unknown; Output: unknown };
+  };
+}>({
+  plugins: [ErrorsPlugin],
+  defaultFieldNullability: false,
+  errors: { defaultTypes: [] },
+});
+
+builder.queryType({});
+builder.mutationType({});
+
+builder.scalarType('DateTime', {
+  description: 'An ISO-8601 timestamp in UTC, e.g. 2026-11-24T17:00:00.000Z.',
+  serialize: (value) => value.toISOString(),
+  parseValue: (value) => {
+    const date = new Date(String(value));
+    if (Number.isNaN(date.getTime())) throw new TypeError('DateTime must be an ISO-8601 timestamp');
+    return date;
+  },
+});
+
+builder.scalarType('JSON', {
+  description: 'Any JSON value, passed through as Plaid sent it.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+});

@@ -1,0 +1,140 @@
+/**
+ * Errors as data. Every error type implements `BaseError` (message, nextAction, retryAfterSeconds);
+ * the ones Plaid sent also implement `PlaidError`, with every field Plaid sends, and come as one
+ * object type per Plaid `error_type` plus `PlaidUnknownError` for types Plaid adds later.
+ */
+import {
+  PlaidApiError,
+  PlaidInstitutionError,
+  PlaidInvalidInputError,
+  PlaidInvalidRequestError,
+  PlaidInvalidResultError,
+  PlaidItemError,
+  PlaidOAuthError,
+  PlaidRateLimitExceededError,
+  PlaidResponseError,
+  PlaidUnknownTypeError,
+  PlaidUserError,
+} from '../plaid/errors.js';
+import { InputValidationError, ItemNotFoundError, NoPlaidUserError, PlaidUnavailableError } from '../services/errors.js';
+import { adviceForPlaidError, NEXT_ACTIONS, type Advice } from '../services/next-action.js';
+import { builder } from './builder.js';
+
+export const NextActionEnum = builder.enumType('NextAction', {
+  description: 'What the frontend should do next about an error.',
+  values: Object.fromEntries(NEXT_ACTIONS.map((value) => [value, { value }])) as Record<(typeof NEXT_ACTIONS)[number], { value: (typeof NEXT_ACTIONS)[number] }>,
+});
+
+/** Advice for any error this schema can show. */
+function adviceFor(error: Error): Advice {
+  if (error instanceof PlaidResponseError) return adviceForPlaidError(error.errorType, error.errorCode);
+  if (error instanceof PlaidUnavailableError) {
+    // If it may have run, the data may already be fresh: wait out a full minute before asking again.
+    return { nextAction: 'RETRY_LATER', retryAfterSeconds: error.mayHaveRun ? 60 : 5 };
+  }
+  if (error instanceof NoPlaidUserError) return { nextAction: 'NOT_SUPPORTED', retryAfterSeconds: null };
+  return { nextAction: 'FIX_REQUEST', retryAfterSeconds: null };
+}
+
+export const BaseErrorInterface = builder.interfaceRef<Error>('BaseError').implement({
+  description: 'Fields every error in this API has. Select them once with `... on BaseError`.',
+  fields: (t) => ({
+    message: t.exposeString('message', { description: 'For developers and logs; not meant for end users.' }),
+    nextAction: t.field({ type: NextActionEnum, resolve: (error) => adviceFor(error).nextAction }),
+    retryAfterSeconds: t.int({
+      nullable: true,
+      description: 'When retrying makes sense, how long to wait first, where known.',
+      resolve: (error) => adviceFor(error).retryAfterSeconds,
+    }),
+  }),
+});
+
+export const PlaidErrorInterface = builder.interfaceRef<PlaidResponseError>('PlaidError').implement({
+  description: "An error Plaid answered with, carrying every field of Plaid's error object.",
+  interfaces: [BaseErrorInterface],
+  fields: (t) => ({
+    errorType: t.exposeString('errorType', { description: 'Plaid `error_type`; safe for programmatic use.' }),
+    errorCode: t.exposeString('errorCode', { description: 'Plaid `error_code`; safe for programmatic use.' }),
+    errorCodeReason: t.exposeString('errorCodeReason', { nullable: true, description: 'Plaid `error_code_reason` (OAuth Item errors).' }),
+    errorMessage: t.exposeString('errorMessage', { description: 'Plaid `error_message`, for developers.' }),
+    displayMessage: t.exposeString('displayMessage', { nullable: true, description: 'Plaid `display_message`: safe to show to the end user.' }),
+    requestId: t.exposeString('requestId', { nullable: true, description: 'Plaid `request_id`, for Plaid support.' }),
+    documentationUrl: t.exposeString('documentationUrl', { nullable: true }),
+    suggestedAction: t.exposeString('suggestedAction', { nullable: true }),
+    causes: t.field({ type: ['JSON'], resolve: (error) => [...error.causes] }),
+    status: t.exposeInt('status', { nullable: true, description: 'HTTP status Plaid answered with.' }),
+  }),
+});
+
+const PLAID_ERROR_TYPES = [
+  [PlaidItemError, 'PlaidItemError', 'ITEM_ERROR: the Item cannot be refreshed as it is (login required, product missing...).'],
+  [PlaidInvalidRequestError, 'PlaidInvalidRequestError', 'INVALID_REQUEST: Plaid rejected the request this service sent.'],
+  [PlaidInvalidInputError, 'PlaidInvalidInputError', 'INVALID_INPUT: a value was wrong (keys, access token, product access).'],
+  [PlaidInvalidResultError, 'PlaidInvalidResultError', 'INVALID_RESULT: Plaid could not produce a valid result.'],
+  [PlaidInstitutionError, 'PlaidInstitutionError', 'INSTITUTION_ERROR: the bank is down, not responding or unsupported.'],
+  [PlaidRateLimitExceededError, 'PlaidRateLimitExceededError', 'RATE_LIMIT_EXCEEDED: a Plaid rate limit was hit.'],
+  [PlaidApiError, 'PlaidApiError', 'API_ERROR: a fault on Plaid’s side.'],
+  [PlaidOAuthError, 'PlaidOAuthError', 'OAUTH_ERROR: the OAuth institution rejected the connection.'],
+  [PlaidUserError, 'PlaidUserError', 'USER_ERROR: the Plaid user is unknown or invalid.'],
+  [PlaidUnknownTypeError, 'PlaidUnknownError', 'An `error_type` this API does not know yet; see `errorType`.'],
+] as const;
+
+/** The GraphQL object types for Plaid's errors, in a fixed order. */
+export const PlaidErrorTypes = PLAID_ERROR_TYPES.map(([Class, name, description]) =>
+  builder.objectType(Class, {
+    name,
+    description,
+    interfaces: [BaseErrorInterface, PlaidErrorInterface],
+    // Needed where these appear as the PlaidError interface (bundle results), not only in unions.
+    isTypeOf: (value) => value instanceof Class,
+    fields: () => ({}),
+  }),
+);
+
+export const InputValidationErrorType = builder.objectType(InputValidationError, {
+  name: 'InputValidationError',
+  description: 'An argument was out of range or malformed; nothing was sent to Plaid.',
+  interfaces: [BaseErrorInterface],
+  fields: (t) => ({
+    field: t.exposeString('field', { description: 'The argument that was wrong.' }),
+    reason: t.exposeString('reason'),
+  }),
+});
+
+export const ItemNotFoundErrorType = builder.objectType(ItemNotFoundError, {
+  name: 'ItemNotFoundError',
+  description: 'No Item with this id is linked for the caller (unknown, or someone else’s: the same answer).',
+  interfaces: [BaseErrorInterface],
+  fields: (t) => ({ itemId: t.exposeID('itemId') }),
+});
+
+export const NoPlaidUserErrorType = builder.objectType(NoPlaidUserError, {
+  name: 'NoPlaidUserError',
+  description: 'The caller has no Plaid user, so there is no bundle of Items to refresh.',
+  interfaces: [BaseErrorInterface],
+  fields: () => ({}),
+});
+
+export const UnavailableReasonEnum = builder.enumType('PlaidUnavailableReason', {
+  values: ['TIMEOUT', 'CONNECTION_FAILED', 'CONNECTION_RESET', 'BAD_RESPONSE'] as const,
+});
+
+export const PlaidUnavailableErrorType = builder.objectType(PlaidUnavailableError, {
+  name: 'PlaidUnavailableError',
+  description: 'Plaid could not be reached or gave no usable answer.',
+  interfaces: [BaseErrorInterface],
+  fields: (t) => ({
+    kind: t.field({ type: UnavailableReasonEnum, description: 'What went wrong on the way to Plaid.', resolve: (error) => error.reason }),
+    mayHaveRun: t.exposeBoolean('mayHaveRun', {
+      description: 'True when Plaid may have done the refresh (and billed it): do not simply click again.',
+    }),
+  }),
+});
+
+/** Members every refresh union has besides its success type. */
+export const REFRESH_ERROR_TYPES = [
+  ...PlaidErrorTypes,
+  ItemNotFoundErrorType,
+  InputValidationErrorType,
+  PlaidUnavailableErrorType,
+] as const;

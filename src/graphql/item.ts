@@ -1,0 +1,51 @@
+/** PlaidItem and the viewer: what a frontend may refresh. Access tokens have no field here, by design. */
+import { GraphQLError } from 'graphql';
+import { requireViewer, type Context } from '../context.js';
+import type { VaultItem } from '../vault/vault.js';
+import { builder } from './builder.js';
+
+export const PlaidItemRef = builder.objectRef<VaultItem>('PlaidItem').implement({
+  description: 'A linked bank connection (a Plaid Item) of the caller.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'Plaid `item_id`; name the Item by it in the refresh mutations.' }),
+    institutionId: t.exposeString('institutionId'),
+    institutionName: t.exposeString('institutionName'),
+    products: t.exposeStringList('products', { description: 'Plaid products the Item was linked with.' }),
+    linkedAt: t.field({ type: 'DateTime', resolve: (item) => item.createdAt }),
+  }),
+});
+
+/** The caller's Item through the request's DataLoader (one vault query per request). */
+export async function loadOwnItem(context: Context, itemId: string): Promise<VaultItem> {
+  const item = await context.loaders.item.load(itemId);
+  // Only reachable if the Item vanished between the refresh and this field: not the frontend's fault.
+  if (!item) throw new GraphQLError('the Item is no longer linked');
+  return item;
+}
+
+const ViewerRef = builder.objectRef<{ id: string }>('Viewer').implement({
+  description: 'The caller, as named by the `sub` of their token.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    items: t.field({
+      type: [PlaidItemRef],
+      description: 'Items the caller may refresh, oldest first.',
+      resolve: async (viewer, _args, context) => {
+        const items = await context.services.vault.listItems(viewer.id);
+        for (const item of items) context.loaders.item.prime(item.id, item);
+        return items;
+      },
+    }),
+    hasPlaidUser: t.boolean({
+      description: 'Whether `refreshUserFinancialData` can run for the caller.',
+      resolve: async (viewer, _args, context) => (await context.services.vault.getPlaidUserId(viewer.id)) !== null,
+    }),
+  }),
+});
+
+builder.queryField('viewer', (t) =>
+  t.field({
+    type: ViewerRef,
+    resolve: (_root, _args, context) => ({ id: requireViewer(context).id }),
+  }),
+);

@@ -1,0 +1,27 @@
+/** linkItem: the end of the Plaid Link flow. The access token goes to the vault; only the Item comes back. */
+import type { VaultItem } from '../vault/vault.js';
+import { requireViewer } from '../context.js';
+import { builder } from './builder.js';
+import { InputValidationErrorType, PlaidErrorTypes, PlaidUnavailableErrorType } from './errors.js';
+import { PlaidItemRef } from './item.js';
+
+const LinkItemSuccess = builder.objectRef<{ item: VaultItem }>('LinkItemSuccess').implement({
+  isTypeOf: (value) => typeof value === 'object' && value !== null && 'item' in value,
+  fields: (t) => ({ item: t.field({ type: PlaidItemRef, resolve: (result) => result.item }) }),
+});
+
+const LinkItemResult = builder.errorUnion('LinkItemResult', {
+  types: [LinkItemSuccess, ...PlaidErrorTypes, InputValidationErrorType, PlaidUnavailableErrorType],
+});
+
+builder.mutationField('linkItem', (t) =>
+  t.field({
+    type: LinkItemResult,
+    nullable: true,
+    description: 'Exchanges the `public_token` from Plaid Link (onSuccess) and links the Item for the caller.',
+    args: { publicToken: t.arg.string({ required: true }) },
+    resolve: async (_root, args, context) => ({
+      item: await context.services.link.linkItem(requireViewer(context).id, args.publicToken),
+    }),
+  }),
+);

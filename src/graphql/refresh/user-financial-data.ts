@@ -1,0 +1,57 @@
+/** refreshUserFinancialData: every Item of the caller's Plaid user, each succeeding or failing on its own. */
+import { requireViewer } from '../../context.js';
+import type { PlaidResponseError } from '../../plaid/errors.js';
+import type { UserRefreshReceipt } from '../../services/refresh-service.js';
+import { builder } from '../builder.js';
+import { NoPlaidUserErrorType, PlaidErrorInterface, REFRESH_ERROR_TYPES } from '../errors.js';
+import { PlaidItemRef } from '../item.js';
+
+interface ItemResult {
+  readonly itemId: string;
+  readonly product: string;
+  readonly error: PlaidResponseError | null;
+}
+
+const ItemRefreshResultRef = builder.objectRef<ItemResult>('ItemRefreshResult').implement({
+  description: 'The outcome for one Item of the bundle, as Plaid reported it.',
+  fields: (t) => ({
+    itemId: t.exposeID('itemId'),
+    product: t.exposeString('product'),
+    error: t.field({
+      type: PlaidErrorInterface,
+      nullable: true,
+      description: 'Null when this Item refreshed.',
+      resolve: (result) => result.error,
+    }),
+    item: t.field({
+      type: PlaidItemRef,
+      nullable: true,
+      description: 'The Item, if it is linked here for the caller. All entries share one vault look-up.',
+      resolve: (result, _args, context) => context.loaders.item.load(result.itemId),
+    }),
+  }),
+});
+
+const Success = builder.objectRef<UserRefreshReceipt>('RefreshUserFinancialDataSuccess').implement({
+  description: 'Plaid accepted the bundle refresh; `results` says how each Item fared.',
+  isTypeOf: (value) => typeof value === 'object' && value !== null && 'results' in value,
+  fields: (t) => ({
+    requestId: t.exposeString('requestId'),
+    requestedAt: t.field({ type: 'DateTime', resolve: (receipt) => receipt.requestedAt }),
+    results: t.field({ type: [ItemRefreshResultRef], resolve: (receipt) => receipt.results }),
+  }),
+});
+
+const Result = builder.errorUnion('RefreshUserFinancialDataResult', {
+  description: 'The answer of `refreshUserFinancialData`. Switch on `__typename`.',
+  types: [Success, NoPlaidUserErrorType, ...REFRESH_ERROR_TYPES],
+});
+
+builder.mutationField('refreshUserFinancialData', (t) =>
+  t.field({
+    type: Result,
+    nullable: true,
+    description: "Refreshes every Item of the caller's Plaid user (/user/financial_data/refresh): Transactions, Investments and Liabilities.",
+    resolve: (_root, _args, context) => context.services.refresh.refreshUser(requireViewer(context).id),
+  }),
+);

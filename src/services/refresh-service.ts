@@ -1,0 +1,82 @@
+/**
+ * The refresh use cases: find the viewer's Item in the vault, call Plaid, return a receipt or
+ * throw a typed error. No GraphQL here; the resolvers in src/graphql/refresh call these.
+ */
+import type { PlaidClient } from '../plaid/client.js';
+import type { PlaidResponseError } from '../plaid/errors.js';
+import { CASHFLOW_DAYS } from '../plaid/schemas.js';
+import type { TokenVault } from '../vault/vault.js';
+import { InputValidationError, ItemNotFoundError, NoPlaidUserError } from './errors.js';
+import { callPlaid } from './plaid-call.js';
+
+export type ItemProduct = 'transactions' | 'identity' | 'cashflow_report';
+
+export interface ItemRefreshReceipt {
+  readonly itemId: string;
+  readonly product: ItemProduct;
+  readonly requestId: string;
+  readonly requestedAt: Date;
+  readonly daysRequested: number | null;
+}
+
+export interface UserRefreshReceipt {
+  readonly requestId: string;
+  readonly requestedAt: Date;
+  readonly results: readonly {
+    readonly itemId: string;
+    readonly product: string;
+    readonly error: PlaidResponseError | null;
+  }[];
+}
+
+export interface RefreshServiceDeps {
+  readonly vault: TokenVault;
+  readonly plaid: PlaidClient;
+  readonly now?: () => Date;
+}
+
+const MAX_ID_LENGTH = 256;
+
+export class RefreshService {
+  private readonly now: () => Date;
+
+  constructor(private readonly deps: RefreshServiceDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async refreshItem(viewerId: string, itemId: string, product: ItemProduct, daysRequested?: number): Promise<ItemRefreshReceipt> {
+    // Inputs first: a bad request never reaches the vault or Plaid.
+    if (itemId.length === 0 || itemId.length > MAX_ID_LENGTH) {
+      throw new InputValidationError('itemId', `must be 1 to ${MAX_ID_LENGTH} characters`);
+    }
+    const days = product === 'cashflow_report' ? validDays(daysRequested) : null;
+    const accessToken = await this.deps.vault.getAccessToken(viewerId, itemId);
+    if (accessToken === null) throw new ItemNotFoundError(itemId);
+    const requestedAt = this.now();
+    const plaid = this.deps.plaid;
+    const receipt = await callPlaid(() =>
+      product === 'transactions'
+        ? plaid.refreshTransactions(accessToken)
+        : product === 'identity'
+          ? plaid.refreshIdentity(accessToken)
+          : plaid.refreshCashflowReport(accessToken, days ?? CASHFLOW_DAYS.default),
+    );
+    return { itemId, product, requestId: receipt.requestId, requestedAt, daysRequested: days };
+  }
+
+  async refreshUser(viewerId: string): Promise<UserRefreshReceipt> {
+    const userId = await this.deps.vault.getPlaidUserId(viewerId);
+    if (userId === null) throw new NoPlaidUserError();
+    const requestedAt = this.now();
+    const receipt = await callPlaid(() => this.deps.plaid.refreshUserFinancialData(userId));
+    return { requestId: receipt.requestId, requestedAt, results: receipt.results };
+  }
+}
+
+function validDays(days: number | undefined): number {
+  const value = days ?? CASHFLOW_DAYS.default;
+  if (!Number.isInteger(value) || value < CASHFLOW_DAYS.min || value > CASHFLOW_DAYS.max) {
+    throw new InputValidationError('days', `must be a whole number from ${CASHFLOW_DAYS.min} to ${CASHFLOW_DAYS.max}, got ${value}`);
+  }
+  return value;
+}

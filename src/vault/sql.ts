@@ -1,0 +1,176 @@
+/**
+ * The one seam between the vault and its database: a query function and transactions, over
+ * either PGlite (embedded, no server) or a pg.Pool (PostgreSQL, several replicas).
+ */
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import pg from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
+
+/** What the vault and the migrations need from a database. */
+export interface SqlExecutor {
+  /** One statement; `$1`.. placeholders. */
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }>;
+  /**
+   * Runs `fn` in a transaction: committed when it resolves, rolled back when it throws. Called on
+   * an executor that is already a transaction, it joins that transaction (no nesting).
+   */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Whether `pg_advisory_xact_lock` may be used (true for both backends today). */
+  readonly supportsAdvisoryLocks: boolean;
+  close(): Promise<void>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
+
+/** Embedded Postgres: files under `dataDir`, or in memory without it. One process per data dir. */
+export async function openPglite(dataDir?: string): Promise<SqlExecutor> {
+  const db = dataDir === undefined ? new PGlite() : new PGlite(dataDir);
+  await db.waitReady;
+  return new PgliteExecutor(db);
+}
+
+class PgliteExecutor implements SqlExecutor {
+  readonly supportsAdvisoryLocks = true;
+
+  constructor(private readonly db: PGlite) {}
+
+  async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return pgliteQuery<R>(this.db, text, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.db.transaction((tx) => fn(new PgliteTransaction(tx)));
+  }
+
+  async close(): Promise<void> {
+    if (!this.db.closed) await this.db.close();
+  }
+}
+
+class PgliteTransaction implements SqlExecutor {
+  readonly supportsAdvisoryLocks = true;
+
+  constructor(private readonly tx: Transaction) {}
+
+  async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    return pgliteQuery<R>(this.tx, text, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return fn(this);
+  }
+
+  close(): Promise<void> {
+    return Promise.reject(new Error('a transaction cannot close its database'));
+  }
+}
+
+async function pgliteQuery<R>(db: PGlite | Transaction, text: string, params: unknown[] | undefined) {
+  try {
+    const result = await db.query<R>(text, params);
+    return { rows: result.rows };
+  } catch (error) {
+    // PGlite attaches the bound parameters to its errors; they hold ciphertexts and ids, so drop them.
+    if (error instanceof Error && 'params' in error) delete (error as { params?: unknown }).params;
+    throw error;
+  }
+}
+
+/** Options of `openPostgres`. */
+export interface PostgresOptions {
+  /** Schema for the vault's tables, created if missing and put first on every connection's search_path. */
+  readonly schema?: string;
+  /** Pool size (pg's default is 10). */
+  readonly max?: number;
+}
+
+/** PostgreSQL through a pg.Pool; safe for several replicas on one database (migrations take a lock). */
+export async function openPostgres(connectionString: string, options: PostgresOptions = {}): Promise<SqlExecutor> {
+  const { schema, max } = options;
+  if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
+    throw new Error('schema name must match /^[a-z_][a-z0-9_]*$/');
+  }
+  const pool = new pg.Pool({
+    connectionString,
+    ...(max !== undefined ? { max } : {}),
+    // Set at connect time, so every pooled connection sees the schema without a per-checkout query.
+    ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // An idle connection that dies (server restart) is dropped by the pool; without a listener the
+  // 'error' event would crash the process. The next query simply opens a new connection.
+  pool.on('error', () => {});
+  try {
+    if (schema !== undefined) await createSchema(pool, schema);
+    return new PoolExecutor(pool);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+}
+
+async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
+  try {
+    await pool.query(`create schema if not exists ${pg.escapeIdentifier(schema)}`);
+  } catch (error) {
+    // Two replicas creating it at the same moment: the loser sees a unique violation, and the schema exists.
+    if (!(error instanceof pg.DatabaseError && (error.code === '23505' || error.code === '42P06'))) throw error;
+  }
+}
+
+class PoolExecutor implements SqlExecutor {
+  readonly supportsAdvisoryLocks = true;
+  private closed = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    const result = await this.pool.query<QueryResultRow>(text, params);
+    return { rows: result.rows as R[] };
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken = false;
+    try {
+      await client.query('begin');
+      const result = await fn(new ClientExecutor(client));
+      await client.query('commit');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('rollback');
+      } catch {
+        // A connection that cannot roll back must not go back to the pool mid-transaction.
+        broken = true;
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+}
+
+class ClientExecutor implements SqlExecutor {
+  readonly supportsAdvisoryLocks = true;
+
+  constructor(private readonly client: PoolClient) {}
+
+  async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    const result = await this.client.query<QueryResultRow>(text, params);
+    return { rows: result.rows as R[] };
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return fn(this);
+  }
+
+  close(): Promise<void> {
+    return Promise.reject(new Error('a transaction cannot close its database'));
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The token vault: Plaid access tokens and each viewer's Plaid `user_id`, kept server-side and
+ * encrypted at rest. One SQL implementation serves both backends (see sql.ts).
+ */
+import type { TokenCipher } from './crypto.js';
+import { migrate } from './migrations.js';
+import type { SqlExecutor } from './sql.js';
+
+/** A linked Item as the API sees it; the access token is only reachable through `getAccessToken`. */
+export interface VaultItem {
+  /** Plaid's item_id. */
+  readonly id: string;
+  readonly viewerId: string;
+  readonly institutionId: string;
+  readonly institutionName: string;
+  readonly products: readonly string[];
+  readonly createdAt: Date;
+}
+
+/** What linking an Item stores. */
+export interface SaveItemInput {
+  viewerId: string;
+  itemId: string;
+  accessToken: string;
+  institutionId: string;
+  institutionName: string;
+  products: readonly string[];
+}
+
+/** Storage of Items, their access tokens and viewers' Plaid user ids. */
+export interface TokenVault {
+  /** Stores an Item and its access token for a viewer; linking the same Item again updates it. Throws ItemOwnedByAnotherViewerError if the item_id belongs to another viewer. */
+  saveItem(input: SaveItemInput): Promise<VaultItem>;
+  /** Saves many in one transaction: all or nothing (used by the import CLI). */
+  saveItems(inputs: readonly SaveItemInput[]): Promise<VaultItem[]>;
+  /** The viewer's Items, oldest first. */
+  listItems(viewerId: string): Promise<VaultItem[]>;
+  /** ONE query for all ids (used by DataLoaders): the Items that exist, any owner, any order. */
+  getItems(itemIds: readonly string[]): Promise<VaultItem[]>;
+  /** Decrypted access token if the Item exists AND belongs to viewerId; null otherwise (same answer for both, so ids cannot be probed). */
+  getAccessToken(viewerId: string, itemId: string): Promise<string | null>;
+  /** Stores (or replaces) the viewer's Plaid user_id. */
+  setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void>;
+  /** The viewer's Plaid user_id, or null if none was stored. */
+  getPlaidUserId(viewerId: string): Promise<string | null>;
+  /** Number of SQL queries run so far (tests prove batching with it). */
+  readonly queryCount: number;
+  /** Throws if the database does not answer (readiness checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Linking an Item that is already linked by another viewer; nothing was changed. */
+export class ItemOwnedByAnotherViewerError extends Error {
+  override name = 'ItemOwnedByAnotherViewerError';
+
+  constructor(readonly itemId: string) {
+    super(`Item ${itemId} is already linked by another viewer`);
+  }
+}
+
+interface ItemRow {
+  item_id: string;
+  viewer_id: string;
+  institution_id: string;
+  institution_name: string;
+  products: string[];
+  created_at: Date;
+}
+
+const ITEM_COLUMNS = 'item_id, viewer_id, institution_id, institution_name, products, created_at';
+
+// The AAD names the column and the row. An access token is bound to its owner as well, so a row
+// whose viewer_id was rewritten in the database no longer yields a token to the new "owner".
+const accessTokenAad = (itemId: string, viewerId: string) => JSON.stringify(['vault_items.access_token', itemId, viewerId]);
+const plaidUserIdAad = (viewerId: string) => JSON.stringify(['vault_viewers.plaid_user_id', viewerId]);
+
+/** The vault over any SqlExecutor. */
+export class SqlTokenVault implements TokenVault {
+  private readonly counter: { count: number };
+  private readonly db: SqlExecutor;
+  private closed = false;
+
+  private constructor(
+    private readonly inner: SqlExecutor,
+    private readonly cipher: TokenCipher,
+  ) {
+    this.counter = { count: 0 };
+    this.db = new CountingExecutor(inner, this.counter);
+  }
+
+  /** Applies missing migrations, then returns the vault. `queryCount` starts at 0 after them. The vault owns `db`. */
+  static async open(db: SqlExecutor, cipher: TokenCipher): Promise<SqlTokenVault> {
+    await migrate(db);
+    return new SqlTokenVault(db, cipher);
+  }
+
+  get queryCount(): number {
+    return this.counter.count;
+  }
+
+  async saveItem(input: SaveItemInput): Promise<VaultItem> {
+    return this.upsertItem(this.db, input);
+  }
+
+  async saveItems(inputs: readonly SaveItemInput[]): Promise<VaultItem[]> {
+    if (inputs.length === 0) return [];
+    return this.db.transaction(async (tx) => {
+      const saved: VaultItem[] = [];
+      for (const input of inputs) saved.push(await this.upsertItem(tx, input));
+      return saved;
+    });
+  }
+
+  async listItems(viewerId: string): Promise<VaultItem[]> {
+    const { rows } = await this.db.query<ItemRow>(
+      `select ${ITEM_COLUMNS} from vault_items where viewer_id = $1 order by created_at, item_id`,
+      [viewerId],
+    );
+    return rows.map(toItem);
+  }
+
+  async getItems(itemIds: readonly string[]): Promise<VaultItem[]> {
+    if (itemIds.length === 0) return [];
+    const { rows } = await this.db.query<ItemRow>(`select ${ITEM_COLUMNS} from vault_items where item_id = any($1::text[])`, [
+      [...new Set(itemIds)],
+    ]);
+    return rows.map(toItem);
+  }
+
+  async getAccessToken(viewerId: string, itemId: string): Promise<string | null> {
+    const { rows } = await this.db.query<{ access_token_enc: string }>(
+      'select access_token_enc from vault_items where item_id = $1 and viewer_id = $2',
+      [itemId, viewerId],
+    );
+    const row = rows[0];
+    return row ? this.cipher.decrypt(row.access_token_enc, accessTokenAad(itemId, viewerId)) : null;
+  }
+
+  async setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void> {
+    requireText('viewerId', viewerId);
+    requireText('plaidUserId', plaidUserId);
+    await this.db.query(
+      `insert into vault_viewers (id, plaid_user_id_enc) values ($1, $2)
+       on conflict (id) do update set plaid_user_id_enc = excluded.plaid_user_id_enc, updated_at = now()`,
+      [viewerId, this.cipher.encrypt(plaidUserId, plaidUserIdAad(viewerId))],
+    );
+  }
+
+  async getPlaidUserId(viewerId: string): Promise<string | null> {
+    const { rows } = await this.db.query<{ plaid_user_id_enc: string | null }>(
+      'select plaid_user_id_enc from vault_viewers where id = $1',
+      [viewerId],
+    );
+    const stored = rows[0]?.plaid_user_id_enc;
+    return stored ? this.cipher.decrypt(stored, plaidUserIdAad(viewerId)) : null;
+  }
+
+  async ping(): Promise<void> {
+    await this.db.query('select 1');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.inner.close();
+  }
+
+  /**
+   * One statement, so it is atomic without a transaction: the conflict branch only updates a row
+   * of the same viewer, and returns nothing when the Item belongs to someone else.
+   */
+  private async upsertItem(db: SqlExecutor, input: SaveItemInput): Promise<VaultItem> {
+    requireText('viewerId', input.viewerId);
+    requireText('itemId', input.itemId);
+    requireText('accessToken', input.accessToken);
+    requireText('institutionId', input.institutionId);
+    const { rows } = await db.query<ItemRow>(
+      `insert into vault_items (item_id, viewer_id, institution_id, institution_name, products, access_token_enc)
+       values ($1, $2, $3, $4, $5::text[], $6)
+       on conflict (item_id) do update set
+         institution_id = excluded.institution_id,
+         institution_name = excluded.institution_name,
+         products = excluded.products,
+         access_token_enc = excluded.access_token_enc,
+         updated_at = now()
+       where vault_items.viewer_id = excluded.viewer_id
+       returning ${ITEM_COLUMNS}`,
+      [
+        input.itemId,
+        input.viewerId,
+        input.institutionId,
+        input.institutionName,
+        [...input.products],
+        this.cipher.encrypt(input.accessToken, accessTokenAad(input.itemId, input.viewerId)),
+      ],
+    );
+    const row = rows[0];
+    if (!row) throw new ItemOwnedByAnotherViewerError(input.itemId);
+    return toItem(row);
+  }
+}
+
+function toItem(row: ItemRow): VaultItem {
+  return Object.freeze({
+    id: row.item_id,
+    viewerId: row.viewer_id,
+    institutionId: row.institution_id,
+    institutionName: row.institution_name,
+    products: Object.freeze([...row.products]),
+    createdAt: row.created_at,
+  });
+}
+
+// Names the field only: the value may be a token.
+function requireText(field: string, value: string): void {
+  if (typeof value !== 'string' || value === '') throw new TypeError(`${field} must be a non-empty string`);
+}
+
+/** Counts every statement the vault sends, inside transactions too (BEGIN/COMMIT are the executor's, not counted). */
+class CountingExecutor implements SqlExecutor {
+  constructor(
+    private readonly inner: SqlExecutor,
+    private readonly counter: { count: number },
+  ) {}
+
+  get supportsAdvisoryLocks(): boolean {
+    return this.inner.supportsAdvisoryLocks;
+  }
+
+  query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
+    this.counter.count++;
+    return this.inner.query<R>(text, params);
+  }
+
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.inner.transaction((tx) => fn(new CountingExecutor(tx, this.counter)));
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

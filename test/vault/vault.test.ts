@@ -1,0 +1,370 @@
+/**
+ * One suite, two backends: PGlite in memory always, PostgreSQL when DATABASE_URL is set (each run
+ * in its own schema, dropped afterwards).
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenCipher, TokenDecryptionError } from '../../src/vault/crypto.js';
+import { MIGRATIONS, splitStatements } from '../../src/vault/migrations.js';
+import { openVault } from '../../src/vault/open-vault.js';
+import { openPglite, openPostgres, type SqlExecutor } from '../../src/vault/sql.js';
+import { ItemOwnedByAnotherViewerError, SqlTokenVault, type SaveItemInput, type TokenVault } from '../../src/vault/vault.js';
+
+const DATABASE_URL = process.env.DATABASE_URL;
+
+/** A vault and a second, raw connection to the same store for looking behind its back. */
+interface Harness {
+  readonly vault: TokenVault;
+  readonly raw: SqlExecutor;
+}
+
+interface Backend {
+  /** A migrated store for the whole suite. */
+  open(): Promise<Harness>;
+  /** A persistent store that can be opened again and again, to prove migrations are idempotent. */
+  reopen(): Promise<{ open(): Promise<TokenVault>; raw(): Promise<SqlExecutor>; cleanup(): Promise<void> }>;
+  /** Also open it several times at once: the advisory lock must keep replicas from racing (PostgreSQL only). */
+  concurrentOpen?: boolean;
+}
+
+const unique = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
+
+function item(viewerId: string, overrides: Partial<SaveItemInput> = {}): SaveItemInput {
+  const itemId = overrides.itemId ?? unique('item');
+  return {
+    viewerId,
+    itemId,
+    accessToken: `access-sandbox-${randomUUID()}`,
+    institutionId: 'ins_109508',
+    institutionName: 'First Platypus Bank',
+    products: ['transactions', 'identity'],
+    ...overrides,
+  };
+}
+
+function vaultSuite(backend: Backend): void {
+  let vault: TokenVault;
+  let raw: SqlExecutor;
+
+  beforeAll(async () => {
+    ({ vault, raw } = await backend.open());
+  });
+  afterAll(async () => {
+    await vault?.close();
+    await raw?.close();
+  });
+
+  it('saves, lists, batch-gets and hands back the access token', async () => {
+    const viewer = unique('viewer');
+    const first = item(viewer);
+    const second = item(viewer, { products: [] });
+    const savedFirst = await vault.saveItem(first);
+    await vault.saveItem(second);
+
+    expect(savedFirst).toEqual({
+      id: first.itemId,
+      viewerId: viewer,
+      institutionId: 'ins_109508',
+      institutionName: 'First Platypus Bank',
+      products: ['transactions', 'identity'],
+      createdAt: expect.any(Date) as Date,
+    });
+    const listed = await vault.listItems(viewer);
+    expect(listed.map((i) => i.id)).toEqual([first.itemId, second.itemId]);
+    expect(listed[1]?.products).toEqual([]);
+    expect(await vault.listItems(unique('nobody'))).toEqual([]);
+
+    const got = await vault.getItems([second.itemId, first.itemId, unique('missing')]);
+    expect(got.map((i) => i.id).sort()).toEqual([first.itemId, second.itemId].sort());
+
+    expect(await vault.getAccessToken(viewer, first.itemId)).toBe(first.accessToken);
+    expect(await vault.getAccessToken(viewer, second.itemId)).toBe(second.accessToken);
+    expect(await vault.getAccessToken(viewer, unique('missing'))).toBeNull();
+  });
+
+  it("answers null for another viewer's Item, exactly as for a missing one", async () => {
+    const owner = unique('viewer');
+    const saved = item(owner);
+    await vault.saveItem(saved);
+    expect(await vault.getAccessToken(unique('intruder'), saved.itemId)).toBeNull();
+  });
+
+  it('refuses to save an Item owned by another viewer and changes nothing', async () => {
+    const owner = unique('viewer');
+    const original = item(owner);
+    await vault.saveItem(original);
+    const before = await raw.query('select * from vault_items where item_id = $1', [original.itemId]);
+
+    const intruder = unique('intruder');
+    const attempt = vault.saveItem(item(intruder, { itemId: original.itemId, institutionName: 'Evil Bank' }));
+    await expect(attempt).rejects.toBeInstanceOf(ItemOwnedByAnotherViewerError);
+    await expect(attempt).rejects.toThrow(original.itemId);
+
+    const after = await raw.query('select * from vault_items where item_id = $1', [original.itemId]);
+    expect(after.rows).toEqual(before.rows);
+    expect(await vault.getAccessToken(owner, original.itemId)).toBe(original.accessToken);
+    expect(await vault.getAccessToken(intruder, original.itemId)).toBeNull();
+    expect(await vault.listItems(intruder)).toEqual([]);
+  });
+
+  it('relinking the same Item updates its token and details but keeps createdAt', async () => {
+    const viewer = unique('viewer');
+    const original = item(viewer);
+    const first = await vault.saveItem(original);
+    const relinked = item(viewer, { itemId: original.itemId, institutionName: 'Renamed Bank', products: ['assets'] });
+    const second = await vault.saveItem(relinked);
+
+    expect(second.createdAt).toEqual(first.createdAt);
+    expect(second).toMatchObject({ institutionName: 'Renamed Bank', products: ['assets'] });
+    expect(await vault.getAccessToken(viewer, original.itemId)).toBe(relinked.accessToken);
+    expect(await vault.listItems(viewer)).toHaveLength(1);
+  });
+
+  it('getItems reads 50 ids in exactly one query, and [] in none', async () => {
+    const viewers = [unique('viewer'), unique('viewer')];
+    const inputs = Array.from({ length: 50 }, (_, i) => item(viewers[i % 2]!));
+    await vault.saveItems(inputs);
+
+    const before = vault.queryCount;
+    const got = await vault.getItems(inputs.map((i) => i.itemId));
+    expect(vault.queryCount - before).toBe(1);
+    expect(got).toHaveLength(50);
+    expect(new Set(got.map((i) => i.id))).toEqual(new Set(inputs.map((i) => i.itemId)));
+
+    const beforeEmpty = vault.queryCount;
+    expect(await vault.getItems([])).toEqual([]);
+    expect(vault.queryCount).toBe(beforeEmpty);
+  });
+
+  it('counts every statement, including those inside a transaction', async () => {
+    const viewer = unique('viewer');
+    const before = vault.queryCount;
+    await vault.saveItems([item(viewer), item(viewer), item(viewer)]);
+    expect(vault.queryCount - before).toBe(3);
+    await vault.ping();
+    expect(vault.queryCount - before).toBe(4);
+  });
+
+  it('stores ciphertext, never the token', async () => {
+    const saved = item(unique('viewer'));
+    await vault.saveItem(saved);
+    const { rows } = await raw.query<{ access_token_enc: string }>(
+      'select access_token_enc from vault_items where item_id = $1',
+      [saved.itemId],
+    );
+    const stored = rows[0]?.access_token_enc ?? '';
+    expect(stored.startsWith('v1.')).toBe(true);
+    expect(stored).not.toContain(saved.accessToken);
+    expect(stored).not.toContain(saved.accessToken.slice('access-sandbox-'.length));
+  });
+
+  it('a ciphertext moved to another row does not decrypt', async () => {
+    const viewer = unique('viewer');
+    const a = item(viewer);
+    const b = item(viewer);
+    await vault.saveItems([a, b]);
+    await raw.query(
+      'update vault_items set access_token_enc = (select access_token_enc from vault_items where item_id = $1) where item_id = $2',
+      [a.itemId, b.itemId],
+    );
+    await expect(vault.getAccessToken(viewer, b.itemId)).rejects.toBeInstanceOf(TokenDecryptionError);
+    expect(await vault.getAccessToken(viewer, a.itemId)).toBe(a.accessToken);
+  });
+
+  it('an Item reassigned to another viewer in the database does not decrypt for them', async () => {
+    const owner = unique('viewer');
+    const thief = unique('thief');
+    const saved = item(owner);
+    await vault.saveItem(saved);
+    await raw.query('update vault_items set viewer_id = $1 where item_id = $2', [thief, saved.itemId]);
+    await expect(vault.getAccessToken(thief, saved.itemId)).rejects.toBeInstanceOf(TokenDecryptionError);
+  });
+
+  it('saveItems is all or nothing', async () => {
+    const owner = unique('viewer');
+    const taken = item(owner);
+    await vault.saveItem(taken);
+
+    const importer = unique('importer');
+    const fresh = item(importer);
+    const conflicting = item(importer, { itemId: taken.itemId });
+    await expect(vault.saveItems([fresh, conflicting])).rejects.toBeInstanceOf(ItemOwnedByAnotherViewerError);
+
+    expect(await vault.getItems([fresh.itemId])).toEqual([]);
+    expect(await vault.listItems(importer)).toEqual([]);
+    expect(await vault.getAccessToken(owner, taken.itemId)).toBe(taken.accessToken);
+    expect(await vault.saveItems([])).toEqual([]);
+  });
+
+  it('stores the Plaid user id encrypted, bound to its viewer', async () => {
+    const viewer = unique('viewer');
+    const other = unique('viewer');
+    expect(await vault.getPlaidUserId(viewer)).toBeNull();
+
+    await vault.setPlaidUserId(viewer, 'plaid-user-1');
+    expect(await vault.getPlaidUserId(viewer)).toBe('plaid-user-1');
+    await vault.setPlaidUserId(viewer, 'plaid-user-2');
+    expect(await vault.getPlaidUserId(viewer)).toBe('plaid-user-2');
+
+    const { rows } = await raw.query<{ plaid_user_id_enc: string }>('select plaid_user_id_enc from vault_viewers where id = $1', [
+      viewer,
+    ]);
+    const stored = rows[0]?.plaid_user_id_enc ?? '';
+    expect(stored.startsWith('v1.')).toBe(true);
+    expect(stored).not.toContain('plaid-user-2');
+
+    await vault.setPlaidUserId(other, 'plaid-user-other');
+    await raw.query('update vault_viewers set plaid_user_id_enc = $1 where id = $2', [stored, other]);
+    await expect(vault.getPlaidUserId(other)).rejects.toBeInstanceOf(TokenDecryptionError);
+  });
+
+  it('ping answers', async () => {
+    await expect(vault.ping()).resolves.toBeUndefined();
+  });
+
+  it('migrations are idempotent: the same store opens again with its data', async () => {
+    const store = await backend.reopen();
+    try {
+      const viewer = unique('viewer');
+      const saved = item(viewer);
+      const first = await store.open();
+      await first.saveItem(saved);
+      await first.setPlaidUserId(viewer, 'plaid-user-kept');
+      await first.close();
+
+      const second = await store.open();
+      expect(await second.getAccessToken(viewer, saved.itemId)).toBe(saved.accessToken);
+      expect(await second.getPlaidUserId(viewer)).toBe('plaid-user-kept');
+      await second.close();
+
+      if (backend.concurrentOpen) {
+        const replicas = await Promise.all([store.open(), store.open(), store.open()]);
+        for (const replica of replicas) expect(await replica.getAccessToken(viewer, saved.itemId)).toBe(saved.accessToken);
+        await Promise.all(replicas.map((replica) => replica.close()));
+      }
+
+      const db = await store.raw();
+      const { rows } = await db.query<{ version: number; name: string }>('select version, name from vault_migrations order by version');
+      await db.close();
+      expect(rows).toEqual(MIGRATIONS.map(({ version, name }) => ({ version, name })));
+    } finally {
+      await store.cleanup();
+    }
+  });
+}
+
+describe('vault on PGlite (in memory)', () => {
+  const cipher = TokenCipher.ephemeral();
+  vaultSuite({
+    async open() {
+      // In memory there is no second connection: the raw view is the same database, unwrapped.
+      const db = await openPglite();
+      const vault = await SqlTokenVault.open(db, cipher);
+      return { vault, raw: rawView(db) };
+    },
+    async reopen() {
+      const dir = await mkdtemp(join(tmpdir(), 'vault-test-'));
+      const key = randomBytes(32).toString('base64');
+      return {
+        open: () => openVault({ dataDir: dir, encryptionKey: key }),
+        raw: () => openPglite(dir),
+        cleanup: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  });
+});
+
+describe.skipIf(!DATABASE_URL)('vault on PostgreSQL', () => {
+  const url = DATABASE_URL ?? '';
+  const runId = randomBytes(6).toString('hex');
+  const schemas: string[] = [];
+  const schemaFor = (suffix: string) => {
+    const schema = `vault_test_${runId}${suffix}`;
+    schemas.push(schema);
+    return schema;
+  };
+  const key = randomBytes(32).toString('hex');
+
+  afterAll(async () => {
+    const admin = await openPostgres(url);
+    try {
+      for (const schema of schemas) await admin.query(`drop schema if exists ${schema} cascade`);
+    } finally {
+      await admin.close();
+    }
+  });
+
+  vaultSuite({
+    concurrentOpen: true,
+    async open() {
+      const schema = schemaFor('');
+      const vault = await openVault({ databaseUrl: url, encryptionKey: key, schema });
+      return { vault, raw: await openPostgres(url, { schema }) };
+    },
+    reopen() {
+      const schema = schemaFor('_reopen');
+      return Promise.resolve({
+        open: () => openVault({ databaseUrl: url, encryptionKey: key, schema }),
+        raw: () => openPostgres(url, { schema }),
+        cleanup: async () => {},
+      });
+    },
+  });
+});
+
+describe('openVault', () => {
+  it('requires a key for a persistent vault and refuses a bad one without echoing it', async () => {
+    await expect(openVault({ dataDir: '/nonexistent/never-created' })).rejects.toThrow(
+      /TOKEN_ENCRYPTION_KEY is required for a persistent vault/,
+    );
+    await expect(openVault({ databaseUrl: 'postgres://127.0.0.1:1/none', encryptionKey: '' })).rejects.toThrow(
+      /TOKEN_ENCRYPTION_KEY is required/,
+    );
+    const bad = 'not-a-real-key-value';
+    const attempt = openVault({ encryptionKey: bad });
+    await expect(attempt).rejects.toThrow(/TOKEN_ENCRYPTION_KEY is invalid/);
+    await expect(attempt).rejects.not.toThrow(bad);
+  });
+
+  it('opens an in-memory vault without a key', async () => {
+    const vault = await openVault({});
+    await vault.ping();
+    await vault.close();
+  });
+
+  it('refuses a schema name that is not a plain identifier', async () => {
+    await expect(openPostgres('postgres://127.0.0.1:1/none', { schema: 'x; drop table y' })).rejects.toThrow(/schema name/);
+  });
+});
+
+describe('splitStatements', () => {
+  it('splits every migration into single statements', () => {
+    for (const migration of MIGRATIONS) {
+      const statements = splitStatements(migration.sql);
+      expect(statements.length).toBeGreaterThan(0);
+      for (const statement of statements) expect(statement).not.toMatch(/;\s*$/);
+    }
+    expect(splitStatements('create table a (x int);\ncreate table b (y int);\n')).toEqual([
+      'create table a (x int)',
+      'create table b (y int)',
+    ]);
+    expect(() => splitStatements('create function f() returns int as $$ select 1; $$ language sql;')).toThrow(/dollar/);
+  });
+});
+
+/** The same executor with a no-op close, so the suite's `raw` and the vault can share one in-memory database. */
+function rawView(db: SqlExecutor): SqlExecutor {
+  return {
+    supportsAdvisoryLocks: db.supportsAdvisoryLocks,
+    query<R>(text: string, params?: unknown[]) {
+      return db.query<R>(text, params);
+    },
+    transaction<T>(fn: (tx: SqlExecutor) => Promise<T>) {
+      return db.transaction(fn);
+    },
+    close: async () => {},
+  };
+}
