@@ -16,7 +16,13 @@ import {
   PlaidUnknownTypeError,
   PlaidUserError,
 } from '../plaid/errors.js';
-import { InputValidationError, ItemNotFoundError, NoPlaidUserError, PlaidUnavailableError } from '../services/errors.js';
+import {
+  InputValidationError,
+  ItemNotFoundError,
+  NoPlaidUserError,
+  PlaidUnavailableError,
+  type ServiceError,
+} from '../services/errors.js';
 import { adviceForPlaidError, NEXT_ACTIONS, type Advice } from '../services/next-action.js';
 import { builder } from './builder.js';
 
@@ -25,15 +31,17 @@ export const NextActionEnum = builder.enumType('NextAction', {
   values: Object.fromEntries(NEXT_ACTIONS.map((value) => [value, { value }])) as Record<(typeof NEXT_ACTIONS)[number], { value: (typeof NEXT_ACTIONS)[number] }>,
 });
 
-/** Advice for any error this schema can show. */
+/**
+ * Advice for any error this schema can show. Not by `instanceof`: the errors plugin hands fields a
+ * proxy of the error whose prototype chain is proxied too, so we read properties instead.
+ */
 function adviceFor(error: Error): Advice {
-  if (error instanceof PlaidResponseError) return adviceForPlaidError(error.errorType, error.errorCode);
-  if (error instanceof PlaidUnavailableError) {
-    // If it may have run, the data may already be fresh: wait out a full minute before asking again.
-    return { nextAction: 'RETRY_LATER', retryAfterSeconds: error.mayHaveRun ? 60 : 5 };
+  const fields = error as Partial<ServiceError & PlaidResponseError>;
+  if (fields.advice) return fields.advice;
+  if (typeof fields.errorType === 'string' && typeof fields.errorCode === 'string') {
+    return adviceForPlaidError(fields.errorType, fields.errorCode);
   }
-  if (error instanceof NoPlaidUserError) return { nextAction: 'NOT_SUPPORTED', retryAfterSeconds: null };
-  return { nextAction: 'FIX_REQUEST', retryAfterSeconds: null };
+  return { nextAction: 'CONTACT_SUPPORT', retryAfterSeconds: null };
 }
 
 export const BaseErrorInterface = builder.interfaceRef<Error>('BaseError').implement({
@@ -79,19 +87,35 @@ const PLAID_ERROR_TYPES = [
   [PlaidUnknownTypeError, 'PlaidUnknownError', 'An `error_type` this API does not know yet; see `errorType`.'],
 ] as const;
 
-/** The GraphQL object types for Plaid's errors, in a fixed order. */
-export const PlaidErrorTypes = PLAID_ERROR_TYPES.map(([Class, name, description]) =>
+const TYPE_NAME = Symbol('graphqlTypeName');
+
+for (const [Class, name, description] of PLAID_ERROR_TYPES) {
   builder.objectType(Class, {
     name,
     description,
     interfaces: [BaseErrorInterface, PlaidErrorInterface],
     // Needed where these appear as the PlaidError interface (bundle results), not only in unions.
-    isTypeOf: (value) => value instanceof Class,
+    isTypeOf: (value) => value instanceof Class || (value as { [TYPE_NAME]?: string })[TYPE_NAME] === name,
     fields: () => ({}),
-  }),
-);
+  });
+}
 
-export const InputValidationErrorType = builder.objectType(InputValidationError, {
+/**
+ * A Plaid error as a plain value for a field of type PlaidError: graphql-js treats an Error
+ * returned by a resolver as thrown, so the per-Item errors of a bundle travel as copies.
+ */
+export function plaidErrorAsData(error: PlaidResponseError): PlaidResponseError {
+  const name = PLAID_ERROR_TYPES.find(([Class]) => error instanceof Class)?.[1] ?? 'PlaidUnknownError';
+  return { ...error, message: error.message, [TYPE_NAME]: name } as unknown as PlaidResponseError;
+}
+
+/**
+ * Union members are given as the error classes, not their type refs: that is how the errors
+ * plugin knows to catch them and show them as data.
+ */
+export const PLAID_ERROR_CLASSES = PLAID_ERROR_TYPES.map(([Class]) => Class);
+
+builder.objectType(InputValidationError, {
   name: 'InputValidationError',
   description: 'An argument was out of range or malformed; nothing was sent to Plaid.',
   interfaces: [BaseErrorInterface],
@@ -101,14 +125,14 @@ export const InputValidationErrorType = builder.objectType(InputValidationError,
   }),
 });
 
-export const ItemNotFoundErrorType = builder.objectType(ItemNotFoundError, {
+builder.objectType(ItemNotFoundError, {
   name: 'ItemNotFoundError',
   description: 'No Item with this id is linked for the caller (unknown, or someone else’s: the same answer).',
   interfaces: [BaseErrorInterface],
   fields: (t) => ({ itemId: t.exposeID('itemId') }),
 });
 
-export const NoPlaidUserErrorType = builder.objectType(NoPlaidUserError, {
+builder.objectType(NoPlaidUserError, {
   name: 'NoPlaidUserError',
   description: 'The caller has no Plaid user, so there is no bundle of Items to refresh.',
   interfaces: [BaseErrorInterface],
@@ -119,7 +143,7 @@ export const UnavailableReasonEnum = builder.enumType('PlaidUnavailableReason', 
   values: ['TIMEOUT', 'CONNECTION_FAILED', 'CONNECTION_RESET', 'BAD_RESPONSE'] as const,
 });
 
-export const PlaidUnavailableErrorType = builder.objectType(PlaidUnavailableError, {
+builder.objectType(PlaidUnavailableError, {
   name: 'PlaidUnavailableError',
   description: 'Plaid could not be reached or gave no usable answer.',
   interfaces: [BaseErrorInterface],
@@ -132,9 +156,4 @@ export const PlaidUnavailableErrorType = builder.objectType(PlaidUnavailableErro
 });
 
 /** Members every refresh union has besides its success type. */
-export const REFRESH_ERROR_TYPES = [
-  ...PlaidErrorTypes,
-  ItemNotFoundErrorType,
-  InputValidationErrorType,
-  PlaidUnavailableErrorType,
-] as const;
+export const REFRESH_ERROR_CLASSES = [...PLAID_ERROR_CLASSES, ItemNotFoundError, InputValidationError, PlaidUnavailableError] as const;

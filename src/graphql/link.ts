@@ -2,7 +2,8 @@
 import type { VaultItem } from '../vault/vault.js';
 import { requireViewer } from '../context.js';
 import { builder } from './builder.js';
-import { InputValidationErrorType, PlaidErrorTypes, PlaidUnavailableErrorType } from './errors.js';
+import { InputValidationError, PlaidUnavailableError } from '../services/errors.js';
+import { PLAID_ERROR_CLASSES } from './errors.js';
 import { PlaidItemRef } from './item.js';
 
 const LinkItemSuccess = builder.objectRef<{ item: VaultItem }>('LinkItemSuccess').implement({
@@ -11,7 +12,7 @@ const LinkItemSuccess = builder.objectRef<{ item: VaultItem }>('LinkItemSuccess'
 });
 
 const LinkItemResult = builder.errorUnion('LinkItemResult', {
-  types: [LinkItemSuccess, ...PlaidErrorTypes, InputValidationErrorType, PlaidUnavailableErrorType],
+  types: [LinkItemSuccess, ...PLAID_ERROR_CLASSES, InputValidationError, PlaidUnavailableError],
 });
 
 builder.mutationField('linkItem', (t) =>

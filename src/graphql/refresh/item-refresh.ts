@@ -7,7 +7,7 @@ import { requireViewer } from '../../context.js';
 import { CASHFLOW_DAYS } from '../../plaid/schemas.js';
 import type { ItemProduct, ItemRefreshReceipt } from '../../services/refresh-service.js';
 import { builder } from '../builder.js';
-import { REFRESH_ERROR_TYPES } from '../errors.js';
+import { REFRESH_ERROR_CLASSES } from '../errors.js';
 import { PlaidItemRef, loadOwnItem } from '../item.js';
 
 export interface ItemRefreshMutation {
@@ -37,7 +37,7 @@ export function defineItemRefreshMutation(mutation: ItemRefreshMutation): void {
 
   const Result = builder.errorUnion(`${typeName}Result`, {
     description: `The answer of \`${mutation.field}\`: the success, or one typed error. Switch on \`__typename\`.`,
-    types: [Success, ...REFRESH_ERROR_TYPES],
+    types: [Success, ...REFRESH_ERROR_CLASSES],
   });
 
   builder.mutationField(mutation.field, (t) =>

@@ -1,9 +1,10 @@
 /** refreshUserFinancialData: every Item of the caller's Plaid user, each succeeding or failing on its own. */
 import { requireViewer } from '../../context.js';
 import type { PlaidResponseError } from '../../plaid/errors.js';
+import { NoPlaidUserError } from '../../services/errors.js';
 import type { UserRefreshReceipt } from '../../services/refresh-service.js';
 import { builder } from '../builder.js';
-import { NoPlaidUserErrorType, PlaidErrorInterface, REFRESH_ERROR_TYPES } from '../errors.js';
+import { PlaidErrorInterface, REFRESH_ERROR_CLASSES, plaidErrorAsData } from '../errors.js';
 import { PlaidItemRef } from '../item.js';
 
 interface ItemResult {
@@ -21,7 +22,7 @@ const ItemRefreshResultRef = builder.objectRef<ItemResult>('ItemRefreshResult').
       type: PlaidErrorInterface,
       nullable: true,
       description: 'Null when this Item refreshed.',
-      resolve: (result) => result.error,
+      resolve: (result) => (result.error ? plaidErrorAsData(result.error) : null),
     }),
     item: t.field({
       type: PlaidItemRef,
@@ -44,7 +45,7 @@ const Success = builder.objectRef<UserRefreshReceipt>('RefreshUserFinancialDataS
 
 const Result = builder.errorUnion('RefreshUserFinancialDataResult', {
   description: 'The answer of `refreshUserFinancialData`. Switch on `__typename`.',
-  types: [Success, NoPlaidUserErrorType, ...REFRESH_ERROR_TYPES],
+  types: [Success, NoPlaidUserError, ...REFRESH_ERROR_CLASSES],
 });
 
 builder.mutationField('refreshUserFinancialData', (t) =>
