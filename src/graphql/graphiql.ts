@@ -19,14 +19,19 @@ export function exampleDocument(): string {
 
 export function graphiqlOptions(headers: Record<string, string>, variables: Record<string, unknown> = {}): GraphiQLOptions {
   const headerText = JSON.stringify(headers, null, 2);
+  const variableText = JSON.stringify(variables, null, 2);
   const query = exampleDocument();
+  // GraphiQL fills its variables editor only from `variables` (yoga passes it on as
+  // initialVariables), not from the first tab; yoga's type does not list it, hence the spread.
+  const initialVariables = { variables: variableText } as Partial<GraphiQLOptions>;
   return {
+    ...initialVariables,
     title: 'Plaid refresh GraphQL',
     defaultQuery: query,
     // The first tab's headers are taken from `headers`; new tabs get `defaultHeaders`.
     headers: headerText,
     defaultHeaders: headerText,
-    defaultTabs: [{ query, headers: headerText, variables: JSON.stringify(variables, null, 2) }],
+    defaultTabs: [{ query, headers: headerText, variables: variableText }],
     // Tokens stay out of the browser's localStorage.
     shouldPersistHeaders: false,
   };

@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const KEY = Buffer.alloc(32, 7).toString('base64');
+const SECRET = 's'.repeat(40);
+
+describe('loadConfig', () => {
+  it('no Plaid credentials -> embedded mode on loopback with GraphiQL', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ embedded: true, production: false, host: '127.0.0.1', port: 4000, graphiql: true });
+    expect(config.plaid.timeoutMs).toBe(90_000);
+    expect(config.plaid.baseUrl).toBe('https://sandbox.plaid.com');
+  });
+
+  it('Plaid credentials and production hosts', () => {
+    const config = loadConfig({ PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', PLAID_ENV: 'production', AUTH_JWT_SECRET: SECRET });
+    expect(config).toMatchObject({ embedded: false, host: '0.0.0.0' });
+    expect(config.plaid.baseUrl).toBe('https://production.plaid.com');
+  });
+
+  it.each([
+    ['production without Plaid credentials', { NODE_ENV: 'production', TOKEN_ENCRYPTION_KEY: KEY, AUTH_JWT_SECRET: SECRET }, /PLAID_CLIENT_ID/],
+    ['production without TOKEN_ENCRYPTION_KEY', { NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET }, /TOKEN_ENCRYPTION_KEY/],
+    ['Plaid credentials without auth', { PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x' }, /AUTH_JWT_SECRET or AUTH_JWKS_URL/],
+    ['a short JWT secret', { AUTH_JWT_SECRET: 'short' }, /at least 32/],
+    ['only half the credentials', { PLAID_CLIENT_ID: 'id' }, /set together/],
+    ['a bad timeout', { PLAID_TIMEOUT_MS: 'soon' }, /PLAID_TIMEOUT_MS/],
+    ['an unknown environment', { PLAID_ENV: 'development' }, /PLAID_ENV/],
+    ['a bad base URL', { PLAID_BASE_URL: 'not a url' }, /PLAID_BASE_URL/],
+  ])('refuses %s with a message naming it', (_label, env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('production defaults: GraphiQL off', () => {
+    const config = loadConfig({ NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET, TOKEN_ENCRYPTION_KEY: KEY });
+    expect(config.graphiql).toBe(false);
+  });
+});
