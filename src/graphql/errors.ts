@@ -3,6 +3,8 @@
  * the ones Plaid sent also implement `PlaidError`, with every field Plaid sends, and come as one
  * object type per Plaid `error_type` plus `PlaidUnknownError` for types Plaid adds later.
  */
+import type {
+  PlaidResponseError} from '../plaid/errors.js';
 import {
   PlaidApiError,
   PlaidInstitutionError,
@@ -12,7 +14,6 @@ import {
   PlaidItemError,
   PlaidOAuthError,
   PlaidRateLimitExceededError,
-  PlaidResponseError,
   PlaidUnknownTypeError,
   PlaidUserError,
 } from '../plaid/errors.js';
