@@ -20,24 +20,9 @@ export abstract class PlaidClientError extends Error {
 
 // ---- errors Plaid answered with -----------------------------------------------------------
 
-export interface PlaidErrorFields {
-  /** HTTP status of the answer (for an error inside `results[]`, Plaid's `status` field). */
-  readonly status: number | null;
-  readonly errorType: string;
-  readonly errorCode: string;
-  readonly errorCodeReason: string | null;
-  readonly errorMessage: string;
-  readonly displayMessage: string | null;
-  readonly requestId: string | null;
-  readonly causes: readonly unknown[];
-  readonly documentationUrl: string | null;
-  readonly suggestedAction: string | null;
-  readonly requiredAccountSubtypes: readonly string[] | null;
-  readonly providedAccountSubtypes: readonly string[] | null;
-}
-
 /** Raised when Plaid answers with its error object. Carries every field Plaid sent. */
-export abstract class PlaidResponseError extends PlaidClientError implements PlaidErrorFields {
+export abstract class PlaidResponseError extends PlaidClientError {
+  /** HTTP status of the answer (for an error inside `results[]`, Plaid's `status` field). */
   readonly status: number | null;
   readonly errorType: string;
   readonly errorCode: string;

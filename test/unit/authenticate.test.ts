@@ -1,0 +1,70 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuthenticationError, createAuthenticator } from '../../src/auth/authenticate.js';
+
+const SECRET = 'a-shared-secret-of-at-least-32-chars!!';
+const hs256 = (claims: { sub?: string; iss?: string; aud?: string }, secret = SECRET, exp = '5m') => {
+  let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(exp);
+  if (claims.sub) jwt = jwt.setSubject(claims.sub);
+  if (claims.iss) jwt = jwt.setIssuer(claims.iss);
+  if (claims.aud) jwt = jwt.setAudience(claims.aud);
+  return jwt.sign(new TextEncoder().encode(secret));
+};
+
+describe('HS256', () => {
+  const authenticate = createAuthenticator({ jwtSecret: SECRET, jwksUrl: null, issuer: 'https://idp.example', audience: 'refresh-api' });
+
+  it('the viewer is the token subject', async () => {
+    const token = await hs256({ sub: 'user-1', iss: 'https://idp.example', aud: 'refresh-api' });
+    await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ id: 'user-1' });
+  });
+
+  it('no header -> no viewer (fields that need one answer UNAUTHENTICATED)', async () => {
+    await expect(authenticate(null)).resolves.toBeNull();
+  });
+
+  it.each([
+    ['a wrong secret', () => hs256({ sub: 'u', iss: 'https://idp.example', aud: 'refresh-api' }, 'another-secret-of-at-least-32-chars!!')],
+    ['a wrong issuer', () => hs256({ sub: 'u', iss: 'https://evil.example', aud: 'refresh-api' })],
+    ['a wrong audience', () => hs256({ sub: 'u', iss: 'https://idp.example', aud: 'other-api' })],
+    ['no subject', () => hs256({ iss: 'https://idp.example', aud: 'refresh-api' })],
+    ['an expired token', () => hs256({ sub: 'u', iss: 'https://idp.example', aud: 'refresh-api' }, SECRET, '-1m')],
+    ['alg none', () => Promise.resolve(`${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"u"}').toString('base64url')}.`)],
+  ])('%s is refused', async (_label, make) => {
+    await expect(authenticate(`Bearer ${await make()}`)).rejects.toBeInstanceOf(AuthenticationError);
+  });
+
+  it('a header that is not Bearer is refused, and the message never echoes the token', async () => {
+    const error = await authenticate('Basic dXNlcjpwYXNz').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect(String((error as Error).message)).not.toContain('dXNlcjpwYXNz');
+  });
+});
+
+describe('JWKS', () => {
+  let server: Server;
+  let jwksUrl: string;
+  let privateKey: CryptoKey;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('RS256');
+    privateKey = pair.privateKey;
+    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: [jwk] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('verifies RS256 tokens against the identity provider keys, and refuses HS256 ones', async () => {
+    const authenticate = createAuthenticator({ jwtSecret: null, jwksUrl, issuer: null, audience: null });
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('user-9').setExpirationTime('5m').sign(privateKey);
+    await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ id: 'user-9' });
+    await expect(authenticate(`Bearer ${await hs256({ sub: 'u' })}`)).rejects.toBeInstanceOf(AuthenticationError);
+  });
+});
