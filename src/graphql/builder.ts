@@ -1,6 +1,12 @@
-/** The one SchemaBuilder: Pothos with the errors plugin; fields are non-null unless said otherwise. */
+/**
+ * The one SchemaBuilder: Pothos with the errors plugin and, for Apollo Federation v2, the
+ * directives and federation plugins (federation last: it wraps resolvers of the others).
+ * Fields are non-null unless said otherwise.
+ */
 import SchemaBuilder from '@pothos/core';
+import DirectivesPlugin from '@pothos/plugin-directives';
 import ErrorsPlugin from '@pothos/plugin-errors';
+import FederationPlugin from '@pothos/plugin-federation';
 import type { Context } from '../context.js';
 
 export const builder = new SchemaBuilder<{
@@ -11,7 +17,7 @@ export const builder = new SchemaBuilder<{
     JSON: { Input: unknown; Output: unknown };
   };
 }>({
-  plugins: [ErrorsPlugin],
+  plugins: [ErrorsPlugin, DirectivesPlugin, FederationPlugin],
   defaultFieldNullability: false,
   errors: { defaultTypes: [] },
 });

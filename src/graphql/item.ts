@@ -15,6 +15,17 @@ export const PlaidItemRef = builder.objectRef<VaultItem>('PlaidItem').implement(
   }),
 });
 
+// An entity other subgraphs can reference. Representations resolve through the request's
+// DataLoader (one vault query for all of them); Items that are not the caller's resolve to null.
+builder.asEntity(PlaidItemRef, {
+  key: builder.selection<{ id: string }>('id'),
+  // A copy: @apollo/subgraph tags the result with __typename, and vault rows are frozen.
+  resolveReference: async (reference, context) => {
+    const item = await context.loaders.item.load(reference.id);
+    return item && { ...item };
+  },
+});
+
 /** The caller's Item through the request's DataLoader (one vault query per request). */
 export async function loadOwnItem(context: Context, itemId: string): Promise<VaultItem> {
   const item = await context.loaders.item.load(itemId);

@@ -1,5 +1,6 @@
-/** Imports each feature module for its side effects, then builds the schema. */
-import { lexicographicSortSchema, printSchema } from 'graphql';
+/** Imports each feature module for its side effects, then builds the Federation v2 subgraph schema. */
+import { printSubgraphSchema } from '@apollo/subgraph';
+import { lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.js';
 import './errors.js';
 import './item.js';
@@ -8,10 +9,16 @@ import './refresh/transactions.js';
 import './refresh/identity.js';
 import './refresh/cashflow-report.js';
 import './refresh/user-financial-data.js';
+import './user.js';
 
-export const schema = builder.toSchema();
+export const FEDERATION_LINK = 'https://specs.apollo.dev/federation/v2.6';
 
-/** The SDL committed as schema.graphql: types sorted, so the diff shows only real changes. */
+export const schema = builder.toSubGraphSchema({ linkUrl: FEDERATION_LINK });
+
+/**
+ * The SDL committed as schema.graphql: the subgraph schema with its @link and @key directives
+ * (plain printSchema drops them), types sorted so the diff shows only real changes.
+ */
 export function printSchemaSdl(): string {
-  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+  return `${printSubgraphSchema(lexicographicSortSchema(schema)).trim()}\n`;
 }

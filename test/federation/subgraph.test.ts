@@ -1,0 +1,101 @@
+/** The subgraph on its own: its SDL, composition with the users subgraph, and _entities with authorization. */
+import { composeServices } from '@apollo/composition';
+import { parse, printSchema, validate } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleDocument } from '../../src/graphql/graphiql.js';
+import { printSchemaSdl } from '../../src/graphql/schema.js';
+import type { Runtime } from '../../src/runtime.js';
+import { startTestService, tokenFor } from '../helpers/service.js';
+import { USERS_SDL } from './users-subgraph.js';
+
+let runtime: Runtime;
+let demoToken: string;
+
+beforeAll(async () => {
+  ({ runtime } = await startTestService());
+  demoToken = await tokenFor('demo');
+});
+afterAll(() => runtime.close());
+
+async function gql(query: string, variables: Record<string, unknown> = {}, token: string | null = demoToken) {
+  const response = await runtime.app.fetch('http://localhost/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as { data?: Record<string, unknown>; errors?: { message: string }[] };
+}
+
+const demoItems = () => Object.values(runtime.demo?.fixtures.items ?? {}).map((item) => item.itemId);
+
+describe('the subgraph', () => {
+  it('serves _service { sdl } with @link and the @keys, without a token (routers fetch it anonymously)', async () => {
+    const { data } = await gql('{ _service { sdl } }', {}, null);
+    const sdl = (data?._service as { sdl: string }).sdl;
+    expect(sdl).toContain('@link(url: "https://specs.apollo.dev/federation/v2.6"');
+    expect(sdl).toMatch(/type PlaidItem\s+@key\(fields: "id"\)/);
+    expect(sdl).toMatch(/type User\s+@key\(fields: "id"\)/);
+  });
+
+  it('composes with the users subgraph, and codegen-style validation works on the API schema', () => {
+    const result = composeServices([
+      { name: 'plaid', url: 'http://plaid.local/graphql', typeDefs: parse(printSchemaSdl()) },
+      { name: 'users', url: 'http://users.local/graphql', typeDefs: parse(USERS_SDL) },
+    ]);
+    expect(result.errors ?? []).toEqual([]);
+    if (!result.schema) throw new Error('no supergraph');
+    const api = result.schema.toAPISchema().toGraphQLJSSchema();
+    const sdl = printSchema(api);
+    expect(sdl).toMatch(/type User \{[^}]*plaidItems: \[PlaidItem!\]!/s);
+    expect(sdl).toMatch(/pinnedPlaidItem: PlaidItem/);
+    // The frontends' operations are valid against the client-facing schema too.
+    expect(validate(api, parse(exampleDocument()))).toEqual([]);
+  });
+});
+
+describe('_entities', () => {
+  const ENTITIES = `query ($representations: [_Any!]!) {
+    _entities(representations: $representations) {
+      __typename
+      ... on PlaidItem { id institutionName }
+      ... on User { id plaidItems { id } }
+    }
+  }`;
+
+  it('resolves many PlaidItem representations with ONE vault query; foreign and unknown ones are null', async () => {
+    const alice = await tokenFor('alice');
+    const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
+    const aliceItem = await runtime.services.link.linkItem('alice', publicToken);
+    const representations = [...demoItems(), aliceItem.id, 'no-such-item'].map((id) => ({ __typename: 'PlaidItem', id }));
+
+    const before = runtime.services.vault.queryCount;
+    const { data, errors } = await gql(ENTITIES, { representations });
+    expect(runtime.services.vault.queryCount - before).toBe(1);
+    expect(errors).toBeUndefined();
+    const entities = data?._entities as ({ id: string } | null)[];
+    expect(entities.slice(0, demoItems().length).every((e, i) => e?.id === demoItems()[i])).toBe(true);
+    expect(entities.slice(-2)).toEqual([null, null]);
+
+    // Alice sees her own Item, and none of the demo viewer's.
+    const asAlice = await gql(ENTITIES, { representations }, alice);
+    const aliceEntities = asAlice.data?._entities as ({ id: string } | null)[];
+    expect(aliceEntities.filter((e) => e !== null).map((e) => e?.id)).toEqual([aliceItem.id]);
+  });
+
+  it("a User representation gains the caller's Items; another user's resolves to null", async () => {
+    const { data } = await gql(ENTITIES, {
+      representations: [
+        { __typename: 'User', id: 'demo' },
+        { __typename: 'User', id: 'someone-else' },
+      ],
+    });
+    const [me, other] = data?._entities as ({ id: string; plaidItems: { id: string }[] } | null)[];
+    expect(me?.plaidItems.map((i) => i.id).sort()).toEqual([...demoItems()].sort());
+    expect(other).toBeNull();
+  });
+
+  it('without a token nothing resolves', async () => {
+    const { data } = await gql(ENTITIES, { representations: demoItems().map((id) => ({ __typename: 'PlaidItem', id })) }, null);
+    expect((data?._entities as unknown[]).every((e) => e === null)).toBe(true);
+  });
+});
