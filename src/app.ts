@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { GraphQLError } from 'graphql';
+import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { AuthenticationError, type Authenticator } from './auth/authenticate.js';
 import { createContext, type Context, type Services } from './context.js';
@@ -55,7 +56,8 @@ export function createApp(deps: AppDeps): App {
         throw error;
       }
     },
-    plugins: [logUnexpectedErrors(logger)],
+    // Inline traces (ftv1) for federation routers that ask with apollo-federation-include-trace.
+    plugins: [useApolloInlineTrace(), logUnexpectedErrors(logger)],
   });
 }
 

@@ -53,6 +53,22 @@ describe('the subgraph', () => {
   });
 });
 
+describe('federated tracing', () => {
+  it('adds an ftv1 inline trace when the router asks for one, and only then', async () => {
+    const ask = async (headers: Record<string, string>) => {
+      const response = await runtime.app.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${demoToken}`, ...headers },
+        body: JSON.stringify({ query: '{ viewer { id } }' }),
+      });
+      return (await response.json()) as { extensions?: { ftv1?: string } };
+    };
+    const traced = await ask({ 'apollo-federation-include-trace': 'ftv1' });
+    expect(traced.extensions?.ftv1).toMatch(/^[A-Za-z0-9+/=]{20,}$/);
+    expect((await ask({})).extensions?.ftv1).toBeUndefined();
+  });
+});
+
 describe('_entities', () => {
   const ENTITIES = `query ($representations: [_Any!]!) {
     _entities(representations: $representations) {
