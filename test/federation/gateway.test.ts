@@ -1,0 +1,136 @@
+/**
+ * End to end through a real gateway (Hive Gateway's runtime, in process) composed from this
+ * subgraph and the users subgraph, both served over HTTP on port 0. The gateway forwards the
+ * caller's Authorization header to every subgraph.
+ */
+import { composeServices } from '@apollo/composition';
+import { createGatewayRuntime, type GatewayRuntime } from '@graphql-hive/gateway';
+import { parse } from 'graphql';
+import { createYoga } from 'graphql-yoga';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { printSchemaSdl } from '../../src/graphql/schema.js';
+import { listen, type Runtime } from '../../src/runtime.js';
+import { startTestService, tokenFor } from '../helpers/service.js';
+import { USERS_SDL, usersSubgraphSchema } from './users-subgraph.js';
+
+let runtime: Runtime;
+let plaidHttp: Awaited<ReturnType<typeof listen>>;
+let usersServer: Server;
+let gateway: GatewayRuntime;
+let demoToken: string;
+let aliceItemId: string;
+
+const item = (key: 'healthy' | 'oauthLoginRequired' | 'capitalOneCredit' | 'transactionsOnly') => {
+  if (!runtime.demo) throw new Error('demo expected');
+  return runtime.demo.fixtures.items[key].itemId;
+};
+
+beforeAll(async () => {
+  ({ runtime } = await startTestService());
+  demoToken = await tokenFor('demo');
+  const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
+  aliceItemId = (await runtime.services.link.linkItem('alice', publicToken)).id;
+  plaidHttp = await listen(runtime.app, '127.0.0.1', 0);
+
+  const users = createYoga({
+    schema: usersSubgraphSchema([
+      { id: 'demo', name: 'Demo Viewer', pinnedItemId: item('healthy') },
+      { id: 'u2', name: 'Second', pinnedItemId: item('capitalOneCredit') },
+      { id: 'u3', name: 'Third', pinnedItemId: item('transactionsOnly') },
+      { id: 'alice', name: 'Alice', pinnedItemId: aliceItemId },
+    ]),
+    logging: false,
+  });
+  usersServer = createServer((req, res) => void users(req, res));
+  await new Promise<void>((resolve) => usersServer.listen(0, '127.0.0.1', resolve));
+  const usersUrl = `http://127.0.0.1:${(usersServer.address() as AddressInfo).port}/graphql`;
+
+  const composed = composeServices([
+    { name: 'plaid', url: `${plaidHttp.url}/graphql`, typeDefs: parse(printSchemaSdl()) },
+    { name: 'users', url: usersUrl, typeDefs: parse(USERS_SDL) },
+  ]);
+  if (!composed.supergraphSdl) throw new Error(`composition failed: ${composed.errors?.map((e) => e.message).join('; ')}`);
+  gateway = createGatewayRuntime({
+    supergraph: composed.supergraphSdl,
+    logging: false,
+    propagateHeaders: {
+      fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') }),
+    },
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await gateway?.dispose();
+  await new Promise<void>((resolve) => usersServer?.close(() => resolve()));
+  await plaidHttp?.close();
+  await runtime?.close();
+});
+
+async function throughGateway(query: string, variables: Record<string, unknown> = {}, token: string | null = demoToken) {
+  const response = await gateway.fetch('http://gateway/graphql', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as { data?: Record<string, unknown> | null; errors?: { message: string; extensions?: Record<string, unknown> }[] };
+}
+
+const REFRESH = `mutation ($itemId: ID!) {
+  refreshTransactions(itemId: $itemId) {
+    __typename
+    ... on RefreshTransactionsSuccess { requestId item { id institutionName } }
+    ... on BaseError { message nextAction }
+    ... on PlaidError { errorCode errorCodeReason }
+  }
+}`;
+
+describe('through the gateway', () => {
+  it('a mutation answers its union: success and a typed Plaid error', async () => {
+    const ok = await throughGateway(REFRESH, { itemId: item('healthy') });
+    expect(ok.data?.refreshTransactions).toMatchObject({ __typename: 'RefreshTransactionsSuccess', item: { id: item('healthy') } });
+    const failed = await throughGateway(REFRESH, { itemId: item('oauthLoginRequired') });
+    expect(failed.data?.refreshTransactions).toMatchObject({
+      __typename: 'PlaidItemError',
+      errorCode: 'ITEM_LOGIN_REQUIRED',
+      errorCodeReason: 'OAUTH_INVALID_TOKEN',
+      nextAction: 'UPDATE_LOGIN_WITH_LINK',
+    });
+  });
+
+  it('the Authorization header reaches the subgraph: without it, UNAUTHENTICATED', async () => {
+    const anonymous = await throughGateway(REFRESH, { itemId: item('healthy') }, null);
+    expect(anonymous.data?.refreshTransactions ?? null).toBeNull();
+    expect(JSON.stringify(anonymous.errors)).toContain('authentication required');
+  });
+
+  it('a query crosses both subgraphs', async () => {
+    const { data, errors } = await throughGateway(`{
+      user(id: "demo") { name plaidItems { id institutionName } pinnedPlaidItem { id institutionName } }
+    }`);
+    expect(errors).toBeUndefined();
+    const user = data?.user as { name: string; plaidItems: { id: string }[]; pinnedPlaidItem: { institutionName: string } };
+    expect(user.name).toBe('Demo Viewer');
+    expect(user.plaidItems).toHaveLength(8);
+    expect(user.pinnedPlaidItem.institutionName).toBe('First Platypus Bank');
+  });
+
+  it("_entities are batched into one vault query, and another user's Item resolves to null", async () => {
+    const before = runtime.services.vault.queryCount;
+    const { data } = await throughGateway('{ users { id pinnedPlaidItem { id institutionName } } }');
+    const users = data?.users as { id: string; pinnedPlaidItem: { id: string } | null }[];
+    expect(users.map((u) => [u.id, u.pinnedPlaidItem?.id ?? null])).toEqual([
+      ['demo', item('healthy')],
+      ['u2', item('capitalOneCredit')],
+      ['u3', item('transactionsOnly')],
+      ['alice', null],
+    ]);
+    expect(runtime.services.vault.queryCount - before).toBe(1);
+  });
+
+  it("asking for another user's Items through the gateway gives none", async () => {
+    const { data } = await throughGateway('{ user(id: "alice") { name plaidItems { id } } }');
+    expect(data?.user ?? null).toBeNull();
+  });
+});
