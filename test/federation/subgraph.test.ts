@@ -1,5 +1,6 @@
 /** The subgraph on its own: its SDL, composition with the users subgraph, and _entities with authorization. */
 import { composeServices } from '@apollo/composition';
+import { generate } from '@graphql-codegen/cli';
 import { parse, printSchema, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleDocument } from '../../src/graphql/graphiql.js';
@@ -51,6 +52,28 @@ describe('the subgraph', () => {
     // The frontends' operations are valid against the client-facing schema too.
     expect(validate(api, parse(exampleDocument()))).toEqual([]);
   });
+
+  it('codegen runs against the client-facing API schema of the supergraph', async () => {
+    const result = composeServices([
+      { name: 'plaid', url: 'http://plaid.local/graphql', typeDefs: parse(printSchemaSdl()) },
+      { name: 'users', url: 'http://users.local/graphql', typeDefs: parse(USERS_SDL) },
+    ]);
+    if (!result.schema) throw new Error('no supergraph');
+    const apiSdl = printSchema(result.schema.toAPISchema().toGraphQLJSSchema());
+    // generate() is typed `any`; with saveOutputs false it returns the files it would write.
+    const outputs = (await generate(
+      {
+        schema: apiSdl,
+        documents: ['operations/**/*.graphql'],
+        silent: true,
+        generates: { 'api-schema-check/': { preset: 'client', presetConfig: { fragmentMasking: false } } },
+      },
+      false,
+    )) as { content: string }[];
+    const code = outputs.map((o) => o.content).join('\n');
+    expect(code).toContain('RefreshTransactionsDocument');
+    expect(code).toContain('RefreshUserFinancialDataMutation');
+  }, 60_000);
 });
 
 describe('federated tracing', () => {
