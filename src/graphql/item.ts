@@ -34,6 +34,13 @@ export async function loadOwnItem(context: Context, itemId: string): Promise<Vau
   return item;
 }
 
+/** The caller's Items, oldest first; primes the DataLoader so later look-ups cost nothing. */
+export async function listOwnItems(context: Context, viewerId: string): Promise<VaultItem[]> {
+  const items = await context.services.vault.listItems(viewerId);
+  for (const item of items) context.loaders.item.prime(item.id, item);
+  return items;
+}
+
 const ViewerRef = builder.objectRef<{ id: string }>('Viewer').implement({
   description: 'The caller, as named by the `sub` of their token.',
   fields: (t) => ({
@@ -41,11 +48,7 @@ const ViewerRef = builder.objectRef<{ id: string }>('Viewer').implement({
     items: t.field({
       type: [PlaidItemRef],
       description: 'Items the caller may refresh, oldest first.',
-      resolve: async (viewer, _args, context) => {
-        const items = await context.services.vault.listItems(viewer.id);
-        for (const item of items) context.loaders.item.prime(item.id, item);
-        return items;
-      },
+      resolve: (viewer, _args, context) => listOwnItems(context, viewer.id),
     }),
     hasPlaidUser: t.boolean({
       description: 'Whether `refreshUserFinancialData` can run for the caller.',

@@ -3,7 +3,7 @@
  * Items. Only the caller is resolvable; any other user's representation resolves to null.
  */
 import { builder } from './builder.js';
-import { PlaidItemRef } from './item.js';
+import { PlaidItemRef, listOwnItems } from './item.js';
 
 const UserRef = builder.externalRef('User', builder.selection<{ id: string }>('id'), (reference, context) =>
   context.viewer?.id === reference.id ? reference : null,
@@ -15,12 +15,7 @@ UserRef.implement({
     plaidItems: t.field({
       type: [PlaidItemRef],
       description: "The user's linked Plaid Items (only ever the caller's own).",
-      resolve: async (user, _args, context) => {
-        if (context.viewer?.id !== user.id) return [];
-        const items = await context.services.vault.listItems(user.id);
-        for (const item of items) context.loaders.item.prime(item.id, item);
-        return items;
-      },
+      resolve: (user, _args, context) => (context.viewer?.id === user.id ? listOwnItems(context, user.id) : []),
     }),
   }),
 });
