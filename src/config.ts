@@ -3,6 +3,7 @@
  * README's configuration table; a bad value stops start-up with a message naming the variable.
  */
 import { z } from 'zod';
+import type { EndpointLimits, GuardedEndpoint } from './guard/refresh-guard.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -39,6 +40,14 @@ const AppEnv = z.object({
   DATABASE_URL: optionalString,
   VAULT_DATA_DIR: optionalString,
   GRAPHIQL: z.enum(['true', 'false']).optional(),
+  QUOTA_TRANSACTIONS_PER_ITEM: int(1, 10_000).default(2),
+  QUOTA_TRANSACTIONS_PER_CLIENT: int(1, 100_000).default(100),
+  QUOTA_IDENTITY_PER_ITEM: int(1, 10_000).default(2),
+  QUOTA_IDENTITY_PER_CLIENT: int(1, 100_000).default(100),
+  QUOTA_CASHFLOW_PER_ITEM: int(1, 10_000).default(2),
+  QUOTA_CASHFLOW_PER_CLIENT: int(1, 100_000).default(100),
+  QUOTA_USER_PER_USER: int(1, 10_000).default(2),
+  QUOTA_USER_PER_CLIENT: int(1, 100_000).default(100),
 });
 
 const SimulatorEnv = z.object({
@@ -121,6 +130,8 @@ export interface AppConfig {
     readonly encryptionKey: string | null;
   };
   readonly graphiql: boolean;
+  /** Refreshes per minute allowed before calling Plaid, per endpoint: per Item (or user) and per client. */
+  readonly quotas: Readonly<Record<GuardedEndpoint, EndpointLimits>>;
 }
 
 /** HS256 keys shorter than the hash are brute-forceable; RFC 7518 asks for at least 256 bits. */
@@ -158,5 +169,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       encryptionKey: e.TOKEN_ENCRYPTION_KEY ?? null,
     },
     graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',
+    quotas: {
+      '/transactions/refresh': { perTarget: e.QUOTA_TRANSACTIONS_PER_ITEM, perClient: e.QUOTA_TRANSACTIONS_PER_CLIENT },
+      '/identity/refresh': { perTarget: e.QUOTA_IDENTITY_PER_ITEM, perClient: e.QUOTA_IDENTITY_PER_CLIENT },
+      '/cashflow_report/refresh': { perTarget: e.QUOTA_CASHFLOW_PER_ITEM, perClient: e.QUOTA_CASHFLOW_PER_CLIENT },
+      '/user/financial_data/refresh': { perTarget: e.QUOTA_USER_PER_USER, perClient: e.QUOTA_USER_PER_CLIENT },
+    },
   });
 }

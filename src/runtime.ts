@@ -11,6 +11,8 @@ import { createAuthenticator } from './auth/authenticate.js';
 import type { AppConfig } from './config.js';
 import type { Services } from './context.js';
 import { DEMO_VIEWER_ID, seedDemoViewer, signViewerToken } from './demo/seed.js';
+import { MemoryQuotaLimiter } from './guard/quota.js';
+import { RefreshGuard } from './guard/refresh-guard.js';
 import { PlaidClient } from './plaid/client.js';
 import { LinkService } from './services/link-service.js';
 import { RefreshService } from './services/refresh-service.js';
@@ -55,7 +57,8 @@ export async function createRuntime(config: AppConfig, options: { logger?: Logge
     const vault = await openVault(config.vault);
     closers.push(() => vault.close());
 
-    const services: Services = { vault, refresh: new RefreshService({ vault, plaid }), link: new LinkService({ vault, plaid }) };
+    const guard = new RefreshGuard(new MemoryQuotaLimiter(), config.quotas);
+    const services: Services = { vault, refresh: new RefreshService({ vault, plaid, guard }), link: new LinkService({ vault, plaid }) };
     // Embedded mode without a configured secret signs demo tokens with a random one.
     const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);
     const authenticate = createAuthenticator({ ...config.auth, jwtSecret });

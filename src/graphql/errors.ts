@@ -22,6 +22,7 @@ import {
   ItemNotFoundError,
   NoPlaidUserError,
   PlaidUnavailableError,
+  RefreshThrottledError,
   type ServiceError,
 } from '../services/errors.js';
 import { adviceForPlaidError, NEXT_ACTIONS, type Advice } from '../services/next-action.js';
@@ -156,5 +157,24 @@ builder.objectType(PlaidUnavailableError, {
   }),
 });
 
+builder.objectType(RefreshThrottledError, {
+  name: 'RefreshThrottledError',
+  description: 'The refresh would pass a Plaid limit, so it was not sent (nor billed). Wait `retryAfterSeconds`.',
+  interfaces: [BaseErrorInterface],
+  fields: (t) => ({
+    scope: t.field({
+      type: builder.enumType('ThrottleScope', { values: ['ITEM', 'USER', 'CLIENT'] as const }),
+      description: 'Which limit: this Item, this Plaid user, or the whole Plaid client.',
+      resolve: (error) => error.scope,
+    }),
+  }),
+});
+
 /** Members every refresh union has besides its success type. */
-export const REFRESH_ERROR_CLASSES = [...PLAID_ERROR_CLASSES, ItemNotFoundError, InputValidationError, PlaidUnavailableError] as const;
+export const REFRESH_ERROR_CLASSES = [
+  ...PLAID_ERROR_CLASSES,
+  ItemNotFoundError,
+  InputValidationError,
+  PlaidUnavailableError,
+  RefreshThrottledError,
+] as const;

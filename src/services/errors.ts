@@ -55,3 +55,20 @@ export class PlaidUnavailableError extends ServiceError {
     this.advice = { nextAction: 'RETRY_LATER', retryAfterSeconds: mayHaveRun ? 60 : 5 };
   }
 }
+
+export type ThrottleScope = 'ITEM' | 'USER' | 'CLIENT';
+
+/**
+ * Raised before calling Plaid when the refresh would pass a Plaid limit (per Item, per user or per
+ * client and minute): nothing was sent, nothing billed. `retryAfterSeconds` says when it fits.
+ */
+export class RefreshThrottledError extends ServiceError {
+  readonly advice: Advice;
+  constructor(
+    readonly scope: ThrottleScope,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`refresh limit reached (${scope.toLowerCase()}); try again in ${retryAfterSeconds} s`);
+    this.advice = { nextAction: 'RETRY_LATER', retryAfterSeconds };
+  }
+}

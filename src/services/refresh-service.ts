@@ -5,6 +5,8 @@
 import type { PlaidClient } from '../plaid/client.js';
 import type { PlaidResponseError } from '../plaid/errors.js';
 import { CASHFLOW_DAYS } from '../plaid/schemas.js';
+import { RefreshGuard, type GuardedEndpoint } from '../guard/refresh-guard.js';
+import { MemoryQuotaLimiter } from '../guard/quota.js';
 import type { TokenVault } from '../vault/vault.js';
 import { InputValidationError, ItemNotFoundError, NoPlaidUserError } from './errors.js';
 import { callPlaid } from './plaid-call.js';
@@ -17,11 +19,14 @@ export interface ItemRefreshReceipt {
   readonly requestId: string;
   readonly requestedAt: Date;
   readonly daysRequested: number | null;
+  /** True when this caller joined a refresh already in flight: one Plaid call, one bill. */
+  readonly joinedInFlight: boolean;
 }
 
 export interface UserRefreshReceipt {
   readonly requestId: string;
   readonly requestedAt: Date;
+  readonly joinedInFlight: boolean;
   readonly results: readonly {
     readonly itemId: string;
     readonly product: string;
@@ -32,16 +37,26 @@ export interface UserRefreshReceipt {
 export interface RefreshServiceDeps {
   readonly vault: TokenVault;
   readonly plaid: PlaidClient;
+  /** Single flight and quotas; defaults to an in-memory guard with Plaid's limits. */
+  readonly guard?: RefreshGuard;
   readonly now?: () => Date;
 }
+
+const ENDPOINTS: Readonly<Record<ItemProduct, GuardedEndpoint>> = {
+  transactions: '/transactions/refresh',
+  identity: '/identity/refresh',
+  cashflow_report: '/cashflow_report/refresh',
+};
 
 const MAX_ID_LENGTH = 256;
 
 export class RefreshService {
   private readonly now: () => Date;
+  private readonly guard: RefreshGuard;
 
   constructor(private readonly deps: RefreshServiceDeps) {
     this.now = deps.now ?? (() => new Date());
+    this.guard = deps.guard ?? new RefreshGuard(new MemoryQuotaLimiter());
   }
 
   async refreshItem(viewerId: string, itemId: string, product: ItemProduct, daysRequested?: number): Promise<ItemRefreshReceipt> {
@@ -52,24 +67,31 @@ export class RefreshService {
     const days = product === 'cashflow_report' ? validDays(daysRequested) : null;
     const accessToken = await this.deps.vault.getAccessToken(viewerId, itemId);
     if (accessToken === null) throw new ItemNotFoundError(itemId);
-    const requestedAt = this.now();
     const plaid = this.deps.plaid;
-    const receipt = await callPlaid(() =>
-      product === 'transactions'
-        ? plaid.refreshTransactions(accessToken)
-        : product === 'identity'
-          ? plaid.refreshIdentity(accessToken)
-          : plaid.refreshCashflowReport(accessToken, days ?? CASHFLOW_DAYS.default),
-    );
-    return { itemId, product, requestId: receipt.requestId, requestedAt, daysRequested: days };
+    // Checked per caller above (the vault answers only for the owner); shared from here on.
+    const { value, joined } = await this.guard.run(ENDPOINTS[product], { scope: 'ITEM', id: itemId }, `${itemId}|${days ?? ''}`, async () => {
+      const requestedAt = this.now();
+      const receipt = await callPlaid(() =>
+        product === 'transactions'
+          ? plaid.refreshTransactions(accessToken)
+          : product === 'identity'
+            ? plaid.refreshIdentity(accessToken)
+            : plaid.refreshCashflowReport(accessToken, days ?? CASHFLOW_DAYS.default),
+      );
+      return { requestId: receipt.requestId, requestedAt };
+    });
+    return { itemId, product, requestId: value.requestId, requestedAt: value.requestedAt, daysRequested: days, joinedInFlight: joined };
   }
 
   async refreshUser(viewerId: string): Promise<UserRefreshReceipt> {
     const userId = await this.deps.vault.getPlaidUserId(viewerId);
     if (userId === null) throw new NoPlaidUserError();
-    const requestedAt = this.now();
-    const receipt = await callPlaid(() => this.deps.plaid.refreshUserFinancialData(userId));
-    return { requestId: receipt.requestId, requestedAt, results: receipt.results };
+    const { value, joined } = await this.guard.run('/user/financial_data/refresh', { scope: 'USER', id: userId }, userId, async () => {
+      const requestedAt = this.now();
+      const receipt = await callPlaid(() => this.deps.plaid.refreshUserFinancialData(userId));
+      return { requestId: receipt.requestId, requestedAt, results: receipt.results };
+    });
+    return { ...value, joinedInFlight: joined };
   }
 }
 

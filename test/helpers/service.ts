@@ -21,7 +21,10 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     warn: (message, fields) => logs.push({ level: 'warn', message, fields }),
     error: (message, fields) => logs.push({ level: 'error', message, fields }),
   };
-  const runtime = await createRuntime(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: TEST_JWT_SECRET, ...env }), { logger });
+  // Identity and cashflow limits are raised so suites can refresh one Item many times; the
+  // transactions limit stays Plaid's (2 per Item per minute), which the tests rely on.
+  const quotas = { QUOTA_IDENTITY_PER_ITEM: '1000', QUOTA_CASHFLOW_PER_ITEM: '1000', QUOTA_USER_PER_USER: '1000' };
+  const runtime = await createRuntime(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: TEST_JWT_SECRET, ...quotas, ...env }), { logger });
   return { runtime, logs };
 }
 

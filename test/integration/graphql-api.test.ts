@@ -169,13 +169,30 @@ describe('every error member the simulator can produce', () => {
     expect(data?.refreshIdentity).toMatchObject({ __typename: 'PlaidItemError', errorCode: 'PRODUCT_NOT_ENABLED' });
   });
 
-  it('the third refreshTransactions of an Item in a minute -> PlaidRateLimitExceededError', async () => {
-    const ids = [];
+  it('the third refreshTransactions of an Item in a minute is throttled before Plaid, with retryAfterSeconds', async () => {
+    const answers = [];
     for (let i = 0; i < 3; i++) {
       const { data } = await run(runtime, RefreshTransactionsDocument, { itemId: item('transactionsOnly').itemId }, demoToken);
-      ids.push(data?.refreshTransactions?.__typename);
+      answers.push(data?.refreshTransactions);
     }
-    expect(ids).toEqual(['RefreshTransactionsSuccess', 'RefreshTransactionsSuccess', 'PlaidRateLimitExceededError']);
+    expect(answers.map((a) => a?.__typename)).toEqual(['RefreshTransactionsSuccess', 'RefreshTransactionsSuccess', 'RefreshThrottledError']);
+    expect(answers[2]).toMatchObject({ scope: 'ITEM', nextAction: 'RETRY_LATER' });
+    const retryAfter = answers[2] && 'retryAfterSeconds' in answers[2] ? answers[2].retryAfterSeconds : null;
+    expect(retryAfter).toBeGreaterThan(55);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(plaidCalls('/transactions/refresh')).toBe(2);
+  });
+
+  it('concurrent identical refreshes share one Plaid call; every caller gets the same success', async () => {
+    await injectFault(sim(), { item_id: item('capitalOneCredit').itemId, count: 1, effect: { type: 'latency', ms: 200 } });
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => run(runtime, RefreshIdentityDocument, { itemId: item('capitalOneCredit').itemId }, demoToken)),
+    );
+    const results = answers.map((a) => a.data?.refreshIdentity);
+    expect(results.every((r) => r?.__typename === 'RefreshIdentitySuccess')).toBe(true);
+    expect(new Set(results.map((r) => (r && 'requestId' in r ? r.requestId : null))).size).toBe(1);
+    expect(results.filter((r) => r && 'joinedInFlight' in r && r.joinedInFlight)).toHaveLength(19);
+    expect(plaidCalls('/identity/refresh')).toBe(1);
   });
 
   it('an error_type Plaid adds later -> PlaidUnknownError, still a PlaidError', async () => {

@@ -28,6 +28,9 @@ export function defineItemRefreshMutation(mutation: ItemRefreshMutation): void {
     fields: (t) => ({
       requestId: t.exposeString('requestId', { description: 'Plaid `request_id` of the refresh call.' }),
       requestedAt: t.field({ type: 'DateTime', resolve: (receipt) => receipt.requestedAt }),
+      joinedInFlight: t.exposeBoolean('joinedInFlight', {
+        description: 'True when this request joined an identical refresh already in flight: one Plaid call, one bill.',
+      }),
       item: t.field({ type: PlaidItemRef, resolve: (receipt, _args, context) => loadOwnItem(context, receipt.itemId) }),
       ...(mutation.withDays
         ? { daysRequested: t.int({ resolve: (receipt) => receipt.daysRequested ?? CASHFLOW_DAYS.default }) }

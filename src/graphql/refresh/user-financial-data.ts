@@ -39,6 +39,9 @@ const Success = builder.objectRef<UserRefreshReceipt>('RefreshUserFinancialDataS
   fields: (t) => ({
     requestId: t.exposeString('requestId'),
     requestedAt: t.field({ type: 'DateTime', resolve: (receipt) => receipt.requestedAt }),
+    joinedInFlight: t.exposeBoolean('joinedInFlight', {
+      description: 'True when this request joined a bundle refresh already in flight: one Plaid call.',
+    }),
     results: t.field({ type: [ItemRefreshResultRef], resolve: (receipt) => receipt.results }),
   }),
 });

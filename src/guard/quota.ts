@@ -1,0 +1,56 @@
+/**
+ * Plaid's per-minute limits, enforced before a call is made (a call Plaid rejects with 429 is wasted,
+ * one it accepts twice is billed twice). Sliding windows; in memory for one replica.
+ */
+export type QuotaDecision =
+  | { readonly allowed: true }
+  | { readonly allowed: false; readonly retryAfterMs: number; /** The rule that is full longest. */ readonly key: string };
+
+export interface QuotaRule {
+  /** e.g. `item:<id>:/transactions/refresh`. */
+  readonly key: string;
+  readonly limit: number;
+  readonly windowMs: number;
+}
+
+export interface QuotaLimiter {
+  /** Records one call under every rule if all have room; otherwise records nothing. */
+  take(rules: readonly QuotaRule[]): Promise<QuotaDecision>;
+  /** Plaid said 429 anyway: treat the window as full until `untilMs` (epoch ms). */
+  block(key: string, untilMs: number): Promise<void>;
+}
+
+export class MemoryQuotaLimiter implements QuotaLimiter {
+  private readonly calls = new Map<string, number[]>();
+  private readonly blocked = new Map<string, number>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  take(rules: readonly QuotaRule[]): Promise<QuotaDecision> {
+    const now = this.now();
+    let retryAfterMs = 0;
+    let key = '';
+    const wait = (ruleKey: string, ms: number) => {
+      if (ms > retryAfterMs) [retryAfterMs, key] = [ms, ruleKey];
+    };
+    const windows = rules.map((rule) => {
+      const recent = (this.calls.get(rule.key) ?? []).filter((t) => t > now - rule.windowMs);
+      this.calls.set(rule.key, recent);
+      wait(rule.key, (this.blocked.get(rule.key) ?? 0) - now);
+      if (recent.length >= rule.limit) {
+        // The oldest call in the window must age out before another fits.
+        const oldest = recent[recent.length - rule.limit] ?? now;
+        wait(rule.key, oldest + rule.windowMs - now);
+      }
+      return recent;
+    });
+    if (retryAfterMs > 0) return Promise.resolve({ allowed: false, retryAfterMs, key });
+    for (const recent of windows) recent.push(now);
+    return Promise.resolve({ allowed: true });
+  }
+
+  block(key: string, untilMs: number): Promise<void> {
+    this.blocked.set(key, Math.max(untilMs, this.blocked.get(key) ?? 0));
+    return Promise.resolve();
+  }
+}
