@@ -40,6 +40,8 @@ const AppEnv = z.object({
   DATABASE_URL: optionalString,
   VAULT_DATA_DIR: optionalString,
   GRAPHIQL: z.enum(['true', 'false']).optional(),
+  REDIS_URL: optionalString.pipe(z.url().optional()),
+  REDIS_KEY_PREFIX: z.string().min(1).default('plaid-refresh:'),
   QUOTA_TRANSACTIONS_PER_ITEM: int(1, 10_000).default(2),
   QUOTA_TRANSACTIONS_PER_CLIENT: int(1, 100_000).default(100),
   QUOTA_IDENTITY_PER_ITEM: int(1, 10_000).default(2),
@@ -130,6 +132,8 @@ export interface AppConfig {
     readonly encryptionKey: string | null;
   };
   readonly graphiql: boolean;
+  /** With Redis, the cost guard's state is shared by every replica; without, it is per process. */
+  readonly redis: { readonly url: string; readonly keyPrefix: string } | null;
   /** Refreshes per minute allowed before calling Plaid, per endpoint: per Item (or user) and per client. */
   readonly quotas: Readonly<Record<GuardedEndpoint, EndpointLimits>>;
 }
@@ -169,6 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       encryptionKey: e.TOKEN_ENCRYPTION_KEY ?? null,
     },
     graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',
+    redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX } : null,
     quotas: {
       '/transactions/refresh': { perTarget: e.QUOTA_TRANSACTIONS_PER_ITEM, perClient: e.QUOTA_TRANSACTIONS_PER_CLIENT },
       '/identity/refresh': { perTarget: e.QUOTA_IDENTITY_PER_ITEM, perClient: e.QUOTA_IDENTITY_PER_CLIENT },

@@ -11,7 +11,9 @@ import { createAuthenticator } from './auth/authenticate.js';
 import type { AppConfig } from './config.js';
 import type { Services } from './context.js';
 import { DEMO_VIEWER_ID, seedDemoViewer, signViewerToken } from './demo/seed.js';
-import { MemoryQuotaLimiter } from './guard/quota.js';
+import { Redis } from 'ioredis';
+import { MemoryQuotaLimiter, type QuotaLimiter } from './guard/quota.js';
+import { RedisQuotaLimiter } from './guard/redis-quota.js';
 import { RefreshGuard } from './guard/refresh-guard.js';
 import { PlaidClient } from './plaid/client.js';
 import { LinkService } from './services/link-service.js';
@@ -57,7 +59,16 @@ export async function createRuntime(config: AppConfig, options: { logger?: Logge
     const vault = await openVault(config.vault);
     closers.push(() => vault.close());
 
-    const guard = new RefreshGuard(new MemoryQuotaLimiter(), config.quotas);
+    let quota: QuotaLimiter = new MemoryQuotaLimiter();
+    if (config.redis) {
+      const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+      closers.push(async () => {
+        await redis.quit();
+      });
+      await redis.ping();
+      quota = new RedisQuotaLimiter(redis, `${config.redis.keyPrefix}quota:`);
+    }
+    const guard = new RefreshGuard(quota, config.quotas);
     const services: Services = { vault, refresh: new RefreshService({ vault, plaid, guard }), link: new LinkService({ vault, plaid }) };
     // Embedded mode without a configured secret signs demo tokens with a random one.
     const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);

@@ -1,6 +1,7 @@
 /**
  * Plaid's per-minute limits, enforced before a call is made (a call Plaid rejects with 429 is wasted,
- * one it accepts twice is billed twice). Sliding windows; in memory for one replica.
+ * one it accepts twice is billed twice). Sliding windows: in memory for one replica, or in Redis
+ * (redis-quota.ts) shared by all of them.
  */
 export type QuotaDecision =
   | { readonly allowed: true }
@@ -16,8 +17,8 @@ export interface QuotaRule {
 export interface QuotaLimiter {
   /** Records one call under every rule if all have room; otherwise records nothing. */
   take(rules: readonly QuotaRule[]): Promise<QuotaDecision>;
-  /** Plaid said 429 anyway: treat the window as full until `untilMs` (epoch ms). */
-  block(key: string, untilMs: number): Promise<void>;
+  /** Plaid said 429 anyway: treat the key's window as full for `forMs`. */
+  block(key: string, forMs: number): Promise<void>;
 }
 
 export class MemoryQuotaLimiter implements QuotaLimiter {
@@ -49,8 +50,9 @@ export class MemoryQuotaLimiter implements QuotaLimiter {
     return Promise.resolve({ allowed: true });
   }
 
-  block(key: string, untilMs: number): Promise<void> {
-    this.blocked.set(key, Math.max(untilMs, this.blocked.get(key) ?? 0));
+  block(key: string, forMs: number): Promise<void> {
+    const until = this.now() + forMs;
+    this.blocked.set(key, Math.max(until, this.blocked.get(key) ?? 0));
     return Promise.resolve();
   }
 }

@@ -34,7 +34,6 @@ export class RefreshGuard {
   constructor(
     private readonly quota: QuotaLimiter,
     private readonly limits: Readonly<Record<GuardedEndpoint, EndpointLimits>> = DEFAULT_LIMITS,
-    private readonly now: () => number = Date.now,
   ) {}
 
   /**
@@ -55,7 +54,7 @@ export class RefreshGuard {
         return await call();
       } catch (error) {
         // Plaid rejected it anyway (other clients of the key, other limits): believe Plaid for a window.
-        if (error instanceof PlaidRateLimitExceededError) await this.quota.block(targetRule.key, this.now() + WINDOW_MS);
+        if (error instanceof PlaidRateLimitExceededError) await this.quota.block(targetRule.key, WINDOW_MS);
         throw error;
       }
     });

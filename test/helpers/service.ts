@@ -1,4 +1,5 @@
 /** Test helpers: the whole service in process (embedded mode), typed operations over yoga.fetch. */
+import { randomBytes } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import type { Logger } from '../../src/app.js';
@@ -23,7 +24,9 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   };
   // Identity and cashflow limits are raised so suites can refresh one Item many times; the
   // transactions limit stays Plaid's (2 per Item per minute), which the tests rely on.
-  const quotas = { QUOTA_IDENTITY_PER_ITEM: '1000', QUOTA_CASHFLOW_PER_ITEM: '1000', QUOTA_USER_PER_USER: '1000' };
+  const quotas: Record<string, string> = { QUOTA_IDENTITY_PER_ITEM: '1000', QUOTA_CASHFLOW_PER_ITEM: '1000', QUOTA_USER_PER_USER: '1000' };
+  // With REDIS_URL (CI), each service gets its own key space, as a separate deployment would.
+  quotas.REDIS_KEY_PREFIX = `test:${randomBytes(6).toString('hex')}:`;
   const runtime = await createRuntime(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: TEST_JWT_SECRET, ...quotas, ...env }), { logger });
   return { runtime, logs };
 }
