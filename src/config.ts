@@ -38,6 +38,7 @@ const AppEnv = z.object({
   AUTH_AUDIENCE: optionalString,
   TOKEN_ENCRYPTION_KEY: optionalString,
   DATABASE_URL: optionalString,
+  DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').optional()),
   VAULT_DATA_DIR: optionalString,
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   REDIS_URL: optionalString.pipe(z.url().optional()),
@@ -128,6 +129,8 @@ export interface AppConfig {
   };
   readonly vault: {
     readonly databaseUrl: string | null;
+    /** PostgreSQL schema for the vault's tables (default: the connection's search_path). */
+    readonly schema?: string;
     readonly dataDir: string | null;
     readonly encryptionKey: string | null;
   };
@@ -169,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     vault: {
       databaseUrl: e.DATABASE_URL ?? null,
+      ...(e.DATABASE_SCHEMA ? { schema: e.DATABASE_SCHEMA } : {}),
       dataDir: e.VAULT_DATA_DIR ?? null,
       encryptionKey: e.TOKEN_ENCRYPTION_KEY ?? null,
     },

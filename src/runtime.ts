@@ -13,6 +13,7 @@ import type { Services } from './context.js';
 import { DEMO_VIEWER_ID, seedDemoViewer, signViewerToken } from './demo/seed.js';
 import { Redis } from 'ioredis';
 import { MemoryQuotaLimiter, type QuotaLimiter } from './guard/quota.js';
+import { RedisFlight } from './guard/redis-flight.js';
 import { RedisQuotaLimiter } from './guard/redis-quota.js';
 import { RefreshGuard } from './guard/refresh-guard.js';
 import { PlaidClient } from './plaid/client.js';
@@ -60,6 +61,7 @@ export async function createRuntime(config: AppConfig, options: { logger?: Logge
     closers.push(() => vault.close());
 
     let quota: QuotaLimiter = new MemoryQuotaLimiter();
+    let distributed: RedisFlight | null = null;
     if (config.redis) {
       const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
       closers.push(async () => {
@@ -67,8 +69,12 @@ export async function createRuntime(config: AppConfig, options: { logger?: Logge
       });
       await redis.ping();
       quota = new RedisQuotaLimiter(redis, `${config.redis.keyPrefix}quota:`);
+      // The lock outlives the slowest Plaid call with its retries, so a dead replica frees it in time.
+      const { timeoutMs, retry } = config.plaid;
+      const lockTtlMs = timeoutMs * retry.maxAttempts + retry.maxElapsedMs + 5_000;
+      distributed = new RedisFlight(redis, { lockTtlMs, prefix: `${config.redis.keyPrefix}flight:` });
     }
-    const guard = new RefreshGuard(quota, config.quotas);
+    const guard = new RefreshGuard(quota, config.quotas, distributed);
     const services: Services = { vault, refresh: new RefreshService({ vault, plaid, guard }), link: new LinkService({ vault, plaid }) };
     // Embedded mode without a configured secret signs demo tokens with a random one.
     const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);

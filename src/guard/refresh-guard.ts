@@ -5,6 +5,7 @@
 import { PlaidRateLimitExceededError } from '../plaid/errors.js';
 import { RefreshThrottledError, type ThrottleScope } from '../services/errors.js';
 import type { QuotaLimiter, QuotaRule } from './quota.js';
+import type { RedisFlight } from './redis-flight.js';
 import { SingleFlight, type FlightResult } from './single-flight.js';
 
 /** Per-minute limits of one endpoint: per Item (or per user for the bundle) and per Plaid client. */
@@ -34,14 +35,22 @@ export class RefreshGuard {
   constructor(
     private readonly quota: QuotaLimiter,
     private readonly limits: Readonly<Record<GuardedEndpoint, EndpointLimits>> = DEFAULT_LIMITS,
+    /** Single flight across replicas (Redis); without it, single flight is per process. */
+    private readonly distributed: RedisFlight | null = null,
   ) {}
 
   /**
    * Runs `call` at most once for concurrent callers of the same `flightKey`; the leader checks the
    * quota first. `target` is the Item id (or the user for the bundle).
    */
-  run<T>(endpoint: GuardedEndpoint, target: { scope: 'ITEM' | 'USER'; id: string }, flightKey: string, call: () => Promise<T>): Promise<FlightResult<T>> {
-    return this.flight.run(`${endpoint}|${flightKey}`, async () => {
+  async run<T>(
+    endpoint: GuardedEndpoint,
+    target: { scope: 'ITEM' | 'USER'; id: string },
+    flightKey: string,
+    call: () => Promise<T>,
+  ): Promise<FlightResult<T>> {
+    const key = `${endpoint}|${flightKey}`;
+    const lead = async (): Promise<T> => {
       const limits = this.limits[endpoint];
       const targetRule: QuotaRule = { key: `${target.scope.toLowerCase()}:${target.id}:${endpoint}`, limit: limits.perTarget, windowMs: WINDOW_MS };
       const clientRule: QuotaRule = { key: `client:${endpoint}`, limit: limits.perClient, windowMs: WINDOW_MS };
@@ -57,6 +66,11 @@ export class RefreshGuard {
         if (error instanceof PlaidRateLimitExceededError) await this.quota.block(targetRule.key, WINDOW_MS);
         throw error;
       }
-    });
+    };
+    // Callers in this process share one flight; with Redis, that flight joins other replicas' too.
+    const shared = await this.flight.run(key, () =>
+      this.distributed ? this.distributed.run(key, lead) : lead().then((value) => ({ value, joined: false })),
+    );
+    return { value: shared.value.value, joined: shared.joined || shared.value.joined };
   }
 }

@@ -1,0 +1,175 @@
+/**
+ * The cost guard across replicas: two service processes on one Redis, one PostgreSQL vault and one
+ * Plaid simulator. Needs REDIS_URL and DATABASE_URL (CI sets both).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signViewerToken } from '../../src/demo/seed.js';
+import type { PlaidClient } from '../../src/plaid/client.js';
+import type { Simulator } from '../../src/simulator/server.js';
+import { openVault } from '../../src/vault/open-vault.js';
+import type { TokenVault } from '../../src/vault/vault.js';
+import { clientFor, injectFault, startTestSimulator } from '../helpers/simulator.js';
+
+const redisUrl = process.env.REDIS_URL;
+const databaseUrl = process.env.DATABASE_URL;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SECRET = `replicas-${randomBytes(24).toString('hex')}`;
+const KEY = randomBytes(32).toString('base64');
+const SCHEMA = `replicas_${randomBytes(5).toString('hex')}`;
+const LOCK_TTL_MS = 3_000 + 0 + 5_000; // PLAID_TIMEOUT_MS * attempts + retry budget + 5 s, as runtime.ts
+
+interface Replica {
+  url: string;
+  process: ChildProcess;
+}
+
+async function startReplica(simulator: Simulator): Promise<Replica> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      NODE_ENV: 'test',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      PLAID_BASE_URL: simulator.url,
+      PLAID_CLIENT_ID: simulator.clientId,
+      PLAID_SECRET: simulator.secret,
+      PLAID_TIMEOUT_MS: '3000',
+      PLAID_MAX_ATTEMPTS: '1',
+      PLAID_RETRY_MAX_ELAPSED_MS: '0',
+      AUTH_JWT_SECRET: SECRET,
+      TOKEN_ENCRYPTION_KEY: KEY,
+      DATABASE_URL: databaseUrl,
+      DATABASE_SCHEMA: SCHEMA,
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: `${SCHEMA}:`,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`replica did not start:\n${output}`)), 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /listening on (http:\/\/[\d.:]+)\/graphql/.exec(output);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`replica exited (${code}):\n${output}`)));
+  });
+  return { url, process: child };
+}
+
+const REFRESH = `mutation ($itemId: ID!) { refreshTransactions(itemId: $itemId) {
+  __typename
+  ... on RefreshTransactionsSuccess { requestId joinedInFlight }
+  ... on RefreshThrottledError { scope retryAfterSeconds }
+  ... on BaseError { message }
+} }`;
+
+type Answer = { __typename: string; requestId?: string; joinedInFlight?: boolean; retryAfterSeconds?: number; message?: string };
+
+async function refresh(replica: Replica, token: string, itemId: string): Promise<Answer> {
+  const response = await fetch(`${replica.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: REFRESH, variables: { itemId } }),
+  });
+  const body = (await response.json()) as { data?: { refreshTransactions: Answer | null }; errors?: unknown };
+  if (!body.data?.refreshTransactions) throw new Error(`no answer: ${JSON.stringify(body)}`);
+  return body.data.refreshTransactions;
+}
+
+describe.skipIf(!redisUrl || !databaseUrl)('two replicas on one Redis', () => {
+  let simulator: Simulator;
+  let plaid: PlaidClient;
+  let vault: TokenVault;
+  let replicas: Replica[] = [];
+  let token: string;
+
+  /** A new Item of viewer v1, linked at the simulator and stored in the shared vault. */
+  async function newItem(): Promise<string> {
+    const { publicToken } = await plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
+    const { accessToken, itemId } = await plaid.exchangePublicToken(publicToken);
+    await vault.saveItem({ viewerId: 'v1', itemId, accessToken, institutionId: 'ins_109508', institutionName: 'First Platypus Bank', products: ['transactions'] });
+    return itemId;
+  }
+
+  const plaidCalls = (itemId: string) => simulator.state.requests({ path: '/transactions/refresh', itemId }).length;
+
+  beforeAll(async () => {
+    simulator = await startTestSimulator();
+    plaid = clientFor(simulator);
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    await admin.query(`create schema if not exists ${SCHEMA}`);
+    await admin.end();
+    vault = await openVault({ databaseUrl: databaseUrl ?? null, encryptionKey: KEY, schema: SCHEMA });
+    token = await signViewerToken(SECRET, 'v1');
+    replicas = await Promise.all([startReplica(simulator), startReplica(simulator)]);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const replica of replicas) replica.process.kill('SIGTERM');
+    await vault?.close();
+    await plaid?.close();
+    await simulator?.close();
+    const admin = new pg.Client({ connectionString: databaseUrl });
+    await admin.connect();
+    await admin.query(`drop schema if exists ${SCHEMA} cascade`);
+    await admin.end();
+  }, 30_000);
+
+  it('200 concurrent identical refreshes across both replicas: one Plaid call, 200 successes', async () => {
+    const itemId = await newItem();
+    await injectFault(simulator, { item_id: itemId, count: 1, effect: { type: 'latency', ms: 1_000 } });
+    const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => refresh(replicas[i % 2] as Replica, token, itemId)));
+    expect(answers.filter((a) => a.__typename !== 'RefreshTransactionsSuccess')).toEqual([]);
+    expect(new Set(answers.map((a) => a.requestId)).size).toBe(1);
+    expect(answers.filter((a) => !a.joinedInFlight)).toHaveLength(1);
+    expect(plaidCalls(itemId)).toBe(1);
+  }, 60_000);
+
+  it('5 sequential refreshes of one Item within a minute: 2 reach Plaid, 3 throttled with retryAfterSeconds', async () => {
+    const itemId = await newItem();
+    const answers: Answer[] = [];
+    for (let i = 0; i < 5; i++) answers.push(await refresh(replicas[i % 2] as Replica, token, itemId));
+    expect(answers.map((a) => a.__typename)).toEqual([
+      'RefreshTransactionsSuccess',
+      'RefreshTransactionsSuccess',
+      'RefreshThrottledError',
+      'RefreshThrottledError',
+      'RefreshThrottledError',
+    ]);
+    for (const throttled of answers.slice(2)) {
+      expect(throttled.retryAfterSeconds).toBeGreaterThan(50);
+      expect(throttled.retryAfterSeconds).toBeLessThanOrEqual(60);
+    }
+    expect(plaidCalls(itemId)).toBe(2);
+  }, 60_000);
+
+  it('a replica killed while holding the lock: the Item is refreshable again after the lock TTL', async () => {
+    const itemId = await newItem();
+    await injectFault(simulator, { item_id: itemId, count: 1, effect: { type: 'latency', ms: 2_500 } });
+    const [doomed, survivor] = replicas as [Replica, Replica];
+    void refresh(doomed, token, itemId).catch(() => {});
+    // Wait until the doomed replica's call reached Plaid (it holds the lock now), then kill it.
+    for (let i = 0; i < 200 && plaidCalls(itemId) === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(plaidCalls(itemId)).toBe(1);
+    doomed.process.kill('SIGKILL');
+    const started = Date.now();
+    const answer = await refresh(survivor, token, itemId);
+    expect(answer).toMatchObject({ __typename: 'RefreshTransactionsSuccess', joinedInFlight: false });
+    // It waited for the dead replica's lock to expire, then called Plaid itself.
+    expect(Date.now() - started).toBeGreaterThan(LOCK_TTL_MS - 3_500);
+    expect(plaidCalls(itemId)).toBe(2);
+  }, 60_000);
+});
