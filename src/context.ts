@@ -4,7 +4,7 @@ import { GraphQLError } from 'graphql';
 import type { Viewer } from './auth/authenticate.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
-import type { TokenVault, VaultItem } from './vault/vault.js';
+import type { ProductRefresh, TokenVault, VaultItem } from './vault/vault.js';
 
 export interface Services {
   readonly vault: TokenVault;
@@ -19,6 +19,8 @@ export interface Context {
   readonly loaders: {
     /** The viewer's Items by id; null for unknown ids and for other viewers' Items. */
     readonly item: DataLoader<string, VaultItem | null>;
+    /** Last refreshes per Item id (every product), one query for all Items of a request. */
+    readonly refreshes: DataLoader<string, ProductRefresh[]>;
   };
 }
 
@@ -32,6 +34,10 @@ export function createContext(services: Services, viewer: Viewer | null, request
         const found = await services.vault.getItems(ids);
         const mine = new Map(found.filter((item) => item.viewerId === viewer?.id).map((item) => [item.id, item]));
         return ids.map((id) => mine.get(id) ?? null);
+      }),
+      refreshes: new DataLoader<string, ProductRefresh[]>(async (ids) => {
+        const rows = await services.vault.getRefreshes(ids);
+        return ids.map((id) => rows.filter((row) => row.itemId === id));
       }),
     },
   };

@@ -1,8 +1,17 @@
 /** PlaidItem and the viewer: what a frontend may refresh. Access tokens have no field here, by design. */
 import { GraphQLError } from 'graphql';
 import { requireViewer, type Context } from '../context.js';
-import type { VaultItem } from '../vault/vault.js';
+import type { ProductRefresh, VaultItem } from '../vault/vault.js';
 import { builder } from './builder.js';
+
+const ProductRefreshRef = builder.objectRef<ProductRefresh>('ProductRefresh').implement({
+  description: 'The last refresh of one product of an Item that Plaid accepted.',
+  fields: (t) => ({
+    product: t.exposeString('product'),
+    requestId: t.exposeString('requestId', { description: 'Plaid `request_id` of that refresh.' }),
+    refreshedAt: t.field({ type: 'DateTime', resolve: (refresh) => refresh.refreshedAt }),
+  }),
+});
 
 export const PlaidItemRef = builder.objectRef<VaultItem>('PlaidItem').implement({
   description: 'A linked bank connection (a Plaid Item) of the caller.',
@@ -12,6 +21,11 @@ export const PlaidItemRef = builder.objectRef<VaultItem>('PlaidItem').implement(
     institutionName: t.exposeString('institutionName'),
     products: t.exposeStringList('products', { description: 'Plaid products the Item was linked with.' }),
     linkedAt: t.field({ type: 'DateTime', resolve: (item) => item.createdAt }),
+    lastRefreshes: t.field({
+      type: [ProductRefreshRef],
+      description: 'When each product was last refreshed through this API, and by which Plaid request.',
+      resolve: (item, _args, context) => context.loaders.refreshes.load(item.id),
+    }),
   }),
 });
 

@@ -78,6 +78,7 @@ export class RefreshService {
             ? plaid.refreshIdentity(accessToken)
             : plaid.refreshCashflowReport(accessToken, days ?? CASHFLOW_DAYS.default),
       );
+      await this.deps.vault.recordRefresh({ itemId, product, requestId: receipt.requestId, refreshedAt: requestedAt });
       return { requestId: receipt.requestId, requestedAt };
     });
     return { itemId, product, requestId: value.requestId, requestedAt: value.requestedAt, daysRequested: days, joinedInFlight: joined };
@@ -89,6 +90,12 @@ export class RefreshService {
     const { value, joined } = await this.guard.run('/user/financial_data/refresh', { scope: 'USER', id: userId }, userId, async () => {
       const requestedAt = this.now();
       const receipt = await callPlaid(() => this.deps.plaid.refreshUserFinancialData(userId));
+      const owned = new Set((await this.deps.vault.getItems(receipt.results.map((r) => r.itemId))).map((item) => item.id));
+      for (const result of receipt.results) {
+        if (result.error === null && owned.has(result.itemId)) {
+          await this.deps.vault.recordRefresh({ itemId: result.itemId, product: result.product, requestId: receipt.requestId, refreshedAt: requestedAt });
+        }
+      }
       return { requestId: receipt.requestId, requestedAt, results: receipt.results };
     });
     return { ...value, joinedInFlight: joined };

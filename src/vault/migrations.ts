@@ -36,6 +36,20 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       create index vault_items_viewer_id_idx on vault_items (viewer_id);
     `,
   },
+  {
+    version: 2,
+    name: 'create_vault_refreshes',
+    // The last accepted refresh per Item and product; Plaid request ids are not secret.
+    sql: `
+      create table vault_refreshes (
+        item_id text not null references vault_items (item_id) on delete cascade,
+        product text not null,
+        request_id text not null,
+        refreshed_at timestamptz not null,
+        primary key (item_id, product)
+      );
+    `,
+  },
 ]);
 
 // Any constant works as long as nothing else on the database uses it: 'vault' in ASCII.

@@ -43,11 +43,23 @@ export interface TokenVault {
   setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void>;
   /** The viewer's Plaid user_id, or null if none was stored. */
   getPlaidUserId(viewerId: string): Promise<string | null>;
+  /** Remembers the latest accepted refresh of an Item's product (older ones are replaced). */
+  recordRefresh(refresh: ProductRefresh): Promise<void>;
+  /** ONE query: the last refreshes of these Items, every product. */
+  getRefreshes(itemIds: readonly string[]): Promise<ProductRefresh[]>;
   /** Number of SQL queries run so far (tests prove batching with it). */
   readonly queryCount: number;
   /** Throws if the database does not answer (readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The last refresh Plaid accepted for one product of an Item. */
+export interface ProductRefresh {
+  readonly itemId: string;
+  readonly product: string;
+  readonly requestId: string;
+  readonly refreshedAt: Date;
 }
 
 /** Linking an Item that is already linked by another viewer; nothing was changed. */
@@ -154,6 +166,24 @@ export class SqlTokenVault implements TokenVault {
     );
     const stored = rows[0]?.plaid_user_id_enc;
     return stored ? this.cipher.decrypt(stored, plaidUserIdAad(viewerId)) : null;
+  }
+
+  async recordRefresh(refresh: ProductRefresh): Promise<void> {
+    await this.db.query(
+      `insert into vault_refreshes (item_id, product, request_id, refreshed_at) values ($1, $2, $3, $4)
+       on conflict (item_id, product) do update set request_id = excluded.request_id, refreshed_at = excluded.refreshed_at
+       where vault_refreshes.refreshed_at <= excluded.refreshed_at`,
+      [refresh.itemId, refresh.product, refresh.requestId, refresh.refreshedAt],
+    );
+  }
+
+  async getRefreshes(itemIds: readonly string[]): Promise<ProductRefresh[]> {
+    if (itemIds.length === 0) return [];
+    const { rows } = await this.db.query<{ item_id: string; product: string; request_id: string; refreshed_at: Date }>(
+      'select item_id, product, request_id, refreshed_at from vault_refreshes where item_id = any($1::text[]) order by product',
+      [[...itemIds]],
+    );
+    return rows.map((row) => ({ itemId: row.item_id, product: row.product, requestId: row.request_id, refreshedAt: new Date(row.refreshed_at) }));
   }
 
   async ping(): Promise<void> {

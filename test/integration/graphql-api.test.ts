@@ -92,6 +92,21 @@ describe('the four mutations', () => {
     expect(Date.parse(result.requestedAt)).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it('PlaidItem.lastRefreshes says when each product was refreshed and by which Plaid request', async () => {
+    const { data } = await run(runtime, RefreshIdentityDocument, { itemId: item('transactionsOnly').itemId }, demoToken);
+    void data;
+    const cashflow = await run(runtime, RefreshCashflowReportDocument, { itemId: item('transactionsOnly').itemId, days: 30 }, demoToken);
+    const requestId = cashflow.data?.refreshCashflowReport && 'requestId' in cashflow.data.refreshCashflowReport ? cashflow.data.refreshCashflowReport.requestId : null;
+    const response = await runtime.app.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${demoToken}` },
+      body: JSON.stringify({ query: '{ viewer { items { id lastRefreshes { product requestId refreshedAt } } } }' }),
+    });
+    const body = (await response.json()) as { data: { viewer: { items: { id: string; lastRefreshes: { product: string; requestId: string }[] }[] } } };
+    const refreshed = body.data.viewer.items.find((i) => i.id === item('transactionsOnly').itemId);
+    expect(refreshed?.lastRefreshes).toEqual([expect.objectContaining({ product: 'cashflow_report', requestId })]);
+  });
+
   it('refreshIdentity succeeds', async () => {
     const { data } = await run(runtime, RefreshIdentityDocument, { itemId: item('capitalOneCredit').itemId }, demoToken);
     expect(data?.refreshIdentity?.__typename).toBe('RefreshIdentitySuccess');
@@ -132,8 +147,9 @@ describe('the four mutations', () => {
     });
     expect(byItem.get(item('institutionDown').itemId)?.error).toMatchObject({ __typename: 'PlaidInstitutionError', nextAction: 'RETRY_LATER' });
     expect(result.results.every((r) => r.item?.id === r.itemId)).toBe(true);
-    // One query for the viewer's Plaid user id, one for all three Items.
-    expect(queries).toBe(2);
+    // The service: the viewer's Plaid user id, which result Items are ours, the one success recorded.
+    // The GraphQL layer: ONE batched look-up for every entry's item, however many entries.
+    expect(queries).toBe(4);
   });
 
   it('a viewer without a Plaid user gets NoPlaidUserError', async () => {
