@@ -7,14 +7,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { composeServices } from '@apollo/composition';
 import { createGatewayRuntime } from '@graphql-hive/gateway';
-import { parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { loadConfig } from '../src/config.js';
-import { printSchemaSdl } from '../src/graphql/schema.js';
 import { createRuntime, listen } from '../src/runtime.js';
-import { USERS_SDL, usersSubgraphSchema } from '../test/federation/users-subgraph.js';
+import { composeWithUsers, usersSubgraphSchema } from '../test/federation/users-subgraph.js';
 
 const gatewayPort = Number(process.env.GATEWAY_PORT ?? 4100);
 const runtime = await createRuntime(loadConfig({ ...process.env, PORT: '0' }));
@@ -29,10 +26,7 @@ const usersServer = createServer((req, res) => void users(req, res));
 await new Promise<void>((resolve) => usersServer.listen(0, '127.0.0.1', resolve));
 const usersUrl = `http://127.0.0.1:${(usersServer.address() as AddressInfo).port}/graphql`;
 
-const composed = composeServices([
-  { name: 'plaid', url: `${plaid.url}/graphql`, typeDefs: parse(printSchemaSdl()) },
-  { name: 'users', url: usersUrl, typeDefs: parse(USERS_SDL) },
-]);
+const composed = composeWithUsers(`${plaid.url}/graphql`, usersUrl);
 if (!composed.supergraphSdl) {
   console.error(`composition failed:\n${composed.errors?.map((e) => `  ${e.message}`).join('\n')}`);
   process.exit(1);

@@ -45,7 +45,7 @@ export class RedisFlight {
       }
       const leader = await this.redis.get(lockKey);
       if (leader === null) continue; // released or expired in between: try to lead
-      const outcome = await this.await(key, lockKey, leader);
+      const outcome = await this.outcomeOf(key, lockKey, leader);
       if (outcome === null) continue; // the leader died: its lock expired without an outcome
       if (!outcome.ok) throw outcome.error;
       return { value: outcome.value as T, joined: true };
@@ -70,7 +70,7 @@ export class RedisFlight {
   }
 
   /** The outcome of flight `flightId`, or null once its lock is gone without one. */
-  private async await(key: string, lockKey: string, flightId: string): Promise<FlightOutcome | null> {
+  private async outcomeOf(key: string, lockKey: string, flightId: string): Promise<FlightOutcome | null> {
     const resultKey = `${this.prefix}result:${key}:${flightId}`;
     for (;;) {
       const [[, result], [, holder]] = (await this.redis.multi().get(resultKey).get(lockKey).exec()) as [[unknown, string | null], [unknown, string | null]];

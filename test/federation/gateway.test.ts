@@ -3,17 +3,14 @@
  * subgraph and the users subgraph, both served over HTTP on port 0. The gateway forwards the
  * caller's Authorization header to every subgraph.
  */
-import { composeServices } from '@apollo/composition';
 import { createGatewayRuntime, type GatewayRuntime } from '@graphql-hive/gateway';
-import { parse } from 'graphql';
 import { createYoga } from 'graphql-yoga';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { printSchemaSdl } from '../../src/graphql/schema.js';
 import { listen, type Runtime } from '../../src/runtime.js';
 import { startTestService, tokenFor } from '../helpers/service.js';
-import { USERS_SDL, usersSubgraphSchema } from './users-subgraph.js';
+import { composeWithUsers, usersSubgraphSchema } from './users-subgraph.js';
 
 let runtime: Runtime;
 let plaidHttp: Awaited<ReturnType<typeof listen>>;
@@ -47,10 +44,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => usersServer.listen(0, '127.0.0.1', resolve));
   const usersUrl = `http://127.0.0.1:${(usersServer.address() as AddressInfo).port}/graphql`;
 
-  const composed = composeServices([
-    { name: 'plaid', url: `${plaidHttp.url}/graphql`, typeDefs: parse(printSchemaSdl()) },
-    { name: 'users', url: usersUrl, typeDefs: parse(USERS_SDL) },
-  ]);
+  const composed = composeWithUsers(`${plaidHttp.url}/graphql`, usersUrl);
   if (!composed.supergraphSdl) throw new Error(`composition failed: ${composed.errors?.map((e) => e.message).join('; ')}`);
   gateway = createGatewayRuntime({
     supergraph: composed.supergraphSdl,

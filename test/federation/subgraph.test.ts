@@ -1,13 +1,11 @@
 /** The subgraph on its own: its SDL, composition with the users subgraph, and _entities with authorization. */
-import { composeServices } from '@apollo/composition';
 import { generate } from '@graphql-codegen/cli';
 import { parse, printSchema, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleDocument } from '../../src/graphql/graphiql.js';
-import { printSchemaSdl } from '../../src/graphql/schema.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startTestService, tokenFor } from '../helpers/service.js';
-import { USERS_SDL } from './users-subgraph.js';
+import { composeWithUsers } from './users-subgraph.js';
 
 let runtime: Runtime;
 let demoToken: string;
@@ -39,10 +37,7 @@ describe('the subgraph', () => {
   });
 
   it('composes with the users subgraph, and codegen-style validation works on the API schema', () => {
-    const result = composeServices([
-      { name: 'plaid', url: 'http://plaid.local/graphql', typeDefs: parse(printSchemaSdl()) },
-      { name: 'users', url: 'http://users.local/graphql', typeDefs: parse(USERS_SDL) },
-    ]);
+    const result = composeWithUsers('http://plaid.local/graphql', 'http://users.local/graphql');
     expect(result.errors ?? []).toEqual([]);
     if (!result.schema) throw new Error('no supergraph');
     const api = result.schema.toAPISchema().toGraphQLJSSchema();
@@ -54,10 +49,7 @@ describe('the subgraph', () => {
   });
 
   it('codegen runs against the client-facing API schema of the supergraph', async () => {
-    const result = composeServices([
-      { name: 'plaid', url: 'http://plaid.local/graphql', typeDefs: parse(printSchemaSdl()) },
-      { name: 'users', url: 'http://users.local/graphql', typeDefs: parse(USERS_SDL) },
-    ]);
+    const result = composeWithUsers('http://plaid.local/graphql', 'http://users.local/graphql');
     if (!result.schema) throw new Error('no supergraph');
     const apiSdl = printSchema(result.schema.toAPISchema().toGraphQLJSSchema());
     // generate() is typed `any`; with saveOutputs false it returns the files it would write.

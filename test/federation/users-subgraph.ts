@@ -2,8 +2,10 @@
  * A small second subgraph kept for the federation tests: a users service that owns `User` and
  * references `PlaidItem` (owned by our subgraph), as a company's own users service would.
  */
+import { composeServices } from '@apollo/composition';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { parse } from 'graphql';
+import { printSchemaSdl } from '../../src/graphql/schema.js';
 
 export const USERS_SDL = /* GraphQL */ `
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", import: ["@key"])
@@ -47,4 +49,12 @@ export function usersSubgraphSchema(rows: readonly UserRow[]) {
       },
     },
   });
+}
+
+/** Composes this service's subgraph with the users subgraph (errors included, for tests to check). */
+export function composeWithUsers(plaidUrl: string, usersUrl: string) {
+  return composeServices([
+    { name: 'plaid', url: plaidUrl, typeDefs: parse(printSchemaSdl()) },
+    { name: 'users', url: usersUrl, typeDefs: parse(USERS_SDL) },
+  ]);
 }
