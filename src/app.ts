@@ -1,21 +1,26 @@
 /**
- * createApp: graphql-yoga with the schema and a per-request context, and no listener, so tests
- * call `yoga.fetch` in process and main.ts decides where to listen.
+ * createApp: graphql-yoga with the schema, a per-request context and the protections a public
+ * endpoint needs (body limit, CSRF, graphql-armor limits, introspection switch), plus /health,
+ * /readiness and /metrics. No listener: tests call `yoga.fetch` in process and main.ts listens.
  */
-import { randomUUID } from 'node:crypto';
-import { GraphQLError } from 'graphql';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { GraphQLError } from 'graphql';
+import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { AuthenticationError, type Authenticator } from './auth/authenticate.js';
+import type { GraphQLLimits } from './config.js';
 import { createContext, type Context, type Services } from './context.js';
 import { graphiqlOptions, renderGraphiQL } from './graphql/graphiql.js';
 import { schema } from './graphql/schema.js';
+import { useBodyLimit } from './http/body-limit.js';
+import { requestIdOf } from './http/request-id.js';
+import { silentLogger, type Logger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import { useOperationLog } from './observability/operation-log.js';
 
-export interface Logger {
-  info(message: string, fields?: Record<string, unknown>): void;
-  warn(message: string, fields?: Record<string, unknown>): void;
-  error(message: string, fields?: Record<string, unknown>): void;
-}
+export type { Logger } from './observability/logger.js';
 
 export interface AppDeps {
   readonly services: Services;
@@ -28,24 +33,38 @@ export interface AppDeps {
     readonly variables?: Record<string, unknown>;
   };
   readonly logger?: Logger;
+  /** Without it, the app keeps metrics of its own that nobody reads. */
+  readonly metrics?: Metrics;
+  /** Serve GET /metrics (Prometheus text format). */
+  readonly exposeMetrics?: boolean;
+  /** Throws (or rejects) when a dependency is down: /readiness answers 503 with the reason. */
+  readonly readiness?: () => Promise<void>;
+  readonly introspection?: boolean;
+  readonly csrfPrevention?: boolean;
+  readonly maxBodyBytes?: number;
+  readonly limits?: GraphQLLimits;
 }
 
 export type App = YogaServerInstance<Record<string, never>, Context>;
 
-const REQUEST_ID = /^[\w.-]{1,64}$/;
+export const GRAPHQL_ENDPOINT = '/graphql';
+export const DEFAULT_LIMITS: GraphQLLimits = { maxDepth: 10, maxAliases: 15, maxTokens: 1_000, maxCost: 5_000 };
 
 export function createApp(deps: AppDeps): App {
-  const logger = deps.logger ?? consoleLogger;
+  const logger = deps.logger ?? silentLogger;
+  const metrics = deps.metrics ?? createMetrics({ defaultMetrics: false });
+  const limits = deps.limits ?? DEFAULT_LIMITS;
+  const introspection = deps.introspection ?? true;
   return createYoga<Record<string, never>, Context>({
     schema,
-    graphqlEndpoint: '/graphql',
+    graphqlEndpoint: GRAPHQL_ENDPOINT,
+    healthCheckEndpoint: '/health',
     landingPage: false,
     logging: false,
     graphiql: deps.graphiql?.enabled ? graphiqlOptions(deps.graphiql.headers ?? {}, deps.graphiql.variables) : false,
     renderGraphiQL,
     context: async ({ request }) => {
-      const given = request.headers.get('x-request-id');
-      const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+      const requestId = requestIdOf(request);
       try {
         const viewer = await deps.authenticate(request.headers.get('authorization'));
         return createContext(deps.services, viewer, requestId);
@@ -56,9 +75,49 @@ export function createApp(deps: AppDeps): App {
         throw error;
       }
     },
-    // Inline traces (ftv1) for federation routers that ask with apollo-federation-include-trace.
-    plugins: [useApolloInlineTrace(), logUnexpectedErrors(logger)],
+    plugins: [
+      useOperationLog({ logger, metrics, graphqlEndpoint: GRAPHQL_ENDPOINT }),
+      useReadinessCheck({
+        endpoint: '/readiness',
+        check: async () => {
+          await deps.readiness?.();
+          return true;
+        },
+      }),
+      ...(deps.exposeMetrics ? [useMetricsEndpoint(metrics)] : []),
+      useBodyLimit(deps.maxBodyBytes ?? 1_048_576),
+      // Browsers send "simple" requests (GET, form posts, text/plain) without a CORS preflight; those
+      // must carry a header a page cannot set cross-site. JSON POSTs (every GraphQL client) pass as is.
+      ...(deps.csrfPrevention === false ? [] : [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] })]),
+      EnvelopArmorPlugin({
+        maxDepth: { n: limits.maxDepth, ignoreIntrospection: true },
+        // Gateways alias little (`_entities` batches arrive as one variable), so this binds clients.
+        maxAliases: { n: limits.maxAliases },
+        maxTokens: { n: limits.maxTokens },
+        costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true },
+        maxDirectives: { n: 50 },
+        // "Did you mean …" leaks the schema when introspection is off.
+        blockFieldSuggestion: { enabled: !introspection },
+      }),
+      ...(introspection ? [] : [useDisableIntrospection()]),
+      // Inline traces (ftv1) for federation routers that ask with apollo-federation-include-trace.
+      useApolloInlineTrace(),
+      logUnexpectedErrors(logger),
+    ],
   });
+}
+
+function useMetricsEndpoint(metrics: Metrics): Plugin {
+  return {
+    onRequest(payload) {
+      const { url, request, fetchAPI } = payload;
+      if (url.pathname !== '/metrics' || request.method !== 'GET') return;
+      const { registry } = metrics;
+      return registry.metrics().then((text) => {
+        payload.endResponse(new fetchAPI.Response(text, { status: 200, headers: { 'content-type': registry.contentType } }));
+      });
+    },
+  };
 }
 
 /**
@@ -73,11 +132,7 @@ function logUnexpectedErrors(logger: Logger): Plugin<Context> {
         const context = args.contextValue;
         const errors = (result.errors as readonly GraphQLError[]).map((error) => {
           if (error.extensions.code !== undefined || !error.originalError) return error;
-          logger.error('unexpected error', {
-            requestId: context.requestId,
-            path: error.path?.join('.'),
-            error: error.originalError.stack ?? String(error.originalError),
-          });
+          logger.error({ requestId: context.requestId, path: error.path?.join('.'), err: error.originalError }, 'unexpected error');
           return new GraphQLError('Unexpected error.', {
             path: error.path,
             extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: context.requestId },
@@ -88,9 +143,3 @@ function logUnexpectedErrors(logger: Logger): Plugin<Context> {
     }),
   };
 }
-
-const consoleLogger: Logger = {
-  info: (message, fields) => console.log(JSON.stringify({ level: 'info', message, ...fields })),
-  warn: (message, fields) => console.warn(JSON.stringify({ level: 'warn', message, ...fields })),
-  error: (message, fields) => console.error(JSON.stringify({ level: 'error', message, ...fields })),
-};

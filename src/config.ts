@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { EndpointLimits, GuardedEndpoint } from './guard/refresh-guard.js';
+import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -41,6 +42,16 @@ const AppEnv = z.object({
   DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').optional()),
   VAULT_DATA_DIR: optionalString,
   GRAPHIQL: z.enum(['true', 'false']).optional(),
+  INTROSPECTION: z.enum(['true', 'false']).optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  METRICS: z.enum(['true', 'false']).default('true'),
+  CSRF_PREVENTION: z.enum(['true', 'false']).default('true'),
+  MAX_BODY_BYTES: int(1_024, 64 * 1_048_576).default(1_048_576),
+  GRAPHQL_MAX_DEPTH: int(2, 100).default(10),
+  GRAPHQL_MAX_ALIASES: int(0, 1_000).default(15),
+  GRAPHQL_MAX_TOKENS: int(50, 100_000).default(1_000),
+  GRAPHQL_MAX_COST: int(10, 1_000_000).default(5_000),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(25_000),
   REDIS_URL: optionalString.pipe(z.url().optional()),
   REDIS_KEY_PREFIX: z.string().min(1).default('plaid-refresh:'),
   QUOTA_TRANSACTIONS_PER_ITEM: int(1, 10_000).default(2),
@@ -72,6 +83,14 @@ export interface PlaidConfig {
     readonly maxDelayMs: number;
   };
   readonly maxConnections: number | null;
+}
+
+/** Per-operation limits (graphql-armor), tuned so gateway `_entities` batches pass. */
+export interface GraphQLLimits {
+  readonly maxDepth: number;
+  readonly maxAliases: number;
+  readonly maxTokens: number;
+  readonly maxCost: number;
 }
 
 export class ConfigError extends Error {
@@ -135,6 +154,18 @@ export interface AppConfig {
     readonly encryptionKey: string | null;
   };
   readonly graphiql: boolean;
+  /** Schema introspection (__schema, __type); off by default in production. Federation needs none. */
+  readonly introspection: boolean;
+  readonly logLevel: LogLevel;
+  /** GET /metrics for Prometheus. */
+  readonly metrics: boolean;
+  readonly http: {
+    readonly csrfPrevention: boolean;
+    readonly maxBodyBytes: number;
+    /** On SIGTERM, how long in-flight requests may take to finish before connections are cut. */
+    readonly shutdownTimeoutMs: number;
+  };
+  readonly limits: GraphQLLimits;
   /** With Redis, the cost guard's state is shared by every replica; without, it is per process. */
   readonly redis: { readonly url: string; readonly keyPrefix: string } | null;
   /** Refreshes per minute allowed before calling Plaid, per endpoint: per Item (or user) and per client. */
@@ -156,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (e.AUTH_JWT_SECRET && e.AUTH_JWT_SECRET.length < MIN_JWT_SECRET_LENGTH) {
     problems.push(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters`);
   }
+  if (e.GRAPHIQL === 'true' && e.INTROSPECTION === 'false') problems.push('GRAPHIQL=true needs INTROSPECTION (GraphiQL reads the schema by introspection)');
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return Object.freeze({
     production,
@@ -177,6 +209,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       encryptionKey: e.TOKEN_ENCRYPTION_KEY ?? null,
     },
     graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',
+    introspection: e.INTROSPECTION === undefined ? !production || e.GRAPHIQL === 'true' : e.INTROSPECTION === 'true',
+    logLevel: e.LOG_LEVEL,
+    metrics: e.METRICS === 'true',
+    http: { csrfPrevention: e.CSRF_PREVENTION === 'true', maxBodyBytes: e.MAX_BODY_BYTES, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+    limits: { maxDepth: e.GRAPHQL_MAX_DEPTH, maxAliases: e.GRAPHQL_MAX_ALIASES, maxTokens: e.GRAPHQL_MAX_TOKENS, maxCost: e.GRAPHQL_MAX_COST },
     redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX } : null,
     quotas: {
       '/transactions/refresh': { perTarget: e.QUOTA_TRANSACTIONS_PER_ITEM, perClient: e.QUOTA_TRANSACTIONS_PER_CLIENT },

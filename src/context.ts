@@ -2,6 +2,7 @@
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import type { Viewer } from './auth/authenticate.js';
+import type { OutcomeSink, RootFieldOutcome } from './graphql/root-field-outcomes.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
 import type { ProductRefresh, TokenVault, VaultItem } from './vault/vault.js';
@@ -12,7 +13,7 @@ export interface Services {
   readonly link: LinkService;
 }
 
-export interface Context {
+export interface Context extends OutcomeSink {
   readonly requestId: string;
   readonly viewer: Viewer | null;
   readonly services: Services;
@@ -27,6 +28,7 @@ export interface Context {
 export function createContext(services: Services, viewer: Viewer | null, requestId: string): Context {
   return {
     requestId,
+    outcomes: [] as RootFieldOutcome[],
     viewer,
     services,
     loaders: {

@@ -1,35 +1,47 @@
-/** The process: config -> runtime -> listen on PORT; SIGTERM/SIGINT stop accepting and close everything. */
+/**
+ * The process: config -> runtime -> listen on PORT. SIGTERM/SIGINT: readiness turns 503, the
+ * listener stops accepting, in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then pools, the
+ * vault and Redis are closed and the process exits.
+ */
 import { ConfigError, loadConfig } from './config.js';
 import { createRuntime, listen } from './runtime.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const runtime = await createRuntime(config);
+  const { logger } = runtime;
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   const http = await listen(runtime.app, config.host, config.port);
-  const graphiqlUrl = `${http.url}/graphql`;
+  const graphqlUrl = `${http.url}/graphql`;
+  logger.info({ url: graphqlUrl, embedded: config.embedded, graphiql: config.graphiql, introspection: config.introspection }, 'ready');
   if (runtime.demo && runtime.simulator) {
-    console.log(
+    // For the developer at the terminal, not for the log pipeline (the demo token is meant to be copied).
+    process.stdout.write(
       [
         '',
         'Embedded mode: no PLAID_CLIENT_ID, so this service talks to its own Plaid simulator.',
         `  Plaid simulator:  ${runtime.simulator.url}`,
-        `  GraphiQL:         ${graphiqlUrl}  (headers are pre-filled with the demo token)`,
+        `  GraphiQL:         ${graphqlUrl}  (headers are pre-filled with the demo token)`,
         `  Demo viewer:      "demo" with ${Object.keys(runtime.demo.fixtures.items).length} Items`,
         `  Demo token:       ${runtime.demo.token}`,
         '',
-      ].join('\n'),
+      ].join('\n') + '\n',
     );
-  } else {
-    console.log(`GraphQL service listening on ${graphiqlUrl}`);
   }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`${signal}: closing`);
-    await http.close();
+    const started = Date.now();
+    logger.info({ signal, inFlight: http.inFlight(), graceMs: config.http.shutdownTimeoutMs }, 'shutting down');
+    runtime.drain();
+    const cut = await http.close(config.http.shutdownTimeoutMs);
     await runtime.close();
-    process.exit(0);
+    logger.info({ cutRequests: cut, durationMs: Date.now() - started }, 'closed');
+    logger.flush();
+    process.exitCode = 0;
+    // Give pino's async destination a tick to write the last lines, then leave even if a timer lingers.
+    setTimeout(() => process.exit(0), 50).unref();
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));

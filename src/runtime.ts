@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApp, type App, type Logger } from './app.js';
+import { createApp, type App } from './app.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import type { AppConfig } from './config.js';
 import type { Services } from './context.js';
@@ -22,6 +22,9 @@ import { RefreshService } from './services/refresh-service.js';
 import type { LinkedFixtures } from './simulator/fixtures.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
 import { openVault } from './vault/open-vault.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { createMetrics, type Metrics } from './observability/metrics.js';
+import type { PlaidAttemptEvent } from './plaid/client.js';
 
 export interface Runtime {
   readonly app: App;
@@ -30,10 +33,30 @@ export interface Runtime {
   /** Embedded mode only. */
   readonly simulator: Simulator | null;
   readonly demo: { readonly token: string; readonly fixtures: LinkedFixtures } | null;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Readiness answers 503 from now on, so load balancers stop sending (first step of shutdown). */
+  drain(): void;
   close(): Promise<void>;
 }
 
-export async function createRuntime(config: AppConfig, options: { logger?: Logger } = {}): Promise<Runtime> {
+export interface RuntimeOptions {
+  /** Default: pino on stdout at LOG_LEVEL, scrubbing the configured secrets. */
+  readonly logger?: Logger;
+  readonly metrics?: Metrics;
+}
+
+/** A dependency that does not answer a readiness probe within this is reported down. */
+const READINESS_TIMEOUT_MS = 2_000;
+
+export async function createRuntime(config: AppConfig, options: RuntimeOptions = {}): Promise<Runtime> {
+  const logger =
+    options.logger ??
+    createLogger({
+      level: config.logLevel,
+      secrets: [config.plaid.credentials?.secret, config.auth.jwtSecret, config.vault.encryptionKey],
+    });
+  const metrics = options.metrics ?? createMetrics();
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const closeOne of closers.reverse()) await closeOne().catch(() => {});
@@ -55,6 +78,10 @@ export async function createRuntime(config: AppConfig, options: { logger?: Logge
       timeoutMs: config.plaid.timeoutMs,
       retry: config.plaid.retry,
       maxConnections: config.plaid.maxConnections,
+      onAttempt: (event) => {
+        metrics.plaidAttempt(event);
+        logPlaidAttempt(logger, event);
+      },
     });
     closers.push(() => plaid.close());
     const vault = await openVault(config.vault);
@@ -62,19 +89,24 @@ export async function createRuntime(config: AppConfig, options: { logger?: Logge
 
     let quota: QuotaLimiter = new MemoryQuotaLimiter();
     let distributed: RedisFlight | null = null;
+    let redisClient: Redis | null = null;
     if (config.redis) {
       const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
       closers.push(async () => {
         await redis.quit();
       });
       await redis.ping();
+      redisClient = redis;
       quota = new RedisQuotaLimiter(redis, `${config.redis.keyPrefix}quota:`);
       // The lock outlives the slowest Plaid call with its retries, so a dead replica frees it in time.
       const { timeoutMs, retry } = config.plaid;
       const lockTtlMs = timeoutMs * retry.maxAttempts + retry.maxElapsedMs + 5_000;
       distributed = new RedisFlight(redis, { lockTtlMs, prefix: `${config.redis.keyPrefix}flight:` });
     }
-    const guard = new RefreshGuard(quota, config.quotas, distributed);
+    const guard = new RefreshGuard(quota, config.quotas, distributed, {
+      joined: (endpoint) => metrics.flightJoined(endpoint),
+      throttled: (endpoint, scope) => metrics.throttled(endpoint, scope),
+    });
     const services: Services = { vault, refresh: new RefreshService({ vault, plaid, guard }), link: new LinkService({ vault, plaid }) };
     // Embedded mode without a configured secret signs demo tokens with a random one.
     const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);
@@ -86,26 +118,101 @@ export async function createRuntime(config: AppConfig, options: { logger?: Logge
       const token = await signViewerToken(jwtSecret, DEMO_VIEWER_ID, config.auth);
       demo = { token, fixtures };
     }
+    let draining = false;
+    const readiness = async () => {
+      if (draining) throw new Error('shutting down');
+      await probe('vault', () => vault.ping(), logger);
+      const redis = redisClient;
+      if (redis) await probe('redis', () => redis.ping(), logger);
+    };
     const app = createApp({
       services,
       authenticate,
+      logger,
+      metrics,
+      exposeMetrics: config.metrics,
+      readiness,
+      introspection: config.introspection,
+      csrfPrevention: config.http.csrfPrevention,
+      maxBodyBytes: config.http.maxBodyBytes,
+      limits: config.limits,
       graphiql: {
         enabled: config.graphiql,
         headers: demo ? { Authorization: `Bearer ${demo.token}` } : {},
         variables: demo ? { itemId: demo.fixtures.items.healthy.itemId, days: 365, publicToken: '' } : {},
       },
-      ...(options.logger ? { logger: options.logger } : {}),
     });
-    return { app, services, plaid, simulator, demo, close };
+    const drain = () => {
+      draining = true;
+    };
+    return { app, services, plaid, simulator, demo, logger, metrics, drain, close };
   } catch (error) {
     await close();
     throw error;
   }
 }
 
-/** Serves the app over HTTP (port 0 picks a free one); `close` stops accepting and waits for requests. */
-export async function listen(app: App, host: string, port: number): Promise<{ server: Server; url: string; close(): Promise<void> }> {
-  const server = createServer((req, res) => void app(req, res));
+/** Reports a dependency down (with a reason safe to show) when it fails or does not answer in time. */
+async function probe(name: string, check: () => Promise<unknown>, logger: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      check(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`)), READINESS_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (error) {
+    logger.warn({ dependency: name, err: error }, 'readiness: dependency down');
+    throw new Error(`${name} unreachable`, { cause: error });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Attempts at debug level; retries at warn, since each one may cost a Plaid call. */
+function logPlaidAttempt(logger: Logger, event: PlaidAttemptEvent): void {
+  const fields = {
+    endpoint: event.endpoint,
+    attempt: event.attempt,
+    durationMs: Math.round(event.durationMs),
+    status: event.status,
+    plaidRequestId: event.requestId,
+    errorCode: event.errorCode,
+    ...(event.error ? { error: event.error.name, errorMessage: event.error.message } : {}),
+    ...(event.decision ? { retry: event.decision.retry, reason: event.decision.reason } : {}),
+  };
+  if (event.decision?.retry) logger.warn(fields, 'plaid call retried');
+  else logger.debug(fields, 'plaid attempt');
+}
+
+export interface HttpListener {
+  readonly server: Server;
+  readonly url: string;
+  /** Requests being served right now. */
+  inFlight(): number;
+  /**
+   * Stops accepting connections, lets in-flight requests finish for up to `graceMs`, then cuts
+   * what is left. Resolves with the number of requests that had to be cut.
+   */
+  close(graceMs?: number): Promise<number>;
+}
+
+/** Serves the app over HTTP (port 0 picks a free one). */
+export async function listen(app: App, host: string, port: number): Promise<HttpListener> {
+  let active = 0;
+  let closing = false;
+  let settled: (() => void) | null = null;
+  const server = createServer((req, res) => {
+    active += 1;
+    res.once('close', () => {
+      active -= 1;
+      // While closing, a finished keep-alive connection is idle: let it go now.
+      if (closing) server.closeIdleConnections();
+      if (closing && active === 0) settled?.();
+    });
+    void app(req, res);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
@@ -115,10 +222,31 @@ export async function listen(app: App, host: string, port: number): Promise<{ se
   return {
     server,
     url: `http://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      }),
+    inFlight: () => active,
+    close: async (graceMs = 10_000) => {
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let cut = 0;
+      if (active > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        const finished = await Promise.race([
+          new Promise<boolean>((resolve) => {
+            settled = () => resolve(true);
+          }),
+          new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(false), graceMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (!finished) {
+          cut = active;
+          server.closeAllConnections();
+        }
+      }
+      server.closeIdleConnections();
+      await closed;
+      return cut;
+    },
   };
 }

@@ -2,6 +2,7 @@
 import { printSubgraphSchema } from '@apollo/subgraph';
 import { lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.js';
+import { instrumentRootFields } from './root-field-outcomes.js';
 import './errors.js';
 import './item.js';
 import './link.js';
@@ -14,6 +15,7 @@ import './user.js';
 export const FEDERATION_LINK = 'https://specs.apollo.dev/federation/v2.6';
 
 export const schema = builder.toSubGraphSchema({ linkUrl: FEDERATION_LINK });
+instrumentRootFields(schema);
 
 /**
  * The SDL committed as schema.graphql: the subgraph schema with its @link and @key directives

@@ -29,6 +29,12 @@ export const DEFAULT_LIMITS: Readonly<Record<GuardedEndpoint, EndpointLimits>> =
 
 const WINDOW_MS = 60_000;
 
+/** What the guard did instead of calling Plaid, for metrics. */
+export interface GuardObserver {
+  joined(endpoint: GuardedEndpoint): void;
+  throttled(endpoint: GuardedEndpoint, scope: ThrottleScope): void;
+}
+
 export class RefreshGuard {
   private readonly flight = new SingleFlight();
 
@@ -37,6 +43,7 @@ export class RefreshGuard {
     private readonly limits: Readonly<Record<GuardedEndpoint, EndpointLimits>> = DEFAULT_LIMITS,
     /** Single flight across replicas (Redis); without it, single flight is per process. */
     private readonly distributed: RedisFlight | null = null,
+    private readonly observer: GuardObserver | null = null,
   ) {}
 
   /**
@@ -57,6 +64,7 @@ export class RefreshGuard {
       const decision = await this.quota.take([targetRule, clientRule]);
       if (!decision.allowed) {
         const scope: ThrottleScope = decision.key === clientRule.key ? 'CLIENT' : target.scope;
+        this.observer?.throttled(endpoint, scope);
         throw new RefreshThrottledError(scope, Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
       }
       try {
@@ -71,6 +79,8 @@ export class RefreshGuard {
     const shared = await this.flight.run(key, () =>
       this.distributed ? this.distributed.run(key, lead) : lead().then((value) => ({ value, joined: false })),
     );
-    return { value: shared.value.value, joined: shared.joined || shared.value.joined };
+    const joined = shared.joined || shared.value.joined;
+    if (joined) this.observer?.joined(endpoint);
+    return { value: shared.value.value, joined };
   }
 }

@@ -2,26 +2,18 @@
 import { randomBytes } from 'node:crypto';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import type { Logger } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { signViewerToken } from '../../src/demo/seed.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { memoryLogger, type LogLine } from './logs.js';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
 
-export interface LogLine {
-  level: string;
-  message: string;
-  fields: Record<string, unknown> | undefined;
-}
+export type { LogLine } from './logs.js';
 
+/** The whole service in process; its log lines (debug level and up) are collected in `logs`. */
 export async function startTestService(env: Record<string, string> = {}): Promise<{ runtime: Runtime; logs: LogLine[] }> {
-  const logs: LogLine[] = [];
-  const logger: Logger = {
-    info: (message, fields) => logs.push({ level: 'info', message, fields }),
-    warn: (message, fields) => logs.push({ level: 'warn', message, fields }),
-    error: (message, fields) => logs.push({ level: 'error', message, fields }),
-  };
+  const { logger, lines: logs } = memoryLogger({ secrets: [TEST_JWT_SECRET] });
   // Identity and cashflow limits are raised so suites can refresh one Item many times; the
   // transactions limit stays Plaid's (2 per Item per minute), which the tests rely on.
   const quotas: Record<string, string> = { QUOTA_IDENTITY_PER_ITEM: '1000', QUOTA_CASHFLOW_PER_ITEM: '1000', QUOTA_USER_PER_USER: '1000' };

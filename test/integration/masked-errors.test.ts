@@ -1,16 +1,12 @@
 /** Unexpected faults: masked for the client, logged with the request id the client is given. */
 import { describe, expect, it } from 'vitest';
-import { createApp, type Logger } from '../../src/app.js';
+import { createApp } from '../../src/app.js';
 import type { Services } from '../../src/context.js';
+import { memoryLogger } from '../helpers/logs.js';
 
 describe('unexpected errors', () => {
   it('reach the client as "Unexpected error." with a request id, and the log has the details', async () => {
-    const logged: { message: string; fields?: Record<string, unknown> }[] = [];
-    const logger: Logger = {
-      info: () => {},
-      warn: () => {},
-      error: (message, fields) => logged.push({ message, ...(fields ? { fields } : {}) }),
-    };
+    const { logger, lines } = memoryLogger();
     const services = {
       refresh: { refreshItem: () => Promise.reject(new Error('database exploded at row 42')) },
     } as unknown as Services;
@@ -24,8 +20,16 @@ describe('unexpected errors', () => {
     expect(body.data).toEqual({ refreshIdentity: null });
     expect(body.errors[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-abc' } });
     expect(JSON.stringify(body)).not.toContain('exploded');
+    const logged = lines.filter((line) => line.msg === 'unexpected error');
     expect(logged).toHaveLength(1);
-    expect(logged[0]?.fields).toMatchObject({ requestId: 'req-abc', path: 'refreshIdentity' });
-    expect(String(logged[0]?.fields?.error)).toContain('database exploded');
+    expect(logged[0]).toMatchObject({ level: 'error', requestId: 'req-abc', path: 'refreshIdentity' });
+    expect(JSON.stringify(logged[0]?.err)).toContain('database exploded');
+    // The request's own line names the field, that it failed, and the masked code.
+    expect(lines.find((line) => line.msg === 'graphql request')).toMatchObject({
+      requestId: 'req-abc',
+      operationType: 'mutation',
+      fields: [{ field: 'refreshIdentity', result: 'ERROR' }],
+      errors: ['INTERNAL_SERVER_ERROR'],
+    });
   });
 });

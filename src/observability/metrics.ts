@@ -1,0 +1,102 @@
+/**
+ * Prometheus metrics (prom-client) on a registry of their own, so two runtimes in one process
+ * (tests, benchmarks) never share counters. Label values are bounded: GraphQL root field names and
+ * result type names come from the schema, Plaid error codes are checked against a pattern.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { PlaidAttemptEvent } from '../plaid/client.js';
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** One GraphQL root field resolved, with the type name it resolved to. */
+  operation(event: { readonly field: string; readonly result: string; readonly durationMs: number }): void;
+  /** One HTTP response of the GraphQL endpoint (refused requests included). */
+  request(status: number): void;
+  plaidAttempt(event: PlaidAttemptEvent): void;
+  flightJoined(endpoint: string): void;
+  throttled(endpoint: string, scope: string): void;
+}
+
+const PLAID_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export function createMetrics(options: { readonly defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  // Process and runtime metrics, including event-loop delay (nodejs_eventloop_lag_*).
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+
+  const operations = new Counter({
+    name: 'graphql_operations_total',
+    help: 'GraphQL root fields resolved, by field and result type (__typename, or ERROR when the field failed).',
+    labelNames: ['operation', 'result'] as const,
+    registers: [registry],
+  });
+  const operationSeconds = new Histogram({
+    name: 'graphql_operation_duration_seconds',
+    help: 'Time to resolve a GraphQL root field.',
+    labelNames: ['operation'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const responses = new Counter({
+    name: 'graphql_http_responses_total',
+    help: 'HTTP responses of the GraphQL endpoint by status (4xx: refused before execution: limits, CSRF, bad JSON).',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const plaidRequests = new Counter({
+    name: 'plaid_requests_total',
+    help: 'Attempts sent to Plaid, by endpoint, HTTP status (none: no answer) and error_code (or the transport failure).',
+    labelNames: ['endpoint', 'status', 'error_code'] as const,
+    registers: [registry],
+  });
+  const plaidSeconds = new Histogram({
+    name: 'plaid_request_duration_seconds',
+    help: 'Duration of one attempt sent to Plaid.',
+    labelNames: ['endpoint'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const plaidRetries = new Counter({
+    name: 'plaid_retries_total',
+    help: 'Attempts the retry policy re-sent, by endpoint and the error that caused it.',
+    labelNames: ['endpoint', 'cause'] as const,
+    registers: [registry],
+  });
+  const joins = new Counter({
+    name: 'refresh_single_flight_joins_total',
+    help: 'Refreshes that joined an identical refresh already in flight instead of calling Plaid.',
+    labelNames: ['endpoint'] as const,
+    registers: [registry],
+  });
+  const throttles = new Counter({
+    name: 'refresh_throttled_total',
+    help: 'Refreshes refused before calling Plaid because a quota was spent, by scope (ITEM, USER, CLIENT).',
+    labelNames: ['endpoint', 'scope'] as const,
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    operation({ field, result, durationMs }) {
+      operations.inc({ operation: field, result });
+      operationSeconds.observe({ operation: field }, durationMs / 1000);
+    },
+    request(status) {
+      responses.inc({ status: String(status) });
+    },
+    plaidAttempt(event) {
+      // A Plaid error_code, else the transport failure's class (PlaidTimeoutError, ...), else ''.
+      const cause = event.errorCode !== null ? (PLAID_CODE.test(event.errorCode) ? event.errorCode : 'OTHER') : (event.error?.name ?? '');
+      plaidRequests.inc({ endpoint: event.endpoint, status: event.status === null ? 'none' : String(event.status), error_code: cause });
+      plaidSeconds.observe({ endpoint: event.endpoint }, event.durationMs / 1000);
+      if (event.decision?.retry) plaidRetries.inc({ endpoint: event.endpoint, cause });
+    },
+    flightJoined(endpoint) {
+      joins.inc({ endpoint });
+    },
+    throttled(endpoint, scope) {
+      throttles.inc({ endpoint, scope });
+    },
+  };
+}
