@@ -7,7 +7,7 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type ValidationContext } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { AuthenticationError, type Authenticator } from './auth/authenticate.js';
 import type { GraphQLLimits } from './config.js';
@@ -90,12 +90,13 @@ export function createApp(deps: AppDeps): App {
       // must carry a header a page cannot set cross-site. JSON POSTs (every GraphQL client) pass as is.
       ...(deps.csrfPrevention === false ? [] : [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] })]),
       EnvelopArmorPlugin({
-        maxDepth: { n: limits.maxDepth, ignoreIntrospection: true },
+        maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, ...asValidationError },
         // Gateways alias little (`_entities` batches arrive as one variable), so this binds clients.
-        maxAliases: { n: limits.maxAliases },
+        maxAliases: { n: limits.maxAliases, ...asValidationError },
+        // Counted while parsing, so a flood is refused before it is parsed whole.
         maxTokens: { n: limits.maxTokens },
-        costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true },
-        maxDirectives: { n: 50 },
+        costLimit: { maxCost: limits.maxCost, ignoreIntrospection: true, ...asValidationError },
+        maxDirectives: { n: 50, ...asValidationError },
         // "Did you mean …" leaks the schema when introspection is off.
         blockFieldSuggestion: { enabled: !introspection },
       }),
@@ -106,6 +107,21 @@ export function createApp(deps: AppDeps): App {
     ],
   });
 }
+
+/**
+ * Armor throws its refusals out of validation (a 200 with a "Syntax Error"); reported instead as
+ * validation errors, they get a 400 for GraphQL-over-HTTP clients, a code, and every limit at once.
+ */
+const asValidationError = {
+  propagateOnRejection: false,
+  onReject: [
+    (context: ValidationContext | null, error: GraphQLError) => {
+      context?.reportError(
+        new GraphQLError(error.message.replace(/^Syntax Error: /, ''), { extensions: { code: 'OPERATION_LIMIT_EXCEEDED', http: { status: 400 } } }),
+      );
+    },
+  ],
+};
 
 function useMetricsEndpoint(metrics: Metrics): Plugin {
   return {
@@ -131,8 +147,11 @@ function logUnexpectedErrors(logger: Logger): Plugin<Context> {
         if (!('errors' in result) || !result.errors) return;
         const context = args.contextValue;
         const errors = (result.errors as readonly GraphQLError[]).map((error) => {
-          if (error.extensions.code !== undefined || !error.originalError) return error;
-          logger.error({ requestId: context.requestId, path: error.path?.join('.'), err: error.originalError }, 'unexpected error');
+          // Only a resolver's own failure is unexpected: errors with a code, errors outside any
+          // field (variables, validation) and GraphQL errors raised on purpose pass as they are.
+          const original = error.originalError;
+          if (error.extensions.code !== undefined || !error.path || !original || original instanceof GraphQLError) return error;
+          logger.error({ requestId: context.requestId, path: error.path.join('.'), err: original }, 'unexpected error');
           return new GraphQLError('Unexpected error.', {
             path: error.path,
             extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: context.requestId },
