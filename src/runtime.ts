@@ -92,6 +92,15 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     let redisClient: Redis | null = null;
     if (config.redis) {
       const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+      // Without a listener ioredis prints every reconnect failure to stderr; /readiness reports the outage.
+      let lastRedisError = '';
+      redis.on('error', (error: Error) => {
+        if (error.message !== lastRedisError) logger.warn({ err: error }, 'redis connection error');
+        lastRedisError = error.message;
+      });
+      redis.on('ready', () => {
+        lastRedisError = '';
+      });
       closers.push(async () => {
         await redis.quit();
       });

@@ -227,8 +227,17 @@ export class PlaidClient {
   }
 
   /** Closes the pool if this client built it; an injected dispatcher belongs to its owner. */
-  async close(): Promise<void> {
-    if (this.ownsDispatcher) await this.dispatcher.close();
+  /** Lets calls in flight finish for up to `graceMs`, then aborts them: shutdown must end. */
+  async close(graceMs = 1_000): Promise<void> {
+    if (!this.ownsDispatcher) return;
+    let timer: NodeJS.Timeout | undefined;
+    const closed = this.dispatcher.close().then(() => true);
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), graceMs);
+    });
+    const inTime = await Promise.race([closed, late]);
+    clearTimeout(timer);
+    if (!inTime) await this.dispatcher.destroy();
   }
 
   // ---- transport ----------------------------------------------------------------------------

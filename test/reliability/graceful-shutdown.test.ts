@@ -1,0 +1,120 @@
+/**
+ * SIGTERM on the real process (`src/main.ts`): readiness goes 503, the listener stops accepting,
+ * an in-flight refresh finishes and is answered, then everything closes and the process exits 0.
+ * With a refresh slower than SHUTDOWN_TIMEOUT_MS, the process still exits on time.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  simulatorUrl: string;
+  token: string;
+  itemId: string;
+  output: () => string;
+}
+
+let children: ChildProcess[] = [];
+afterEach(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  children = [];
+});
+
+async function start(env: Record<string, string>): Promise<Started> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let text = '';
+  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const deadline = Date.now() + 30_000;
+  while (!/Demo token:\s+\S+/.test(text)) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${text}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const url = /"url":"(http:[^"]+)\/graphql"/.exec(text)?.[1];
+  const simulatorUrl = /Plaid simulator:\s+(\S+)/.exec(text)?.[1];
+  const token = /Demo token:\s+(\S+)/.exec(text)?.[1];
+  if (!url || !simulatorUrl || !token) throw new Error(`unexpected start output:\n${text}`);
+  const viewer = (await (
+    await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: '{ viewer { items { id institutionName } } }' }),
+    })
+  ).json()) as { data: { viewer: { items: { id: string; institutionName: string }[] } } };
+  const itemId = viewer.data.viewer.items.find((i) => i.institutionName === 'First Platypus Bank')?.id ?? '';
+  return { child, url, simulatorUrl, token, itemId, output: () => text };
+}
+
+async function slowDownIdentity(simulatorUrl: string, ms: number): Promise<void> {
+  const response = await fetch(`${simulatorUrl}/simulator/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ endpoint: '/identity/refresh', effect: { type: 'latency', ms } }),
+  });
+  expect(response.status).toBe(201);
+}
+
+function refreshIdentity(service: Started): Promise<Response> {
+  return fetch(`${service.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${service.token}` },
+    body: JSON.stringify({ query: `mutation { refreshIdentity(itemId: "${service.itemId}") { __typename } }` }),
+  });
+}
+
+const logLines = (output: string) =>
+  output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+
+describe('graceful shutdown', () => {
+  it('lets an in-flight refresh finish, refuses new connections, closes and exits 0', async () => {
+    const service = await start({ SHUTDOWN_TIMEOUT_MS: '10000' });
+    await slowDownIdentity(service.simulatorUrl, 1_500);
+    const inFlight = refreshIdentity(service);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const signalledAt = Date.now();
+    service.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Stopped accepting: a new connection is refused while the old request is still running.
+    await expect(fetch(`${service.url}/health`)).rejects.toThrow();
+    const response = await inFlight;
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('RefreshIdentitySuccess');
+    const [code] = (await once(service.child, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(Date.now() - signalledAt).toBeLessThan(5_000);
+    const lines = logLines(service.output());
+    expect(lines.find((l) => l.msg === 'shutting down')).toMatchObject({ signal: 'SIGTERM', inFlight: 1 });
+    expect(lines.find((l) => l.msg === 'closed')).toMatchObject({ cutRequests: 0 });
+  });
+
+  it('cuts what is still running after SHUTDOWN_TIMEOUT_MS and exits anyway', async () => {
+    const service = await start({ SHUTDOWN_TIMEOUT_MS: '500' });
+    await slowDownIdentity(service.simulatorUrl, 20_000);
+    const inFlight = refreshIdentity(service).then(
+      (r) => r.status,
+      () => 'cut',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const signalledAt = Date.now();
+    service.child.kill('SIGTERM');
+    const [code] = (await once(service.child, 'exit')) as [number | null];
+    const tookMs = Date.now() - signalledAt;
+    expect(code).toBe(0);
+    expect(tookMs).toBeLessThan(5_000);
+    expect(await inFlight).toBe('cut');
+    expect(logLines(service.output()).find((l) => l.msg === 'closed')).toMatchObject({ cutRequests: 1 });
+  });
+});
