@@ -22,6 +22,7 @@ import { RefreshService } from './services/refresh-service.js';
 import type { LinkedFixtures } from './simulator/fixtures.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
 import { openVault } from './vault/open-vault.js';
+import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import type { PlaidAttemptEvent } from './plaid/client.js';
@@ -43,6 +44,8 @@ export interface Runtime {
 export interface RuntimeOptions {
   /** Default: pino on stdout at LOG_LEVEL, scrubbing the configured secrets. */
   readonly logger?: Logger;
+  /** Where the default logger writes (tests read the production logger's lines with it). */
+  readonly logDestination?: DestinationStream;
   readonly metrics?: Metrics;
 }
 
@@ -55,6 +58,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     createLogger({
       level: config.logLevel,
       secrets: [config.plaid.credentials?.secret, config.auth.jwtSecret, config.vault.encryptionKey],
+      ...(options.logDestination ? { destination: options.logDestination } : {}),
     });
   const metrics = options.metrics ?? createMetrics();
   const closers: (() => Promise<void>)[] = [];

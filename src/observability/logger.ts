@@ -58,6 +58,8 @@ export function createLogger(options: LoggerOptions): Logger {
       messageKey: 'msg',
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // Errors arrive already turned into scrubbed plain objects (see logMethod); keep them as they are.
+      serializers: { err: (value: unknown) => value },
       // Key-based censoring for the places secrets are known to live.
       redact: {
         paths: [
