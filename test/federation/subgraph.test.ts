@@ -113,6 +113,16 @@ describe('_entities', () => {
     expect(aliceEntities.filter((e) => e !== null).map((e) => e?.id)).toEqual([aliceItem.id]);
   });
 
+  it('a gateway batch of 1,000 representations passes the production limits and is still ONE vault query', async () => {
+    const ids = demoItems();
+    const representations = Array.from({ length: 1_000 }, (_, i) => ({ __typename: 'PlaidItem', id: ids[i % ids.length] ?? '' }));
+    const before = runtime.services.vault.queryCount;
+    const { data, errors } = await gql(ENTITIES, { representations });
+    expect(errors).toBeUndefined();
+    expect(runtime.services.vault.queryCount - before).toBe(1);
+    expect((data?._entities as unknown[]).filter((e) => e !== null)).toHaveLength(1_000);
+  });
+
   it("a User representation gains the caller's Items; another user's resolves to null", async () => {
     const { data } = await gql(ENTITIES, {
       representations: [
