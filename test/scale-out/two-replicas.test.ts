@@ -55,7 +55,7 @@ async function startReplica(simulator: Simulator): Promise<Replica> {
     const timer = setTimeout(() => reject(new Error(`replica did not start:\n${output}`)), 30_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      const match = /listening on (http:\/\/[\d.:]+)\/graphql/.exec(output);
+      const match = /"url":"(http:\/\/[\d.:]+)\/graphql"/.exec(output);
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);
