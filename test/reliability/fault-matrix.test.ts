@@ -1,0 +1,248 @@
+/**
+ * The fault matrix: every mutation that calls Plaid against every fault the simulator can inject.
+ * Each cell must answer HTTP 200 with the typed union member the client and services are built to
+ * give (never a masked "Unexpected error." or a 5xx), re-send only where src/plaid/retry.ts says it
+ * is safe, and leave the service serving: the same mutation works again once the fault is gone.
+ *
+ * Every cell gets its own viewer, Item and Plaid user, so Plaid's 2-per-minute limit on
+ * /transactions/refresh (the simulator's and the cost guard's) and the guard's one-minute block
+ * after a 429 never leak from one cell into the next.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  LinkItemDocument,
+  RefreshCashflowReportDocument,
+  RefreshIdentityDocument,
+  RefreshTransactionsDocument,
+  RefreshUserFinancialDataDocument,
+} from '../../operations/generated/graphql.js';
+import type { Runtime } from '../../src/runtime.js';
+import type { FaultEffect, FaultInput } from '../../src/simulator/state.js';
+import { execute, startTestService, tokenFor, type GraphQLResponse } from '../helpers/service.js';
+import { injectFault } from '../helpers/simulator.js';
+
+const TIMEOUT_MS = 1_000; // the smallest PLAID_TIMEOUT_MS config accepts
+const MAX_ATTEMPTS = 3;
+
+let runtime: Runtime;
+let demoToken: string;
+
+beforeAll(async () => {
+  ({ runtime } = await startTestService({
+    PLAID_TIMEOUT_MS: String(TIMEOUT_MS),
+    PLAID_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+    // Retries in milliseconds, not seconds, so the retried cells stay fast; the budget never cuts them short.
+    PLAID_RETRY_BASE_DELAY_MS: '1',
+    PLAID_RETRY_MAX_DELAY_MS: '10',
+    PLAID_RETRY_MAX_ELAPSED_MS: '10000',
+  }));
+  demoToken = await tokenFor('demo');
+});
+afterAll(() => runtime.close());
+
+const sim = () => {
+  if (!runtime.simulator) throw new Error('embedded mode expected');
+  return runtime.simulator;
+};
+
+/** A union member as the client sees it: `__typename` and whatever the operation selected. */
+type Member = { readonly __typename: string } & Record<string, unknown>;
+
+interface Target {
+  /** Which calls the fault hits: this cell's Item, user or endpoint only. */
+  readonly scope: Omit<FaultInput, 'effect' | 'count'>;
+  /** Calls to Plaid this cell's mutation made, from the simulator's log. */
+  plaidCalls(): number;
+  run(): Promise<{ response: GraphQLResponse<unknown>; result: Member | null | undefined }>;
+}
+
+interface MutationCase {
+  readonly mutation: string;
+  readonly success: string;
+  /** Whether the cost guard fronts it, and so closes the target for a minute after Plaid's 429. */
+  readonly guarded: boolean;
+  prepare(viewerId: string, token: string): Promise<Target>;
+}
+
+let cellNumber = 0;
+
+/** A fresh Item at a healthy institution, linked for `viewerId`, optionally into a Plaid user's bundle. */
+async function linkFreshItem(viewerId: string, plaidUserId?: string): Promise<string> {
+  const { publicToken } = await runtime.plaid.createSandboxPublicToken({
+    institutionId: 'ins_109508',
+    initialProducts: ['transactions', 'identity'],
+    ...(plaidUserId ? { userId: plaidUserId } : {}),
+  });
+  return (await runtime.services.link.linkItem(viewerId, publicToken)).id;
+}
+
+function itemCase(
+  mutation: string,
+  endpoint: string,
+  run: (itemId: string, token: string) => Promise<GraphQLResponse<Record<string, unknown>>>,
+): MutationCase {
+  const success = `${mutation.charAt(0).toUpperCase()}${mutation.slice(1)}Success`;
+  return {
+    mutation,
+    success,
+    guarded: true,
+    prepare: async (viewerId, token) => {
+      const itemId = await linkFreshItem(viewerId);
+      return {
+        scope: { endpoint, item_id: itemId },
+        plaidCalls: () => sim().state.requests({ path: endpoint, itemId }).length,
+        run: async () => {
+          const response = await run(itemId, token);
+          return { response, result: response.data?.[mutation] as Member | null | undefined };
+        },
+      };
+    },
+  };
+}
+
+function linkCase(endpoint: string): MutationCase {
+  return {
+    mutation: `linkItem (fault at ${endpoint})`,
+    success: 'LinkItemSuccess',
+    guarded: false,
+    prepare: (_viewerId, token) => {
+      // No Item to scope by (it does not exist before the exchange): cells run one at a time, so the endpoint is enough.
+      const earlier = new Set(sim().state.requests({ path: endpoint }).map((r) => r.seq));
+      return Promise.resolve({
+        scope: { endpoint },
+        plaidCalls: () => sim().state.requests({ path: endpoint }).filter((r) => !earlier.has(r.seq)).length,
+        run: async () => {
+          // A fresh public token every time: they are single-use, and a timed-out exchange may have used it.
+          const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
+          const response = await execute(runtime, LinkItemDocument, { publicToken }, token);
+          return { response, result: response.data?.linkItem };
+        },
+      });
+    },
+  };
+}
+
+const MUTATIONS: readonly MutationCase[] = [
+  itemCase('refreshTransactions', '/transactions/refresh', (itemId, token) => execute(runtime, RefreshTransactionsDocument, { itemId }, token)),
+  itemCase('refreshIdentity', '/identity/refresh', (itemId, token) => execute(runtime, RefreshIdentityDocument, { itemId }, token)),
+  itemCase('refreshCashflowReport', '/cashflow_report/refresh', (itemId, token) =>
+    execute(runtime, RefreshCashflowReportDocument, { itemId, days: 90 }, token),
+  ),
+  {
+    mutation: 'refreshUserFinancialData',
+    success: 'RefreshUserFinancialDataSuccess',
+    guarded: true,
+    prepare: async (viewerId, token) => {
+      const { userId } = await runtime.plaid.createUser(viewerId);
+      await linkFreshItem(viewerId, userId);
+      await runtime.services.vault.setPlaidUserId(viewerId, userId);
+      return {
+        scope: { endpoint: '/user/financial_data/refresh', user_id: userId },
+        plaidCalls: () => sim().state.requests({ path: '/user/financial_data/refresh', userId }).length,
+        run: async () => {
+          const response = await execute(runtime, RefreshUserFinancialDataDocument, {}, token);
+          return { response, result: response.data?.refreshUserFinancialData };
+        },
+      };
+    },
+  },
+  // Link calls Plaid twice: a fault at the exchange, and one at /item/get once the exchange succeeded.
+  linkCase('/item/public_token/exchange'),
+  linkCase('/item/get'),
+];
+
+interface FaultCase {
+  readonly fault: string;
+  readonly effect: FaultEffect;
+  readonly expected: Member;
+  /** From src/plaid/retry.ts: re-sent only where the call did not run or Plaid says to back off. */
+  readonly retried: boolean;
+}
+
+/** No answer, or none that can be read: the call may have run at Plaid (and been billed), so it is sent once. */
+const unavailable = (kind: string) => ({ __typename: 'PlaidUnavailableError', kind, mayHaveRun: true, nextAction: 'RETRY_LATER', retryAfterSeconds: 60 });
+
+const FAULTS: readonly FaultCase[] = [
+  { fault: 'latency past the timeout', effect: { type: 'latency', ms: TIMEOUT_MS + 500 }, expected: unavailable('TIMEOUT'), retried: false },
+  { fault: 'connection reset', effect: { type: 'connection_reset' }, expected: unavailable('CONNECTION_RESET'), retried: false },
+  { fault: 'HTML 502', effect: { type: 'html_502' }, expected: unavailable('BAD_RESPONSE'), retried: false },
+  { fault: 'malformed JSON', effect: { type: 'malformed_json' }, expected: unavailable('BAD_RESPONSE'), retried: false },
+  { fault: 'a 200 of the wrong shape', effect: { type: 'wrong_shape' }, expected: unavailable('BAD_RESPONSE'), retried: false },
+  {
+    // RATE_LIMIT: Plaid's generic 429, documented for all four refresh endpoints.
+    fault: '429 RATE_LIMIT',
+    effect: { type: 'error', error_code: 'RATE_LIMIT', http_status: 429 },
+    expected: { __typename: 'PlaidRateLimitExceededError', errorType: 'RATE_LIMIT_EXCEEDED', errorCode: 'RATE_LIMIT', nextAction: 'RETRY_LATER', retryAfterSeconds: 60 },
+    retried: true,
+  },
+  {
+    fault: '500 INTERNAL_SERVER_ERROR',
+    effect: { type: 'error', error_code: 'INTERNAL_SERVER_ERROR', http_status: 500 },
+    expected: { __typename: 'PlaidApiError', errorType: 'API_ERROR', errorCode: 'INTERNAL_SERVER_ERROR', nextAction: 'RETRY_LATER', retryAfterSeconds: null },
+    retried: true,
+  },
+  {
+    fault: '503 PLANNED_MAINTENANCE',
+    effect: { type: 'error', error_code: 'PLANNED_MAINTENANCE', http_status: 503 },
+    expected: { __typename: 'PlaidApiError', errorType: 'API_ERROR', errorCode: 'PLANNED_MAINTENANCE', nextAction: 'RETRY_LATER', retryAfterSeconds: null },
+    retried: true,
+  },
+];
+
+const isRateLimit = (f: FaultCase) => f.expected.__typename === 'PlaidRateLimitExceededError';
+
+/** HTTP 200, no GraphQL errors at all (so none masked), and the mutation field answered. */
+function expectCleanAnswer(response: GraphQLResponse<unknown>, result: Member | null | undefined): Member {
+  expect(response.status).toBe(200);
+  expect(response.errors).toBeUndefined();
+  expect(response.text).not.toContain('Unexpected error.');
+  expect(result).toBeTruthy();
+  return result as Member;
+}
+
+/** e.g. "× HTML 502 -> PlaidUnavailableError BAD_RESPONSE (may have run), sent once". */
+function cellName(f: FaultCase): string {
+  const { __typename, kind, errorCode } = f.expected;
+  const detail = typeof kind === 'string' ? `${kind} (may have run)` : String(errorCode);
+  return `× ${f.fault} -> ${__typename} ${detail}, ${f.retried ? `sent ${MAX_ATTEMPTS} times` : 'sent once'}`;
+}
+
+describe.each(MUTATIONS.map((m) => [m.mutation, m] as const))('%s', (_mutation, m) => {
+  it.each(FAULTS.map((f) => [cellName(f), f] as const))('%s', async (_name, f) => {
+    const viewerId = `fault-matrix-${++cellNumber}`;
+    const token = await tokenFor(viewerId);
+    const target = await m.prepare(viewerId, token);
+    await injectFault(sim(), { ...target.scope, effect: f.effect });
+
+    let answer;
+    try {
+      answer = await target.run();
+    } finally {
+      sim().state.clearFaults();
+    }
+    expect(expectCleanAnswer(answer.response, answer.result)).toMatchObject(f.expected);
+    expect(target.plaidCalls()).toBe(f.retried ? MAX_ATTEMPTS : 1);
+
+    // Still serving. After Plaid's 429 the cost guard closes this target for a minute by design
+    // (nothing is sent); everything else works again at once.
+    const before = target.plaidCalls();
+    const again = await target.run();
+    const member = expectCleanAnswer(again.response, again.result);
+    if (isRateLimit(f) && m.guarded) {
+      expect(member).toMatchObject({ __typename: 'RefreshThrottledError', nextAction: 'RETRY_LATER' });
+      expect(target.plaidCalls()).toBe(before);
+    } else {
+      expect(member.__typename).toBe(m.success);
+      if (m.mutation === 'refreshUserFinancialData') expect(member.results).toEqual([expect.objectContaining({ error: null })]);
+      expect(target.plaidCalls()).toBe(before + 1);
+    }
+    // And a refresh of another, untouched Item succeeds.
+    const canary = await execute(runtime, RefreshIdentityDocument, { itemId: canaryItemId() }, demoToken);
+    expect(expectCleanAnswer(canary, canary.data?.refreshIdentity).__typename).toBe('RefreshIdentitySuccess');
+  });
+});
+
+function canaryItemId(): string {
+  if (!runtime.demo) throw new Error('demo expected');
+  return runtime.demo.fixtures.items.healthy.itemId;
+}
