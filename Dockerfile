@@ -1,0 +1,31 @@
+# Two stages: `build` compiles TypeScript with the dev dependencies; the runtime stage holds only
+# production dependencies and dist/, and runs as the unprivileged `node` user.
+# Build: docker build -t plaid-refresh-graphql .   Run: see README, "Container".
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+FROM node:20-bookworm-slim AS runtime
+ENV NODE_ENV=production \
+    NODE_OPTIONS=--enable-source-maps \
+    HOST=0.0.0.0 \
+    PORT=4000
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# GraphiQL's default document (only read when GRAPHIQL=true).
+COPY operations/*.graphql ./operations/
+# Root owns the code; the process can read it but not change it.
+USER node
+EXPOSE 4000
+# Slim images have no curl: node's own fetch asks /health.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT}/health`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+# main.ts closes the listener, Plaid pool, vault and Redis on SIGTERM (docker stop) and exits 0.
+CMD ["node", "dist/main.js"]
