@@ -85,15 +85,23 @@ async function linkAndRefresh(baseUrl: string, simulator: Simulator): Promise<vo
   expect(simulator.state.requests({ path: '/transactions/refresh' }).map((r) => r.requestId)).toContain(requestId);
 }
 
+/** The Dockerfile's instructions, continuation lines joined, comments dropped. */
+const instructions = readFileSync(`${ROOT}Dockerfile`, 'utf8')
+  .replace(/\\\r?\n/g, ' ')
+  .split(/\r?\n/)
+  .map((line) => line.trim())
+  .filter((line) => line !== '' && !line.startsWith('#'));
+const runtimeStage = instructions.slice(instructions.findLastIndex((line) => /^FROM\s/i.test(line)));
+
+/** The HEALTHCHECK's exec-form command. Docker runs JSON it cannot parse as a shell command instead, silently. */
+function healthcheckCommand(): string[] {
+  const json = /^HEALTHCHECK\s.*?\bCMD\s+(\[.*\])$/.exec(runtimeStage.find((line) => line.startsWith('HEALTHCHECK')) ?? '')?.[1];
+  const command: unknown = JSON.parse(json ?? 'null');
+  if (!Array.isArray(command) || !command.every((part) => typeof part === 'string')) throw new Error('HEALTHCHECK CMD is not an exec-form array');
+  return command;
+}
+
 describe('Dockerfile', () => {
-  const text = readFileSync(`${ROOT}Dockerfile`, 'utf8');
-  const instructions = text
-    .replace(/\\\r?\n/g, ' ')
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
-  const lastFrom = instructions.findLastIndex((line) => /^FROM\s/i.test(line));
-  const runtimeStage = instructions.slice(lastFrom);
 
   it('is multi-stage: a build stage, and a runtime stage on the same Node line that takes only dist/ from it', () => {
     expect(instructions.filter((line) => /^FROM\s/i.test(line)).length).toBeGreaterThanOrEqual(2);
@@ -108,7 +116,8 @@ describe('Dockerfile', () => {
     expect(users.length).toBeGreaterThan(0);
     expect(users.at(-1)).not.toMatch(/^USER\s+(root|0)(:|\s|$)/i);
     expect(runtimeStage).toContainEqual(expect.stringMatching(/NODE_ENV=production/));
-    expect(runtimeStage).toContainEqual(expect.stringMatching(/^HEALTHCHECK\s.*CMD\s.*\/health/));
+    expect(healthcheckCommand()[0]).toBe('node');
+    expect(healthcheckCommand().join(' ')).toContain('/health');
     expect(runtimeStage).toContainEqual(expect.stringMatching(/^EXPOSE\s+4000$/));
     expect(runtimeStage.at(-1)).toBe('CMD ["node", "dist/main.js"]');
   });
@@ -128,7 +137,7 @@ describe('the compiled service (what the image runs): node dist/main.js in produ
   }, 150_000);
   afterAll(() => simulator.close());
 
-  it('starts, answers /health and a link + refresh, serves no GraphiQL, and exits 0 on SIGTERM', async () => {
+  it('starts, answers /health, the image HEALTHCHECK and a link + refresh, serves no GraphiQL, and exits 0 on SIGTERM', async () => {
     const port = await freePort();
     const baseUrl = `http://127.0.0.1:${port}`;
     const child = spawn(process.execPath, ['dist/main.js'], {
@@ -145,6 +154,11 @@ describe('the compiled service (what the image runs): node dist/main.js in produ
         throw new Error(`${error.message}\n${output}`);
       });
       await linkAndRefresh(baseUrl, simulator);
+      // The image's HEALTHCHECK command, as Docker would run it inside the container.
+      const [command = '', ...args] = healthcheckCommand();
+      const check = (env: Record<string, string>) => spawnSync(command, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 10_000 }).status;
+      expect(check({ PORT: String(port) })).toBe(0);
+      expect(check({ PORT: String(await freePort()) })).toBe(1);
       // Production mode is on: GraphiQL is off by default there.
       const page = await fetch(`${baseUrl}/graphql`, { headers: { accept: 'text/html' } });
       expect(page.headers.get('content-type') ?? '').not.toContain('text/html');
