@@ -6,7 +6,8 @@
  *
  * Every cell gets its own viewer, Item and Plaid user, so Plaid's 2-per-minute limit on
  * /transactions/refresh (the simulator's and the cost guard's) and the guard's one-minute block
- * after a 429 never leak from one cell into the next.
+ * after a 429 never leak from one cell into the next. The whole matrix runs with the cost guard in
+ * memory, and again in Redis where REDIS_URL is set.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -24,21 +25,24 @@ import { injectFault } from '../helpers/simulator.js';
 const TIMEOUT_MS = 1_000; // the smallest PLAID_TIMEOUT_MS config accepts
 const MAX_ATTEMPTS = 3;
 
+const SERVICE_ENV = {
+  PLAID_TIMEOUT_MS: String(TIMEOUT_MS),
+  PLAID_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
+  // Retries in milliseconds, not seconds, so the retried cells stay fast; the budget never cuts them short.
+  PLAID_RETRY_BASE_DELAY_MS: '1',
+  PLAID_RETRY_MAX_DELAY_MS: '10',
+  PLAID_RETRY_MAX_ELAPSED_MS: '10000',
+};
+
+/** The cost guard in memory always; in Redis too where REDIS_URL is set (CI), as replicas run it. */
+const GUARD_BACKENDS: readonly (readonly [string, Record<string, string>])[] = [
+  ['guard in memory', {}],
+  ...(process.env.REDIS_URL ? [['guard in Redis', { REDIS_URL: process.env.REDIS_URL }] as const] : []),
+];
+
+/** The service of the backend being run; the backends' blocks run one after another. */
 let runtime: Runtime;
 let demoToken: string;
-
-beforeAll(async () => {
-  ({ runtime } = await startTestService({
-    PLAID_TIMEOUT_MS: String(TIMEOUT_MS),
-    PLAID_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-    // Retries in milliseconds, not seconds, so the retried cells stay fast; the budget never cuts them short.
-    PLAID_RETRY_BASE_DELAY_MS: '1',
-    PLAID_RETRY_MAX_DELAY_MS: '10',
-    PLAID_RETRY_MAX_ELAPSED_MS: '10000',
-  }));
-  demoToken = await tokenFor('demo');
-});
-afterAll(() => runtime.close());
 
 const sim = () => {
   if (!runtime.simulator) throw new Error('embedded mode expected');
@@ -207,38 +211,46 @@ function cellName(f: FaultCase): string {
   return `× ${f.fault} -> ${__typename} ${detail}, ${f.retried ? `sent ${MAX_ATTEMPTS} times` : 'sent once'}`;
 }
 
-describe.each(MUTATIONS.map((m) => [m.mutation, m] as const))('%s', (_mutation, m) => {
-  it.each(FAULTS.map((f) => [cellName(f), f] as const))('%s', async (_name, f) => {
-    const viewerId = `fault-matrix-${++cellNumber}`;
-    const token = await tokenFor(viewerId);
-    const target = await m.prepare(viewerId, token);
-    await injectFault(sim(), { ...target.scope, effect: f.effect });
+describe.each(GUARD_BACKENDS)('%s', (_backend, backendEnv) => {
+  beforeAll(async () => {
+    ({ runtime } = await startTestService({ ...SERVICE_ENV, ...backendEnv }));
+    demoToken = await tokenFor('demo');
+  });
+  afterAll(() => runtime.close());
 
-    let answer;
-    try {
-      answer = await target.run();
-    } finally {
-      sim().state.clearFaults();
-    }
-    expect(expectCleanAnswer(answer.response, answer.result)).toMatchObject(f.expected);
-    expect(target.plaidCalls()).toBe(f.retried ? MAX_ATTEMPTS : 1);
+  describe.each(MUTATIONS.map((m) => [m.mutation, m] as const))('%s', (_mutation, m) => {
+    it.each(FAULTS.map((f) => [cellName(f), f] as const))('%s', async (_name, f) => {
+      const viewerId = `fault-matrix-${++cellNumber}`;
+      const token = await tokenFor(viewerId);
+      const target = await m.prepare(viewerId, token);
+      await injectFault(sim(), { ...target.scope, effect: f.effect });
 
-    // Still serving. After Plaid's 429 the cost guard closes this target for a minute by design
-    // (nothing is sent); everything else works again at once.
-    const before = target.plaidCalls();
-    const again = await target.run();
-    const member = expectCleanAnswer(again.response, again.result);
-    if (isRateLimit(f) && m.guarded) {
-      expect(member).toMatchObject({ __typename: 'RefreshThrottledError', nextAction: 'RETRY_LATER' });
-      expect(target.plaidCalls()).toBe(before);
-    } else {
-      expect(member.__typename).toBe(m.success);
-      if (m.mutation === 'refreshUserFinancialData') expect(member.results).toEqual([expect.objectContaining({ error: null })]);
-      expect(target.plaidCalls()).toBe(before + 1);
-    }
-    // And a refresh of another, untouched Item succeeds.
-    const canary = await execute(runtime, RefreshIdentityDocument, { itemId: canaryItemId() }, demoToken);
-    expect(expectCleanAnswer(canary, canary.data?.refreshIdentity).__typename).toBe('RefreshIdentitySuccess');
+      let answer;
+      try {
+        answer = await target.run();
+      } finally {
+        sim().state.clearFaults();
+      }
+      expect(expectCleanAnswer(answer.response, answer.result)).toMatchObject(f.expected);
+      expect(target.plaidCalls()).toBe(f.retried ? MAX_ATTEMPTS : 1);
+
+      // Still serving. After Plaid's 429 the cost guard closes this target for a minute by design
+      // (nothing is sent); everything else works again at once.
+      const before = target.plaidCalls();
+      const again = await target.run();
+      const member = expectCleanAnswer(again.response, again.result);
+      if (isRateLimit(f) && m.guarded) {
+        expect(member).toMatchObject({ __typename: 'RefreshThrottledError', nextAction: 'RETRY_LATER' });
+        expect(target.plaidCalls()).toBe(before);
+      } else {
+        expect(member.__typename).toBe(m.success);
+        if (m.mutation === 'refreshUserFinancialData') expect(member.results).toEqual([expect.objectContaining({ error: null })]);
+        expect(target.plaidCalls()).toBe(before + 1);
+      }
+      // And a refresh of another, untouched Item succeeds.
+      const canary = await execute(runtime, RefreshIdentityDocument, { itemId: canaryItemId() }, demoToken);
+      expect(expectCleanAnswer(canary, canary.data?.refreshIdentity).__typename).toBe('RefreshIdentitySuccess');
+    });
   });
 });
 
