@@ -182,7 +182,7 @@ export class PlaidClient {
     products: string[];
     requestId: string;
   }> {
-    const body = await this.post('/item/get', { access_token: accessToken }, ItemGetResponse);
+    const body = await this.post('/item/get', { access_token: accessToken }, ItemGetResponse, { readOnly: true });
     return {
       itemId: body.item.item_id,
       institutionId: body.item.institution_id ?? null,
@@ -242,7 +242,7 @@ export class PlaidClient {
 
   // ---- transport ----------------------------------------------------------------------------
 
-  private async post<T>(endpoint: string, body: object, schema: z.ZodType<T>): Promise<T> {
+  private async post<T>(endpoint: string, body: object, schema: z.ZodType<T>, options: { readOnly?: boolean } = {}): Promise<T> {
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       const attemptStarted = performance.now();
@@ -269,6 +269,7 @@ export class PlaidClient {
         policy: this.retryPolicy,
         random: this.random(),
         retryAfterMs: outcome.retryAfterMs,
+        readOnly: options.readOnly ?? false,
       });
       this.onAttempt?.({
         endpoint,

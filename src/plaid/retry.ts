@@ -37,6 +37,8 @@ export interface RetryInput {
   readonly random: number;
   /** Plaid's `Retry-After`, if it sent one. */
   readonly retryAfterMs?: number | null;
+  /** A call that only reads (/item/get): re-sending it cannot bill or change anything. */
+  readonly readOnly?: boolean;
 }
 
 export type RetryDecision =
@@ -44,8 +46,9 @@ export type RetryDecision =
   | { readonly retry: false; readonly reason: string };
 
 /** Why a call may be re-sent, or null when it must not be. */
-function retryableBecause(error: PlaidClientError): string | null {
+function retryableBecause(error: PlaidClientError, readOnly: boolean): string | null {
   if (error instanceof PlaidConnectionFailedError) return 'the connection failed before the request was sent';
+  if (readOnly && error instanceof PlaidTransportError) return 'a read-only call: sending it again cannot bill or change anything';
   if (error instanceof PlaidTransportError) return null;
   if (!(error instanceof PlaidResponseError)) return null;
   const known = catalogueEntry(error.errorCode);
@@ -75,7 +78,7 @@ function refusalReason(error: PlaidClientError): string {
 
 export function decideRetry(input: RetryInput): RetryDecision {
   const { error, attempt, elapsedMs, policy } = input;
-  const because = retryableBecause(error);
+  const because = retryableBecause(error, input.readOnly ?? false);
   if (because === null) return { retry: false, reason: refusalReason(error) };
   if (attempt >= policy.maxAttempts) {
     return { retry: false, reason: `${because}, but all ${policy.maxAttempts} attempts are used` };

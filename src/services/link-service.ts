@@ -1,5 +1,6 @@
 /** Linking an Item: the server side of Plaid Link (public token -> access token, kept in the vault). */
 import type { PlaidClient } from '../plaid/client.js';
+import { PlaidClientError } from '../plaid/errors.js';
 import type { TokenVault, VaultItem } from '../vault/vault.js';
 import { InputValidationError } from './errors.js';
 import { callPlaid } from './plaid-call.js';
@@ -18,14 +19,19 @@ export class LinkService {
       throw new InputValidationError('publicToken', 'is not a Plaid public token (public-<environment>-<id>)');
     }
     const { accessToken, itemId } = await callPlaid(() => this.deps.plaid.exchangePublicToken(token));
-    const details = await callPlaid(() => this.deps.plaid.getItem(accessToken));
+    // From here the Item exists at Plaid and the public token is spent: the access token must be
+    // kept whatever /item/get says, or the user would have to link again. Details are cosmetic.
+    const details = await this.deps.plaid.getItem(accessToken).catch((error: unknown) => {
+      if (error instanceof PlaidClientError) return null;
+      throw error;
+    });
     return this.deps.vault.saveItem({
       viewerId,
       itemId,
       accessToken,
-      institutionId: details.institutionId ?? 'unknown',
-      institutionName: details.institutionName ?? details.institutionId ?? 'Unknown institution',
-      products: details.products,
+      institutionId: details?.institutionId ?? 'unknown',
+      institutionName: details?.institutionName ?? details?.institutionId ?? 'Unknown institution',
+      products: details?.products ?? [],
     });
   }
 }

@@ -52,6 +52,26 @@ describe('decideRetry: which failures are re-sent', () => {
   });
 });
 
+describe('decideRetry: read-only calls (/item/get)', () => {
+  it.each<[string, PlaidClientError, boolean]>([
+    ['timeout', new PlaidTimeoutError(90_000), true],
+    ['connection reset', new PlaidConnectionResetError('ECONNRESET'), true],
+    ['HTML 502', new PlaidNonJsonResponseError(502, 'text/html', '<html>'), true],
+    ['200 of the wrong shape', new PlaidMalformedResponseError(200, 'request_id missing'), true],
+    ['INTERNAL_SERVER_ERROR', plaid(500, 'API_ERROR', 'INTERNAL_SERVER_ERROR'), true],
+    ['ITEM_LOGIN_REQUIRED: the same answer again', plaid(400, 'ITEM_ERROR', 'ITEM_LOGIN_REQUIRED'), false],
+    ['INVALID_ACCESS_TOKEN: the same answer again', plaid(400, 'INVALID_INPUT', 'INVALID_ACCESS_TOKEN'), false],
+  ])('%s -> retry %s', (_label, error, expected) => {
+    const decision = decide(error, { readOnly: true });
+    expect(decision.retry).toBe(expected);
+    expect(decision.reason.length).toBeGreaterThan(10);
+  });
+
+  it('still keeps to the attempt budget', () => {
+    expect(decide(new PlaidTimeoutError(1_000), { readOnly: true, attempt: 3 }).retry).toBe(false);
+  });
+});
+
 describe('decideRetry: bounds and backoff', () => {
   const retryable = plaid(500, 'API_ERROR', 'INTERNAL_SERVER_ERROR');
 
