@@ -183,6 +183,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const problems: string[] = [];
   if (production && embedded) problems.push('PLAID_CLIENT_ID and PLAID_SECRET are required in production (embedded mode is for development)');
   if (production && !e.TOKEN_ENCRYPTION_KEY) problems.push('TOKEN_ENCRYPTION_KEY is required in production (openssl rand -base64 32)');
+  if (production && !e.DATABASE_URL && !e.VAULT_DATA_DIR) {
+    problems.push('DATABASE_URL (or VAULT_DATA_DIR) is required in production: an in-memory vault loses every linked Item on restart');
+  }
   if (!embedded && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL) problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required with Plaid credentials');
   if (e.AUTH_JWT_SECRET && e.AUTH_JWT_SECRET.length < MIN_JWT_SECRET_LENGTH) {
     problems.push(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters`);

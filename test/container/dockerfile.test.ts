@@ -6,7 +6,9 @@
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +35,8 @@ function productionEnv(simulator: Simulator, port: number): Record<string, strin
     PLAID_BASE_URL: simulator.url,
     AUTH_JWT_SECRET: JWT_SECRET,
     TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    // Production refuses an in-memory vault; an embedded PGlite directory stands in for PostgreSQL.
+    VAULT_DATA_DIR: mkdtempSync(join(tmpdir(), 'vault-')),
   };
 }
 

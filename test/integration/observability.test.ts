@@ -195,6 +195,7 @@ describe('production defaults', () => {
     PLAID_SECRET: 'secret-secret-secret',
     TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
     AUTH_JWT_SECRET: 'x'.repeat(40),
+    DATABASE_URL: 'postgres://vault.internal/plaid',
   };
 
   it('turn GraphiQL and introspection off, and keep limits, CSRF prevention and metrics on', () => {

@@ -21,6 +21,7 @@ describe('loadConfig', () => {
   it.each([
     ['production without Plaid credentials', { NODE_ENV: 'production', TOKEN_ENCRYPTION_KEY: KEY, AUTH_JWT_SECRET: SECRET }, /PLAID_CLIENT_ID/],
     ['production without TOKEN_ENCRYPTION_KEY', { NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET }, /TOKEN_ENCRYPTION_KEY/],
+    ['production with an in-memory vault', { NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET, TOKEN_ENCRYPTION_KEY: KEY }, /DATABASE_URL \(or VAULT_DATA_DIR\) is required in production/],
     ['Plaid credentials without auth', { PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x' }, /AUTH_JWT_SECRET or AUTH_JWKS_URL/],
     ['a short JWT secret', { AUTH_JWT_SECRET: 'short' }, /at least 32/],
     ['only half the credentials', { PLAID_CLIENT_ID: 'id' }, /set together/],
@@ -33,7 +34,7 @@ describe('loadConfig', () => {
   });
 
   it('production defaults: GraphiQL off', () => {
-    const config = loadConfig({ NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET, TOKEN_ENCRYPTION_KEY: KEY });
+    const config = loadConfig({ NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET, TOKEN_ENCRYPTION_KEY: KEY, DATABASE_URL: 'postgres://db/x' });
     expect(config.graphiql).toBe(false);
   });
 });
