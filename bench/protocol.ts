@@ -1,0 +1,46 @@
+/** Messages between the bench runner and its child processes (Node IPC, JSON). */
+
+export interface SimulatorReady {
+  readonly type: 'ready';
+  readonly url: string;
+  readonly clientId: string;
+  readonly secret: string;
+}
+
+export interface BenchItem {
+  readonly id: string;
+  /** For the direct calls to the simulator, which need the same access token the service sends. */
+  readonly accessToken: string;
+}
+
+export interface ServiceReady {
+  readonly type: 'ready';
+  readonly url: string;
+  readonly simulatorUrl: string;
+  readonly plaid: { readonly clientId: string; readonly secret: string };
+  /** Viewer `bench`: `items` healthy Items, no Plaid user. */
+  readonly token: string;
+  readonly items: readonly BenchItem[];
+  /** Viewer `demo`: the simulator's fixture Items (every kind of answer) and a Plaid user. */
+  readonly demoToken: string;
+  readonly demoItems: Readonly<Record<string, string>>;
+}
+
+export interface ChildStats {
+  readonly rssBytes: number;
+  /** Highest RSS sampled (every 20 ms) since the last reset. */
+  readonly peakRssBytes: number;
+  readonly heapUsedBytes: number;
+  /** Event-loop delay since the last reset (perf_hooks.monitorEventLoopDelay). */
+  readonly eventLoop: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number; readonly meanMs: number };
+  readonly vaultQueries: number;
+}
+
+export type ParentMessage =
+  | { readonly type: 'stats'; readonly id: number; readonly reset: boolean }
+  /** CPU profile of the main thread between `start` and `stop`; `stop` writes it to `path`. */
+  | { readonly type: 'profile'; readonly id: number; readonly action: 'start' | 'stop'; readonly path?: string };
+export type ChildMessage =
+  | ServiceReady
+  | { readonly type: 'stats'; readonly id: number; readonly stats: ChildStats }
+  | { readonly type: 'profile'; readonly id: number; readonly error: string | null };

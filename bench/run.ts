@@ -1,0 +1,94 @@
+/**
+ * `npm run bench`: every scenario of issue #7 in one run, written to docs/benchmarks.md.
+ *
+ *   npm run bench                      full run (about 10 minutes)
+ *   npm run bench:quick                tiny counts, for CI: proves the harness works, figures meaningless
+ *   npm run bench -- --out /tmp/b.md   another output file
+ *
+ * BENCH_DATABASE_URL=postgres://... adds a second column: the same scenarios with the vault in
+ * PostgreSQL (as in production) instead of the embedded PGlite.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ROOT, startServiceChild, startSimulatorChild } from './children.js';
+import { machineLoad, renderReport, writeReport, type BackendResults } from './report.js';
+import { coldStart, type ColdStartOptions } from './scenarios/cold-start.js';
+import { entities, type EntitiesOptions } from './scenarios/entities.js';
+import { overhead, type OverheadOptions } from './scenarios/overhead.js';
+import { singleFlight, type SingleFlightOptions } from './scenarios/single-flight.js';
+import { slowUpstream, type SlowUpstreamOptions } from './scenarios/slow-upstream.js';
+
+interface Plan {
+  readonly items: number;
+  readonly overhead: OverheadOptions;
+  readonly slowUpstream: SlowUpstreamOptions;
+  readonly singleFlight: SingleFlightOptions;
+  readonly entities: EntitiesOptions;
+  readonly coldStart: ColdStartOptions;
+}
+
+const FULL: Plan = {
+  items: 1_000,
+  overhead: { rounds: 5, connections: 50, durationSec: 10, latencyDurationSec: 5, warmupSec: 3 },
+  slowUpstream: { requests: 1_000, latencyMs: 5_000 },
+  singleFlight: { requests: 500, latencyMs: 1_000 },
+  entities: { representations: 1_000, rounds: 5 },
+  coldStart: { rounds: 5 },
+};
+
+const QUICK: Plan = {
+  items: 50,
+  overhead: { rounds: 2, connections: 10, durationSec: 1, latencyDurationSec: 0.5, warmupSec: 0.5 },
+  slowUpstream: { requests: 50, latencyMs: 500 },
+  singleFlight: { requests: 50, latencyMs: 300 },
+  entities: { representations: 50, rounds: 2 },
+  coldStart: { rounds: 1 },
+};
+
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } },
+});
+const quick = values.quick || process.env.BENCH_QUICK === '1';
+const plan = quick ? QUICK : FULL;
+const out = resolve(ROOT, values.out ?? process.env.BENCH_OUT ?? 'docs/benchmarks.md');
+const log = (message: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}`);
+const t0 = performance.now();
+const startedAt = new Date();
+const loadAtStart = machineLoad();
+
+const backends: BackendResults[] = [];
+const databaseUrl = process.env.BENCH_DATABASE_URL;
+for (const backend of [{ name: 'PGlite vault (embedded)', databaseUrl: undefined }, ...(databaseUrl ? [{ name: 'PostgreSQL vault', databaseUrl }] : [])]) {
+  log(`${backend.name}: starting the simulator and the service (${plan.items} Items)`);
+  const simulator = await startSimulatorChild();
+  const service = await startServiceChild({ simulator, items: plan.items, ...(backend.databaseUrl ? { databaseUrl: backend.databaseUrl } : {}) });
+  try {
+    // First, on a fresh process: its peak RSS is then the burst's, not an earlier scenario's garbage.
+    log('2. slow upstream');
+    const slow = await slowUpstream(service, plan.slowUpstream);
+    log('1. overhead');
+    const over = await overhead(service, plan.overhead);
+    log('3. single flight');
+    const flight = await singleFlight(service, plan.singleFlight);
+    log('4. entities');
+    const ents = await entities(service, plan.entities);
+    backends.push({ name: backend.name, overhead: over, slowUpstream: slow, singleFlight: flight, entities: ents });
+  } finally {
+    await service.close();
+    await simulator.close();
+  }
+}
+log('5. cold start');
+const cold = await coldStart(plan.coldStart);
+
+const report = renderReport({
+  quick,
+  startedAt,
+  durationSec: (performance.now() - t0) / 1000,
+  loadAtStart,
+  backends,
+  coldStart: cold,
+});
+writeReport(out, report);
+log(`written to ${out}`);
+console.log(report);

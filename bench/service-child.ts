@@ -1,0 +1,171 @@
+/**
+ * The service under test, in its own process: the real runtime (createRuntime + listen, as main.ts
+ * does) with a known JWT secret and many seeded Items, reporting over IPC what a benchmark needs
+ * (URL, token, Item ids) and, on request, RSS and event-loop delay. Bench-only: nothing here is
+ * added to the production app.
+ *
+ * Env: BENCH_SIMULATOR_URL / _CLIENT_ID / _SECRET (a simulator-child); without them the simulator
+ * runs in this process, as in embedded mode. BENCH_ITEMS: healthy Items for viewer `bench`.
+ * BENCH_DATABASE_URL: the vault in PostgreSQL (a schema of its own, dropped at the end) instead of
+ * the embedded PGlite.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import pg from 'pg';
+import { loadConfig, type AppConfig } from '../src/config.js';
+import { seedDemoViewer, signViewerToken } from '../src/demo/seed.js';
+import type { GuardedEndpoint } from '../src/guard/refresh-guard.js';
+import { createRuntime, listen } from '../src/runtime.js';
+import { startSimulator } from '../src/simulator/server.js';
+import type { BenchItem, ChildStats, ParentMessage, ServiceReady } from './protocol.js';
+
+const JWT_SECRET = 'bench-secret-that-is-long-enough-for-hs256';
+const VIEWER = 'bench';
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
+
+// The histogram holds intervals between ticks of a RESOLUTION_MS timer: the delay is what exceeds it.
+const RESOLUTION_MS = 10;
+const eventLoop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+const delayMs = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+eventLoop.enable();
+let peakRss = process.memoryUsage.rss();
+setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+}, 20).unref();
+
+let simulator = process.env.BENCH_SIMULATOR_URL
+  ? { url: process.env.BENCH_SIMULATOR_URL, clientId: process.env.BENCH_SIMULATOR_CLIENT_ID ?? '', secret: process.env.BENCH_SIMULATOR_SECRET ?? '' }
+  : null;
+let closeSimulator = () => Promise.resolve();
+if (!simulator) {
+  const started = await startSimulator({
+    host: '127.0.0.1',
+    port: 0,
+    controlApi: true,
+    rules: { transactionsRefreshPerItem: Number.POSITIVE_INFINITY, transactionsRefreshPerClient: Number.POSITIVE_INFINITY },
+  });
+  simulator = started;
+  closeSimulator = () => started.close();
+}
+
+const databaseUrl = process.env.BENCH_DATABASE_URL;
+const schema = `bench_${randomBytes(5).toString('hex')}`;
+const vaultEnv = databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {};
+
+const loaded = loadConfig({
+  ...vaultEnv,
+  NODE_ENV: 'benchmark',
+  HOST: '127.0.0.1',
+  PORT: '0',
+  PLAID_BASE_URL: simulator.url,
+  PLAID_CLIENT_ID: simulator.clientId,
+  PLAID_SECRET: simulator.secret,
+  AUTH_JWT_SECRET: JWT_SECRET,
+  GRAPHIQL: 'false',
+  ...(process.env.PLAID_MAX_CONNECTIONS ? { PLAID_MAX_CONNECTIONS: process.env.PLAID_MAX_CONNECTIONS } : {}),
+});
+// The cost guard stays in the path, but its windows are wider than any run: a benchmark that hit
+// the per-minute quotas (at most 100 000 per client through the environment) would measure
+// RefreshThrottledError instead of refreshes.
+const quotas = Object.fromEntries(
+  Object.keys(loaded.quotas).map((endpoint) => [endpoint, { perTarget: UNLIMITED, perClient: UNLIMITED }]),
+) as Record<GuardedEndpoint, { perTarget: number; perClient: number }>;
+const config: AppConfig = { ...loaded, quotas };
+
+const runtime = await createRuntime(config);
+const http = await listen(runtime.app, config.host, config.port);
+
+const count = Number(process.env.BENCH_ITEMS ?? '100');
+const items = await seedItems(count);
+const demo = await seedDemoViewer({ plaid: runtime.plaid, vault: runtime.services.vault, link: runtime.services.link });
+const ready: ServiceReady = {
+  type: 'ready',
+  url: http.url,
+  simulatorUrl: simulator.url,
+  plaid: { clientId: simulator.clientId, secret: simulator.secret },
+  token: await signViewerToken(JWT_SECRET, VIEWER),
+  items,
+  demoToken: await signViewerToken(JWT_SECRET, 'demo'),
+  demoItems: Object.fromEntries(Object.entries(demo.items).map(([key, item]) => [key, item.itemId])),
+};
+process.send?.(ready);
+
+const inspector = new Session();
+inspector.connect();
+
+process.on('message', (message: ParentMessage) => {
+  if (message.type === 'profile') {
+    void profile(message.action, message.path).then(
+      () => process.send?.({ type: 'profile', id: message.id, error: null }),
+      (error: unknown) => process.send?.({ type: 'profile', id: message.id, error: String(error) }),
+    );
+    return;
+  }
+  const stats: ChildStats = {
+    rssBytes: process.memoryUsage.rss(),
+    peakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
+    heapUsedBytes: process.memoryUsage().heapUsed,
+    eventLoop: {
+      p50Ms: delayMs(eventLoop.percentile(50)),
+      p99Ms: delayMs(eventLoop.percentile(99)),
+      maxMs: delayMs(eventLoop.max),
+      meanMs: delayMs(eventLoop.mean),
+    },
+    vaultQueries: runtime.services.vault.queryCount,
+  };
+  if (message.reset) {
+    eventLoop.reset();
+    peakRss = process.memoryUsage.rss();
+  }
+  process.send?.({ type: 'stats', id: message.id, stats });
+});
+
+// The runner closing the channel (or dying) ends the child; exiting normally writes --cpu-prof.
+process.on('disconnect', () => {
+  void (async () => {
+    await http.close();
+    await runtime.close();
+    await closeSimulator();
+    if (databaseUrl) await dropSchema(databaseUrl);
+    process.exit(0);
+  })();
+});
+
+/** The V8 CPU profiler, so a profile covers the load only, not start-up and seeding. */
+async function profile(action: 'start' | 'stop', path: string | undefined): Promise<void> {
+  if (action === 'start') {
+    await inspector.post('Profiler.enable');
+    await inspector.post('Profiler.start');
+    return;
+  }
+  const { profile: data } = await inspector.post('Profiler.stop');
+  if (path) await writeFile(path, JSON.stringify(data));
+}
+
+/** Links `n` Items for the bench viewer through the same Link flow clients use, 20 at a time. */
+async function seedItems(n: number): Promise<BenchItem[]> {
+  const out: BenchItem[] = [];
+  for (let start = 0; start < n; start += 20) {
+    const batch = Array.from({ length: Math.min(20, n - start) }, async () => {
+      const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions', 'identity'] });
+      const item = await runtime.services.link.linkItem(VIEWER, publicToken);
+      const accessToken = await runtime.services.vault.getAccessToken(VIEWER, item.id);
+      if (accessToken === null) throw new Error('a seeded Item was not stored');
+      return { id: item.id, accessToken };
+    });
+    out.push(...(await Promise.all(batch)));
+  }
+  return out;
+}
+
+async function dropSchema(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`drop schema if exists ${schema} cascade`);
+  } finally {
+    await client.end();
+  }
+}
