@@ -7,19 +7,28 @@
  * Env: BENCH_SIMULATOR_URL / _CLIENT_ID / _SECRET (a simulator-child); without them the simulator
  * runs in this process, as in embedded mode. BENCH_ITEMS: healthy Items for viewer `bench`.
  * BENCH_DATABASE_URL: the vault in PostgreSQL (a schema of its own, dropped at the end) instead of
- * the embedded PGlite.
+ * the embedded PGlite. BENCH_SRC: another copy of src/ (an older commit), for before/after runs.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { loadConfig, type AppConfig } from '../src/config.js';
-import { seedDemoViewer, signViewerToken } from '../src/demo/seed.js';
+import type * as ConfigModule from '../src/config.js';
+import type { AppConfig } from '../src/config.js';
+import type * as SeedModule from '../src/demo/seed.js';
 import type { GuardedEndpoint } from '../src/guard/refresh-guard.js';
-import { createRuntime, listen } from '../src/runtime.js';
-import { startSimulator } from '../src/simulator/server.js';
+import type * as RuntimeModule from '../src/runtime.js';
+import type * as SimulatorModule from '../src/simulator/server.js';
 import type { BenchItem, ChildStats, ParentMessage, ServiceReady } from './protocol.js';
+
+// Loaded from BENCH_SRC when given, so bench/ab.ts can run an older src/ under the same harness.
+const src = process.env.BENCH_SRC ? pathToFileURL(`${process.env.BENCH_SRC.replace(/\/+$/, '')}/`) : new URL('../src/', import.meta.url);
+const { loadConfig } = (await import(new URL('config.ts', src).href)) as typeof ConfigModule;
+const { seedDemoViewer, signViewerToken } = (await import(new URL('demo/seed.ts', src).href)) as typeof SeedModule;
+const { createRuntime, listen } = (await import(new URL('runtime.ts', src).href)) as typeof RuntimeModule;
+const { startSimulator } = (await import(new URL('simulator/server.ts', src).href)) as typeof SimulatorModule;
 
 const JWT_SECRET = 'bench-secret-that-is-long-enough-for-hs256';
 const VIEWER = 'bench';
