@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'coverage/', 'dist/', 'operations/generated/'] },
+  { ignores: ['node_modules/', 'coverage/', 'dist/', 'operations/generated/', '.local/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
