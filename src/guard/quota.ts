@@ -3,6 +3,8 @@
  * one it accepts twice is billed twice). Sliding windows: in memory for one replica, or in Redis
  * (redis-quota.ts) shared by all of them.
  */
+import { SlidingWindow } from './sliding-window.js';
+
 export type QuotaDecision =
   | { readonly allowed: true }
   | { readonly allowed: false; readonly retryAfterMs: number; /** The rule that is full longest. */ readonly key: string };
@@ -22,7 +24,7 @@ export interface QuotaLimiter {
 }
 
 export class MemoryQuotaLimiter implements QuotaLimiter {
-  private readonly calls = new Map<string, number[]>();
+  private readonly calls = new Map<string, SlidingWindow>();
   private readonly blocked = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
@@ -35,18 +37,19 @@ export class MemoryQuotaLimiter implements QuotaLimiter {
       if (ms > retryAfterMs) [retryAfterMs, key] = [ms, ruleKey];
     };
     const windows = rules.map((rule) => {
-      const recent = (this.calls.get(rule.key) ?? []).filter((t) => t > now - rule.windowMs);
-      this.calls.set(rule.key, recent);
+      let window = this.calls.get(rule.key);
+      if (!window) this.calls.set(rule.key, (window = new SlidingWindow()));
+      const size = window.prune(now, rule.windowMs);
       wait(rule.key, (this.blocked.get(rule.key) ?? 0) - now);
-      if (recent.length >= rule.limit) {
+      if (size >= rule.limit) {
         // The oldest call in the window must age out before another fits.
-        const oldest = recent[recent.length - rule.limit] ?? now;
+        const oldest = window.at(size - rule.limit) ?? now;
         wait(rule.key, oldest + rule.windowMs - now);
       }
-      return recent;
+      return window;
     });
     if (retryAfterMs > 0) return Promise.resolve({ allowed: false, retryAfterMs, key });
-    for (const recent of windows) recent.push(now);
+    for (const window of windows) window.push(now);
     return Promise.resolve({ allowed: true });
   }
 

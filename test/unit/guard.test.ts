@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryQuotaLimiter } from '../../src/guard/quota.js';
 import { SingleFlight } from '../../src/guard/single-flight.js';
+import { SlidingWindow } from '../../src/guard/sliding-window.js';
 
 describe('SingleFlight', () => {
   it('concurrent calls with one key share one execution; later calls start anew', async () => {
@@ -69,5 +70,35 @@ describe('MemoryQuotaLimiter', () => {
     expect(await limiter.take([{ key: 'item:1', limit: 2, windowMs: 60_000 }])).toEqual({ allowed: false, retryAfterMs: 60_000, key: 'item:1' });
     now = 60_001;
     expect((await limiter.take([{ key: 'item:1', limit: 2, windowMs: 60_000 }])).allowed).toBe(true);
+  });
+});
+
+describe('SlidingWindow', () => {
+  it('keeps the calls after now - window, oldest first, across compactions of its array', () => {
+    const window = new SlidingWindow();
+    for (let t = 1; t <= 5_000; t++) window.push(t);
+    // Drops 1..3000 (at or before 5000 - 2000): past the compaction threshold.
+    expect(window.prune(5_000, 2_000)).toBe(2_000);
+    expect([window.at(0), window.at(1_999), window.at(2_000)]).toEqual([3_001, 5_000, undefined]);
+    window.push(5_001);
+    expect(window.prune(5_001, 2_000)).toBe(2_000);
+    expect(window.at(0)).toBe(3_002);
+    expect(window.prune(10_000, 1_000)).toBe(0);
+    window.push(10_000);
+    expect([window.size, window.at(0)]).toEqual([1, 10_000]);
+  });
+
+  it('a limiter with a high per-client limit still counts exactly', async () => {
+    let now = 0;
+    const limiter = new MemoryQuotaLimiter(() => now);
+    const rule = { key: 'client:/x', limit: 3_000, windowMs: 60_000 };
+    for (let i = 0; i < 3_000; i++) {
+      now = i;
+      expect((await limiter.take([rule])).allowed).toBe(true);
+    }
+    now = 3_000;
+    expect(await limiter.take([rule])).toEqual({ allowed: false, retryAfterMs: 57_000, key: 'client:/x' });
+    now = 60_000;
+    expect((await limiter.take([rule])).allowed).toBe(true);
   });
 });
