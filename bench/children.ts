@@ -66,7 +66,7 @@ export function startSimulatorChild(): Promise<SimulatorChild> {
 
 export interface ServiceChild extends Started<ServiceReady> {
   /** RSS, event-loop delay and vault queries; `reset` starts a new measuring window. */
-  stats(reset?: boolean): Promise<ChildStats>;
+  stats(reset?: boolean, gc?: boolean): Promise<ChildStats>;
   /** Starts the CPU profiler in the child, or stops it and writes the profile to `path`. */
   profile(action: 'start' | 'stop', path?: string): Promise<void>;
 }
@@ -107,7 +107,7 @@ export async function startServiceChild(options: ServiceChildOptions): Promise<S
     });
   return {
     ...started,
-    stats: (reset = false) => ask({ type: 'stats', id: ++nextId, reset }, (m) => (m.type === 'stats' ? m.stats : undefined)),
+    stats: (reset = false, gc = false) => ask({ type: 'stats', id: ++nextId, reset, gc }, (m) => (m.type === 'stats' ? m.stats : undefined)),
     profile: async (action, path) => {
       const request: ParentMessage = { type: 'profile', id: ++nextId, action, ...(path ? { path } : {}) };
       const error = await ask(request, (m) => (m.type === 'profile' ? (m.error ?? '') : undefined));

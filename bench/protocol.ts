@@ -37,7 +37,8 @@ export interface ChildStats {
 }
 
 export type ParentMessage =
-  | { readonly type: 'stats'; readonly id: number; readonly reset: boolean }
+  /** `gc`: collect garbage first (a child started with --expose-gc), so heap figures are live data. */
+  | { readonly type: 'stats'; readonly id: number; readonly reset: boolean; readonly gc?: boolean }
   /** CPU profile of the main thread between `start` and `stop`; `stop` writes it to `path`. */
   | { readonly type: 'profile'; readonly id: number; readonly action: 'start' | 'stop'; readonly path?: string };
 export type ChildMessage =

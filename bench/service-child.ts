@@ -112,6 +112,7 @@ process.on('message', (message: ParentMessage) => {
     );
     return;
   }
+  if (message.gc) (globalThis as { gc?: () => void }).gc?.();
   const stats: ChildStats = {
     rssBytes: process.memoryUsage.rss(),
     peakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
