@@ -3,6 +3,7 @@
  * URL for an identity provider). The viewer is the token's `sub`.
  */
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { VerifiedTokenCache } from './token-cache.js';
 
 export interface AuthConfig {
   /** HS256 shared secret; or null when a JWKS URL is used. */
@@ -25,6 +26,9 @@ export type Authenticator = (authorization: string | null) => Promise<Viewer | n
 
 const HMAC_ALGORITHMS = ['HS256'];
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
+/** Verified tokens are re-checked at least this often (a key dropped from the JWKS stops working within it). */
+const VERIFIED_TOKEN_MAX_AGE_MS = 60_000;
+const VERIFIED_TOKEN_MAX_ENTRIES = 10_000;
 
 export function createAuthenticator(config: AuthConfig): Authenticator {
   const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
@@ -36,16 +40,21 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     ...(config.audience ? { audience: config.audience } : {}),
   };
   if (!config.jwksUrl && !config.jwtSecret) throw new Error('auth needs AUTH_JWT_SECRET or AUTH_JWKS_URL');
+  const verified = new VerifiedTokenCache<Viewer>({ maxEntries: VERIFIED_TOKEN_MAX_ENTRIES, maxAgeMs: VERIFIED_TOKEN_MAX_AGE_MS });
 
   return async (authorization) => {
     if (authorization === null || authorization.trim() === '') return null;
     const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-    if (!match?.[1]) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
+    const token = match?.[1];
+    if (!token) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
+    const known = verified.get(token);
+    if (known) return known;
     let sub: unknown;
+    let exp: unknown;
     try {
       // Overloads differ for a key and a key function; both verify signature, expiry, iss and aud.
-      const result = key instanceof Uint8Array ? await jwtVerify(match[1], key, options) : await jwtVerify(match[1], key, options);
-      sub = result.payload.sub;
+      const result = key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+      ({ sub, exp } = result.payload);
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       throw new AuthenticationError(
@@ -53,6 +62,8 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
       );
     }
     if (typeof sub !== 'string' || sub === '') throw new AuthenticationError('the token has no subject');
-    return { id: sub };
+    const viewer: Viewer = Object.freeze({ id: sub });
+    verified.set(token, viewer, typeof exp === 'number' ? exp * 1000 : undefined);
+    return viewer;
   };
 }
