@@ -1,5 +1,4 @@
 /** PlaidItem and the viewer: what a frontend may refresh. Access tokens have no field here, by design. */
-import { GraphQLError } from 'graphql';
 import { requireViewer, type Context } from '../context.js';
 import type { ProductRefresh, VaultItem } from '../vault/vault.js';
 import { builder } from './builder.js';
@@ -39,14 +38,6 @@ builder.asEntity(PlaidItemRef, {
     return item && { ...item };
   },
 });
-
-/** The caller's Item through the request's DataLoader (one vault query per request). */
-export async function loadOwnItem(context: Context, itemId: string): Promise<VaultItem> {
-  const item = await context.loaders.item.load(itemId);
-  // Only reachable if the Item vanished between the refresh and this field: not the frontend's fault.
-  if (!item) throw new GraphQLError('the Item is no longer linked');
-  return item;
-}
 
 /** The caller's Items, oldest first; primes the DataLoader so later look-ups cost nothing. */
 export async function listOwnItems(context: Context, viewerId: string): Promise<VaultItem[]> {

@@ -7,7 +7,7 @@ import type { PlaidResponseError } from '../plaid/errors.js';
 import { CASHFLOW_DAYS } from '../plaid/schemas.js';
 import { RefreshGuard, type GuardedEndpoint } from '../guard/refresh-guard.js';
 import { MemoryQuotaLimiter } from '../guard/quota.js';
-import type { TokenVault } from '../vault/vault.js';
+import type { TokenVault, VaultItem } from '../vault/vault.js';
 import { InputValidationError, ItemNotFoundError, NoPlaidUserError } from './errors.js';
 import { callPlaid } from './plaid-call.js';
 
@@ -15,6 +15,8 @@ export type ItemProduct = 'transactions' | 'identity' | 'cashflow_report';
 
 export interface ItemRefreshReceipt {
   readonly itemId: string;
+  /** The caller's Item as read for this refresh (the same query gave its access token). */
+  readonly item: VaultItem;
   readonly product: ItemProduct;
   readonly requestId: string;
   readonly requestedAt: Date;
@@ -65,8 +67,9 @@ export class RefreshService {
       throw new InputValidationError('itemId', `must be 1 to ${MAX_ID_LENGTH} characters`);
     }
     const days = product === 'cashflow_report' ? validDays(daysRequested) : null;
-    const accessToken = await this.deps.vault.getAccessToken(viewerId, itemId);
-    if (accessToken === null) throw new ItemNotFoundError(itemId);
+    const found = await this.deps.vault.getItemForRefresh(viewerId, itemId);
+    if (found === null) throw new ItemNotFoundError(itemId);
+    const { item, accessToken } = found;
     const plaid = this.deps.plaid;
     // Checked per caller above (the vault answers only for the owner); shared from here on.
     const { value, joined } = await this.guard.run(ENDPOINTS[product], { scope: 'ITEM', id: itemId }, `${itemId}|${days ?? ''}`, async () => {
@@ -81,7 +84,7 @@ export class RefreshService {
       await this.deps.vault.recordRefresh({ itemId, product, requestId: receipt.requestId, refreshedAt: requestedAt });
       return { requestId: receipt.requestId, requestedAt };
     });
-    return { itemId, product, requestId: value.requestId, requestedAt: value.requestedAt, daysRequested: days, joinedInFlight: joined };
+    return { itemId, item, product, requestId: value.requestId, requestedAt: value.requestedAt, daysRequested: days, joinedInFlight: joined };
   }
 
   async refreshUser(viewerId: string): Promise<UserRefreshReceipt> {

@@ -39,6 +39,8 @@ export interface TokenVault {
   getItems(itemIds: readonly string[]): Promise<VaultItem[]>;
   /** Decrypted access token if the Item exists AND belongs to viewerId; null otherwise (same answer for both, so ids cannot be probed). */
   getAccessToken(viewerId: string, itemId: string): Promise<string | null>;
+  /** The viewer's Item and its decrypted access token in ONE query (a refresh needs both); null as for getAccessToken. */
+  getItemForRefresh(viewerId: string, itemId: string): Promise<{ item: VaultItem; accessToken: string } | null>;
   /** Stores (or replaces) the viewer's Plaid user_id. */
   setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void>;
   /** The viewer's Plaid user_id, or null if none was stored. */
@@ -147,6 +149,16 @@ export class SqlTokenVault implements TokenVault {
     );
     const row = rows[0];
     return row ? this.cipher.decrypt(row.access_token_enc, accessTokenAad(itemId, viewerId)) : null;
+  }
+
+  async getItemForRefresh(viewerId: string, itemId: string): Promise<{ item: VaultItem; accessToken: string } | null> {
+    const { rows } = await this.db.query<ItemRow & { access_token_enc: string }>(
+      `select ${ITEM_COLUMNS}, access_token_enc from vault_items where item_id = $1 and viewer_id = $2`,
+      [itemId, viewerId],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    return { item: toItem(row), accessToken: this.cipher.decrypt(row.access_token_enc, accessTokenAad(itemId, viewerId)) };
   }
 
   async setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void> {

@@ -130,6 +130,13 @@ describe('the four mutations', () => {
     expect(plaidCalls()).toBe(0);
   });
 
+  it('a refresh costs two vault queries: the Item with its token, and the accepted refresh', async () => {
+    const before = runtime.services.vault.queryCount;
+    const { data } = await run(runtime, RefreshIdentityDocument, { itemId: item('healthy').itemId }, demoToken);
+    expect(data?.refreshIdentity).toMatchObject({ __typename: 'RefreshIdentitySuccess', item: { id: item('healthy').itemId, institutionName: 'First Platypus Bank' } });
+    expect(runtime.services.vault.queryCount - before).toBe(2);
+  });
+
   it('refreshUserFinancialData: mixed results, every entry item from ONE batched vault query', async () => {
     const before = runtime.services.vault.queryCount;
     const { data } = await run(runtime, RefreshUserFinancialDataDocument, {}, demoToken);

@@ -90,6 +90,17 @@ function vaultSuite(backend: Backend): void {
     const saved = item(owner);
     await vault.saveItem(saved);
     expect(await vault.getAccessToken(unique('intruder'), saved.itemId)).toBeNull();
+    expect(await vault.getItemForRefresh(unique('intruder'), saved.itemId)).toBeNull();
+  });
+
+  it('getItemForRefresh: the Item and its token in one query, for its owner only', async () => {
+    const owner = unique('viewer');
+    const input = item(owner);
+    const saved = await vault.saveItem(input);
+    const before = vault.queryCount;
+    expect(await vault.getItemForRefresh(owner, input.itemId)).toEqual({ item: saved, accessToken: input.accessToken });
+    expect(vault.queryCount - before).toBe(1);
+    expect(await vault.getItemForRefresh(owner, unique('missing'))).toBeNull();
   });
 
   it('refuses to save an Item owned by another viewer and changes nothing', async () => {

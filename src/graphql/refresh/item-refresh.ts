@@ -8,7 +8,7 @@ import { CASHFLOW_DAYS } from '../../plaid/schemas.js';
 import type { ItemProduct, ItemRefreshReceipt } from '../../services/refresh-service.js';
 import { builder } from '../builder.js';
 import { REFRESH_ERROR_CLASSES } from '../errors.js';
-import { PlaidItemRef, loadOwnItem } from '../item.js';
+import { PlaidItemRef } from '../item.js';
 
 export interface ItemRefreshMutation {
   /** The mutation field, e.g. `refreshTransactions`. */
@@ -31,7 +31,8 @@ export function defineItemRefreshMutation(mutation: ItemRefreshMutation): void {
       joinedInFlight: t.exposeBoolean('joinedInFlight', {
         description: 'True when this request joined an identical refresh already in flight: one Plaid call, one bill.',
       }),
-      item: t.field({ type: PlaidItemRef, resolve: (receipt, _args, context) => loadOwnItem(context, receipt.itemId) }),
+      // Read with the access token at the start of the refresh: no second vault query.
+      item: t.field({ type: PlaidItemRef, resolve: (receipt) => receipt.item }),
       ...(mutation.withDays
         ? { daysRequested: t.int({ resolve: (receipt) => receipt.daysRequested ?? CASHFLOW_DAYS.default }) }
         : {}),
