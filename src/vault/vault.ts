@@ -3,6 +3,7 @@
  * encrypted at rest. One SQL implementation serves both backends (see sql.ts).
  */
 import type { TokenCipher } from './crypto.js';
+import { GroupBatcher } from './group-batcher.js';
 import { migrate } from './migrations.js';
 import type { SqlExecutor } from './sql.js';
 
@@ -82,6 +83,8 @@ interface ItemRow {
   created_at: Date;
 }
 
+type RefreshRow = ItemRow & { access_token_enc: string };
+
 const ITEM_COLUMNS = 'item_id, viewer_id, institution_id, institution_name, products, created_at';
 
 // The AAD names the column and the row. An access token is bound to its owner as well, so a row
@@ -102,6 +105,34 @@ export class SqlTokenVault implements TokenVault {
     this.counter = { count: 0 };
     this.db = new CountingExecutor(inner, this.counter);
   }
+
+  // The two statements of every refresh, grouped when refreshes run concurrently (see GroupBatcher).
+  private readonly refreshReads = new GroupBatcher<string, RefreshRow | null>(async (itemIds) => {
+    const { rows } = await this.db.query<RefreshRow>(`select ${ITEM_COLUMNS}, access_token_enc from vault_items where item_id = any($1::text[])`, [
+      [...new Set(itemIds)],
+    ]);
+    const byId = new Map(rows.map((row) => [row.item_id, row]));
+    return itemIds.map((id) => byId.get(id) ?? null);
+  });
+
+  private readonly refreshWrites = new GroupBatcher<ProductRefresh, void>(async (refreshes) => {
+    // One row per (Item, product), the latest: ON CONFLICT cannot touch a row twice in one statement.
+    const latest = new Map<string, ProductRefresh>();
+    for (const r of refreshes) {
+      const key = JSON.stringify([r.itemId, r.product]);
+      const seen = latest.get(key);
+      if (!seen || seen.refreshedAt <= r.refreshedAt) latest.set(key, r);
+    }
+    const rows = [...latest.values()];
+    await this.db.query(
+      `insert into vault_refreshes (item_id, product, request_id, refreshed_at)
+       select * from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+       on conflict (item_id, product) do update set request_id = excluded.request_id, refreshed_at = excluded.refreshed_at
+       where vault_refreshes.refreshed_at <= excluded.refreshed_at`,
+      [rows.map((r) => r.itemId), rows.map((r) => r.product), rows.map((r) => r.requestId), rows.map((r) => r.refreshedAt)],
+    );
+    return refreshes.map(() => undefined);
+  });
 
   /** Applies missing migrations, then returns the vault. `queryCount` starts at 0 after them. The vault owns `db`. */
   static async open(db: SqlExecutor, cipher: TokenCipher): Promise<SqlTokenVault> {
@@ -152,12 +183,9 @@ export class SqlTokenVault implements TokenVault {
   }
 
   async getItemForRefresh(viewerId: string, itemId: string): Promise<{ item: VaultItem; accessToken: string } | null> {
-    const { rows } = await this.db.query<ItemRow & { access_token_enc: string }>(
-      `select ${ITEM_COLUMNS}, access_token_enc from vault_items where item_id = $1 and viewer_id = $2`,
-      [itemId, viewerId],
-    );
-    const row = rows[0];
-    if (!row) return null;
+    const row = await this.refreshReads.call(itemId);
+    // Read by id (so concurrent refreshes share the query), then owned by the caller or nothing.
+    if (!row || row.viewer_id !== viewerId) return null;
     return { item: toItem(row), accessToken: this.cipher.decrypt(row.access_token_enc, accessTokenAad(itemId, viewerId)) };
   }
 
@@ -181,12 +209,7 @@ export class SqlTokenVault implements TokenVault {
   }
 
   async recordRefresh(refresh: ProductRefresh): Promise<void> {
-    await this.db.query(
-      `insert into vault_refreshes (item_id, product, request_id, refreshed_at) values ($1, $2, $3, $4)
-       on conflict (item_id, product) do update set request_id = excluded.request_id, refreshed_at = excluded.refreshed_at
-       where vault_refreshes.refreshed_at <= excluded.refreshed_at`,
-      [refresh.itemId, refresh.product, refresh.requestId, refresh.refreshedAt],
-    );
+    await this.refreshWrites.call(refresh);
   }
 
   async getRefreshes(itemIds: readonly string[]): Promise<ProductRefresh[]> {

@@ -103,6 +103,37 @@ function vaultSuite(backend: Backend): void {
     expect(await vault.getItemForRefresh(owner, unique('missing'))).toBeNull();
   });
 
+  it('concurrent refreshes share their statements: reads by id (each caller gets only its own Item), writes keep the latest per product', async () => {
+    const [alice, bob] = [unique('alice'), unique('bob')];
+    const inputs = Array.from({ length: 20 }, (_, i) => item(i % 2 === 0 ? alice : bob));
+    await vault.saveItems(inputs);
+    const before = vault.queryCount;
+    // As alice, for all 20: her 10 Items, null for bob's (as for a missing one).
+    const found = await Promise.all(inputs.map((input) => vault.getItemForRefresh(alice, input.itemId)));
+    expect(found.map((f) => f?.accessToken ?? null)).toEqual(inputs.map((input) => (input.viewerId === alice ? input.accessToken : null)));
+    // Calls of one turn of the event loop go together: 1 statement, not 20.
+    expect(vault.queryCount - before).toBe(1);
+
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+    const target = inputs[0]?.itemId ?? '';
+    const beforeWrites = vault.queryCount;
+    await Promise.all([
+      vault.recordRefresh({ itemId: target, product: 'identity', requestId: 'first', refreshedAt: at(1) }),
+      vault.recordRefresh({ itemId: target, product: 'identity', requestId: 'newest', refreshedAt: at(3) }),
+      vault.recordRefresh({ itemId: target, product: 'identity', requestId: 'older', refreshedAt: at(2) }),
+      vault.recordRefresh({ itemId: target, product: 'transactions', requestId: 'tx', refreshedAt: at(2) }),
+    ]);
+    expect(vault.queryCount - beforeWrites).toBe(1);
+    const refreshes = await vault.getRefreshes([target]);
+    expect(refreshes.map((r) => [r.product, r.requestId, r.refreshedAt.toISOString()])).toEqual([
+      ['identity', 'newest', at(3).toISOString()],
+      ['transactions', 'tx', at(2).toISOString()],
+    ]);
+    // An older refresh arriving late does not replace a newer one.
+    await vault.recordRefresh({ itemId: target, product: 'identity', requestId: 'late', refreshedAt: at(0) });
+    expect((await vault.getRefreshes([target])).find((r) => r.product === 'identity')?.requestId).toBe('newest');
+  });
+
   it('refuses to save an Item owned by another viewer and changes nothing', async () => {
     const owner = unique('viewer');
     const original = item(owner);

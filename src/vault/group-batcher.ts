@@ -1,0 +1,43 @@
+/**
+ * Group commit for one kind of statement: calls made in the same turn of the event loop, or while a
+ * batch is running, run together as one batch. A lone call waits one setImmediate hop at most (no
+ * timer); under load many statements become one, which is where an embedded PGlite (each statement
+ * a synchronous WASM run that blocks the loop) and a PostgreSQL round trip spend their time.
+ */
+export class GroupBatcher<I, O> {
+  private queue: { readonly input: I; resolve(output: O): void; reject(error: unknown): void }[] = [];
+  private running = false;
+
+  /** `run` answers one output per input, in order; if it throws, every call of that batch rejects. */
+  constructor(
+    private readonly run: (inputs: readonly I[]) => Promise<readonly O[]>,
+    private readonly maxBatch = 200,
+  ) {}
+
+  call(input: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        // After the I/O callbacks of this turn, so requests parsed together are read together.
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        try {
+          const outputs = await this.run(batch.map((entry) => entry.input));
+          batch.forEach((entry, i) => entry.resolve(outputs[i] as O));
+        } catch (error) {
+          for (const entry of batch) entry.reject(error);
+        }
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+}

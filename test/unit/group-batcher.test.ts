@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { GroupBatcher } from '../../src/vault/group-batcher.js';
+
+describe('GroupBatcher', () => {
+  it('groups the calls of one turn, then those made while that batch runs', async () => {
+    const batches: number[][] = [];
+    let release: () => void = () => {};
+    let started: () => void = () => {};
+    const firstStarted = new Promise<void>((resolve) => (started = resolve));
+    const batcher = new GroupBatcher<number, number>(async (inputs) => {
+      batches.push([...inputs]);
+      if (batches.length === 1) {
+        started();
+        await new Promise<void>((resolve) => (release = resolve));
+      }
+      return inputs.map((n) => n * 10);
+    });
+    const turn = [batcher.call(1), batcher.call(2)];
+    expect(batches).toEqual([]);
+    await firstStarted;
+    const during = [batcher.call(3), batcher.call(4), batcher.call(5)];
+    release();
+    expect(await Promise.all([...turn, ...during])).toEqual([10, 20, 30, 40, 50]);
+    expect(batches).toEqual([[1, 2], [3, 4, 5]]);
+  });
+
+  it('a lone call runs on its own, without waiting for company', async () => {
+    const batches: number[][] = [];
+    const batcher = new GroupBatcher<number, number>((inputs) => {
+      batches.push([...inputs]);
+      return Promise.resolve(inputs);
+    });
+    expect(await batcher.call(7)).toBe(7);
+    expect(await batcher.call(8)).toBe(8);
+    expect(batches).toEqual([[7], [8]]);
+  });
+
+  it('a failing batch rejects every call in it; the next batch runs', async () => {
+    let calls = 0;
+    const batcher = new GroupBatcher<string, string>(async (inputs) => {
+      calls++;
+      await Promise.resolve();
+      if (calls === 1) throw new Error('database down');
+      return inputs.map((s) => s.toUpperCase());
+    });
+    const failed = [batcher.call('a'), batcher.call('b')];
+    await expect(Promise.allSettled(failed)).resolves.toEqual([
+      { status: 'rejected', reason: new Error('database down') },
+      { status: 'rejected', reason: new Error('database down') },
+    ]);
+    await expect(batcher.call('c')).resolves.toBe('C');
+  });
+
+  it('splits a long queue into batches of at most maxBatch', async () => {
+    const sizes: number[] = [];
+    const batcher = new GroupBatcher<number, number>(async (inputs) => {
+      sizes.push(inputs.length);
+      await Promise.resolve();
+      return inputs;
+    }, 3);
+    await Promise.all(Array.from({ length: 8 }, (_, i) => batcher.call(i)));
+    expect(sizes).toEqual([3, 3, 2]);
+  });
+});
