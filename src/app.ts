@@ -59,6 +59,8 @@ export function createApp(deps: AppDeps): App {
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
     healthCheckEndpoint: '/health',
+    // useBodyLimit (below) enforces the limit; yoga's own would pipe every body through a stream.
+    maxRequestBodySize: false,
     landingPage: false,
     logging: false,
     graphiql: deps.graphiql?.enabled ? graphiqlOptions(deps.graphiql.headers ?? {}, deps.graphiql.variables) : false,
