@@ -28,7 +28,7 @@ export interface ServiceReady {
 
 export interface ChildStats {
   readonly rssBytes: number;
-  /** Highest RSS sampled (every 20 ms) since the last reset. */
+  /** Highest RSS sampled (every 50 ms) since the last reset. */
   readonly peakRssBytes: number;
   readonly heapUsedBytes: number;
   /** Event-loop delay since the last reset (perf_hooks.monitorEventLoopDelay). */

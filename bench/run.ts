@@ -21,6 +21,8 @@ import { slowUpstream, type SlowUpstreamOptions } from './scenarios/slow-upstrea
 interface Plan {
   readonly items: number;
   readonly overhead: OverheadOptions;
+  /** The same with a slow (but still far quicker than real) Plaid. */
+  readonly overheadSlowPlaid: OverheadOptions;
   readonly slowUpstream: SlowUpstreamOptions;
   readonly singleFlight: SingleFlightOptions;
   readonly entities: EntitiesOptions;
@@ -29,20 +31,22 @@ interface Plan {
 
 const FULL: Plan = {
   items: 1_000,
-  overhead: { rounds: 5, connections: 50, durationSec: 10, latencyDurationSec: 5, warmupSec: 3 },
+  overhead: { rounds: 5, connections: 50, durationSec: 10, latencyDurationSec: 5, warmupSec: 3, upstreamLatencyMs: 0 },
+  overheadSlowPlaid: { rounds: 5, connections: 50, durationSec: 10, latencyDurationSec: 0, warmupSec: 2, upstreamLatencyMs: 50 },
   slowUpstream: { requests: 1_000, latencyMs: 5_000 },
   singleFlight: { requests: 500, latencyMs: 1_000 },
   entities: { representations: 1_000, rounds: 5 },
-  coldStart: { rounds: 5 },
+  coldStart: { rounds: 5, compiled: true, firstStart: true },
 };
 
 const QUICK: Plan = {
   items: 50,
-  overhead: { rounds: 2, connections: 10, durationSec: 1, latencyDurationSec: 0.5, warmupSec: 0.5 },
+  overhead: { rounds: 2, connections: 10, durationSec: 1, latencyDurationSec: 0.5, warmupSec: 0.5, upstreamLatencyMs: 0 },
+  overheadSlowPlaid: { rounds: 1, connections: 10, durationSec: 1, latencyDurationSec: 0, warmupSec: 0.5, upstreamLatencyMs: 50 },
   slowUpstream: { requests: 50, latencyMs: 500 },
   singleFlight: { requests: 50, latencyMs: 300 },
   entities: { representations: 50, rounds: 2 },
-  coldStart: { rounds: 1 },
+  coldStart: { rounds: 1, compiled: false, firstStart: false },
 };
 
 const { values } = parseArgs({
@@ -66,13 +70,15 @@ for (const backend of [{ name: 'PGlite vault (embedded)', databaseUrl: undefined
     // First, on a fresh process: its peak RSS is then the burst's, not an earlier scenario's garbage.
     log('2. slow upstream');
     const slow = await slowUpstream(service, plan.slowUpstream);
-    log('1. overhead');
+    log('1. overhead, Plaid answering at once');
     const over = await overhead(service, plan.overhead);
+    log(`1. overhead, Plaid taking ${plan.overheadSlowPlaid.upstreamLatencyMs} ms`);
+    const overSlow = await overhead(service, plan.overheadSlowPlaid);
     log('3. single flight');
     const flight = await singleFlight(service, plan.singleFlight);
     log('4. entities');
     const ents = await entities(service, plan.entities);
-    backends.push({ name: backend.name, overhead: over, slowUpstream: slow, singleFlight: flight, entities: ents });
+    backends.push({ name: backend.name, overhead: over, overheadSlowPlaid: overSlow, slowUpstream: slow, singleFlight: flight, entities: ents });
   } finally {
     await service.close();
     await simulator.close();

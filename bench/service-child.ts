@@ -40,9 +40,10 @@ const eventLoop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 const delayMs = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
 eventLoop.enable();
 let peakRss = process.memoryUsage.rss();
+// Every 50 ms: often enough for a burst of several seconds, rarely enough not to show in a profile.
 setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
-}, 20).unref();
+}, 50).unref();
 
 let simulator = process.env.BENCH_SIMULATOR_URL
   ? { url: process.env.BENCH_SIMULATOR_URL, clientId: process.env.BENCH_SIMULATOR_CLIENT_ID ?? '', secret: process.env.BENCH_SIMULATOR_SECRET ?? '' }

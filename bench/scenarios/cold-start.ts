@@ -1,23 +1,35 @@
 /**
  * 5. Cold start: from spawning the service in embedded mode (simulator, demo viewer, PGlite vault)
- * to its first 200 on /health. Two ways to start it: `node --import tsx` (one process), and the
- * tsx CLI that `npm start` runs (which spawns node itself).
+ * to its first 200 on /health. Three ways to start it: `node --import tsx` (one process), the tsx
+ * CLI that `npm start` runs (which spawns node itself), and the compiled `node dist/main.js` of
+ * `npm run build` (what the container runs).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { defaultSnapshotFile } from '../../src/vault/pglite-snapshot.js';
 import { ROOT } from '../children.js';
 import { median } from '../load.js';
 
 export interface ColdStartOptions {
   readonly rounds: number;
+  /** Build dist/ (npm run build) and time `node dist/main.js` too. */
+  readonly compiled: boolean;
+  /** Also time the first start after an install (no saved PGlite cluster). */
+  readonly firstStart: boolean;
 }
 
 export interface ColdStartResult {
   readonly options: ColdStartOptions;
   readonly nodeImportMs: readonly number[];
   readonly tsxCliMs: readonly number[];
+  readonly compiledMs: readonly number[];
   readonly nodeImportMedianMs: number;
   readonly tsxCliMedianMs: number;
+  /** NaN when not measured. */
+  readonly compiledMedianMs: number;
+  /** The first start after an install, which saves PGlite's empty cluster for the others (NaN: not timed). */
+  readonly firstStartMs: number;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -25,11 +37,31 @@ const START_TIMEOUT_MS = 60_000;
 export async function coldStart(options: ColdStartOptions): Promise<ColdStartResult> {
   const nodeImportMs: number[] = [];
   const tsxCliMs: number[] = [];
+  const compiledMs: number[] = [];
+  if (options.compiled) execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  // The first start after an install runs initdb and saves the cluster (src/vault/pglite-snapshot.ts);
+  // timed in full runs only, since it costs seconds.
+  let firstStartMs = Number.NaN;
+  if (options.firstStart) {
+    const snapshot = await defaultSnapshotFile();
+    if (snapshot) rmSync(snapshot, { force: true });
+    firstStartMs = await timeToHealthy([process.execPath, '--import', 'tsx', 'src/main.ts']);
+  }
   for (let round = 0; round < options.rounds; round++) {
     nodeImportMs.push(await timeToHealthy([process.execPath, '--import', 'tsx', 'src/main.ts']));
     tsxCliMs.push(await timeToHealthy([process.execPath, 'node_modules/tsx/dist/cli.mjs', 'src/main.ts']));
+    if (options.compiled) compiledMs.push(await timeToHealthy([process.execPath, 'dist/main.js']));
   }
-  return { options, nodeImportMs, tsxCliMs, nodeImportMedianMs: median(nodeImportMs), tsxCliMedianMs: median(tsxCliMs) };
+  return {
+    options,
+    nodeImportMs,
+    tsxCliMs,
+    compiledMs,
+    nodeImportMedianMs: median(nodeImportMs),
+    tsxCliMedianMs: median(tsxCliMs),
+    compiledMedianMs: median(compiledMs),
+    firstStartMs,
+  };
 }
 
 async function timeToHealthy(command: readonly string[]): Promise<number> {

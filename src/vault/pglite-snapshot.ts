@@ -11,7 +11,7 @@ import { PGlite } from '@electric-sql/pglite';
 
 /** `snapshot`: where the saved cluster lives (tests name their own); null never saves or loads one. */
 export async function openMemoryPglite(options: { snapshot?: string | null } = {}): Promise<PGlite> {
-  const file = options.snapshot === undefined ? await snapshotFile() : options.snapshot;
+  const file = options.snapshot === undefined ? await defaultSnapshotFile() : options.snapshot;
   if (file) {
     const saved = await readFile(file).catch(() => null);
     if (saved) {
@@ -31,7 +31,7 @@ export async function openMemoryPglite(options: { snapshot?: string | null } = {
 }
 
 /** `<node_modules>/.cache/plaid-refresh-graphql/pglite-<version>.tar`, or null if it cannot be named. */
-async function snapshotFile(): Promise<string | null> {
+export async function defaultSnapshotFile(): Promise<string | null> {
   try {
     const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
     const marker = `${sep}node_modules${sep}`;
