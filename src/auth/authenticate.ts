@@ -41,14 +41,11 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
   };
   if (!config.jwksUrl && !config.jwtSecret) throw new Error('auth needs AUTH_JWT_SECRET or AUTH_JWKS_URL');
   const verified = new VerifiedTokenCache<Viewer>({ maxEntries: VERIFIED_TOKEN_MAX_ENTRIES, maxAgeMs: VERIFIED_TOKEN_MAX_AGE_MS });
+  // Requests that arrive together with one new token share its verification (a burst of 1,000
+  // requests otherwise verified the same token 1,000 times before the first one was cached).
+  const verifying = new Map<string, Promise<Viewer>>();
 
-  return async (authorization) => {
-    if (authorization === null || authorization.trim() === '') return null;
-    const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-    const token = match?.[1];
-    if (!token) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
-    const known = verified.get(token);
-    if (known) return known;
+  const verify = async (token: string): Promise<Viewer> => {
     let sub: unknown;
     let exp: unknown;
     try {
@@ -65,5 +62,20 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     const viewer: Viewer = Object.freeze({ id: sub });
     verified.set(token, viewer, typeof exp === 'number' ? exp * 1000 : undefined);
     return viewer;
+  };
+
+  return async (authorization) => {
+    if (authorization === null || authorization.trim() === '') return null;
+    const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+    const token = match?.[1];
+    if (!token) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
+    const known = verified.get(token);
+    if (known) return known;
+    let pending = verifying.get(token);
+    if (!pending) {
+      pending = verify(token).finally(() => verifying.delete(token));
+      verifying.set(token, pending);
+    }
+    return pending;
   };
 }

@@ -21,6 +21,17 @@ describe('HS256', () => {
     await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ id: 'user-1' });
   });
 
+  it('a token is verified once: concurrent requests share the verification, later ones the cached viewer', async () => {
+    const token = await hs256({ sub: 'user-2', iss: 'https://idp.example', aud: 'refresh-api' });
+    const together = await Promise.all([authenticate(`Bearer ${token}`), authenticate(`Bearer ${token}`)]);
+    // One verification makes one viewer object; two would have made two.
+    expect(together[0]).toBe(together[1]);
+    expect(await authenticate(`Bearer ${token}`)).toBe(together[0]);
+    const bad = `${token.slice(0, -2)}xx`;
+    const refused = await Promise.allSettled([authenticate(`Bearer ${bad}`), authenticate(`Bearer ${bad}`)]);
+    expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+  });
+
   it('no header -> no viewer (fields that need one answer UNAUTHENTICATED)', async () => {
     await expect(authenticate(null)).resolves.toBeNull();
   });
