@@ -81,13 +81,17 @@ export interface ServiceChildOptions {
 }
 
 export async function startServiceChild(options: ServiceChildOptions): Promise<ServiceChild> {
-  const env: Record<string, string> = { BENCH_ITEMS: String(options.items), ...options.env };
-  if (options.databaseUrl) env.BENCH_DATABASE_URL = options.databaseUrl;
-  if (options.simulator) {
-    env.BENCH_SIMULATOR_URL = options.simulator.ready.url;
-    env.BENCH_SIMULATOR_CLIENT_ID = options.simulator.ready.clientId;
-    env.BENCH_SIMULATOR_SECRET = options.simulator.ready.secret;
-  }
+  // Set or emptied here, never inherited: the runner's own BENCH_DATABASE_URL (which asks for a
+  // PostgreSQL column) must not turn the PGlite child into a PostgreSQL one.
+  const env: Record<string, string> = {
+    BENCH_ITEMS: String(options.items),
+    BENCH_DATABASE_URL: options.databaseUrl ?? '',
+    BENCH_SIMULATOR_URL: options.simulator?.ready.url ?? '',
+    BENCH_SIMULATOR_CLIENT_ID: options.simulator?.ready.clientId ?? '',
+    BENCH_SIMULATOR_SECRET: options.simulator?.ready.secret ?? '',
+    BENCH_SRC: '',
+    ...options.env,
+  };
   const started = await start<ServiceReady>('bench/service-child.ts', env, options.execArgv);
   let nextId = 0;
   /** Sends a request and resolves with the child's answer of the same type and id. */
