@@ -3,12 +3,14 @@
  *
  *   npm run bench                      full run (about 10 minutes)
  *   npm run bench:quick                tiny counts, for CI: proves the harness works, figures meaningless
+ *                                      (written to .local/benchmarks-quick.md)
  *   npm run bench -- --out /tmp/b.md   another output file
  *
  * BENCH_DATABASE_URL=postgres://... adds a second column: the same scenarios with the vault in
  * PostgreSQL (as in production) instead of the embedded PGlite.
  */
-import { resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT, startServiceChild, startSimulatorChild } from './children.js';
 import { machineLoad, renderReport, writeReport, type BackendResults } from './report.js';
@@ -54,7 +56,9 @@ const { values } = parseArgs({
 });
 const quick = values.quick || process.env.BENCH_QUICK === '1';
 const plan = quick ? QUICK : FULL;
-const out = resolve(ROOT, values.out ?? process.env.BENCH_OUT ?? 'docs/benchmarks.md');
+// Quick figures mean nothing, so they never overwrite the real ones unless asked to.
+const out = resolve(ROOT, values.out ?? process.env.BENCH_OUT ?? (quick ? '.local/benchmarks-quick.md' : 'docs/benchmarks.md'));
+mkdirSync(dirname(out), { recursive: true });
 const log = (message: string) => console.log(`[bench ${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}`);
 const t0 = performance.now();
 const startedAt = new Date();
