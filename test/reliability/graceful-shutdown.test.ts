@@ -36,7 +36,9 @@ async function start(env: Record<string, string>): Promise<Started> {
   child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
   const deadline = Date.now() + 30_000;
-  while (!/Demo token:\s+\S+/.test(text)) {
+  // The banner (stdout, synchronous) and pino's "listening" line (asynchronous) can arrive in
+  // either order: wait for both.
+  while (!/Demo token:\s+\S+/.test(text) || !/"url":"http:/.test(text)) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${text}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
