@@ -9,6 +9,12 @@ import { createRequire } from 'node:module';
 import { dirname, join, sep } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 
+/**
+ * PGlite's default shared_buffers (128 MB) lives inside its WASM memory and grew the process by
+ * about 125 MB RSS; the vault's working set is a few small tables, so 16 MB is ample.
+ */
+export const PGLITE_CONF = ['shared_buffers=16MB'];
+
 /** `snapshot`: where the saved cluster lives (tests name their own); null never saves or loads one. */
 export async function openMemoryPglite(options: { snapshot?: string | null } = {}): Promise<PGlite> {
   const file = options.snapshot === undefined ? await defaultSnapshotFile() : options.snapshot;
@@ -16,7 +22,7 @@ export async function openMemoryPglite(options: { snapshot?: string | null } = {
     const saved = await readFile(file).catch(() => null);
     if (saved) {
       try {
-        const db = new PGlite({ loadDataDir: new Blob([saved]) });
+        const db = new PGlite({ loadDataDir: new Blob([saved]), postgresqlconf: PGLITE_CONF });
         await db.waitReady;
         return db;
       } catch {
@@ -24,7 +30,7 @@ export async function openMemoryPglite(options: { snapshot?: string | null } = {
       }
     }
   }
-  const db = new PGlite();
+  const db = new PGlite({ postgresqlconf: PGLITE_CONF });
   await db.waitReady;
   if (file) await save(db, file).catch(() => {});
   return db;

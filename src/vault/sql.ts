@@ -5,7 +5,7 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
-import { openMemoryPglite } from './pglite-snapshot.js';
+import { openMemoryPglite, PGLITE_CONF } from './pglite-snapshot.js';
 
 /** What the vault and the migrations need from a database. */
 export interface SqlExecutor {
@@ -26,7 +26,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
 /** Embedded Postgres: files under `dataDir`, or in memory without it. One process per data dir. */
 export async function openPglite(dataDir?: string): Promise<SqlExecutor> {
   if (dataDir === undefined) return new PgliteExecutor(await openMemoryPglite());
-  const db = new PGlite(dataDir);
+  const db = new PGlite({ dataDir, postgresqlconf: PGLITE_CONF });
   await db.waitReady;
   return new PgliteExecutor(db);
 }
