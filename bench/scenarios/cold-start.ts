@@ -1,7 +1,7 @@
 /**
  * 5. Cold start: from spawning the service in embedded mode (simulator, demo viewer, PGlite vault)
- * to its first 200 on /health. Three ways to start it: `node --import tsx` (one process), the tsx
- * CLI that `npm start` runs (which spawns node itself), and the compiled `node dist/main.js` of
+ * to its first 200 on /health. Three ways to start it: `node --import tsx` (one process, what
+ * `npm start` runs), the tsx CLI (which spawns node itself), and the compiled `node dist/main.js` of
  * `npm run build` (what the container runs).
  */
 import { execFileSync, spawn } from 'node:child_process';
