@@ -1,6 +1,7 @@
 /** The requests the benchmarks send: the frontends' own refreshTransactions document, and Plaid's wire call. */
 import { print } from 'graphql';
 import { RefreshTransactionsDocument } from '../operations/generated/graphql.js';
+import { USER_AGENT } from '../src/plaid/client.js';
 import { PLAID_VERSION } from '../src/plaid/schemas.js';
 import type { BenchItem, ServiceReady } from './protocol.js';
 
@@ -35,7 +36,7 @@ export function directTarget(ready: ServiceReady, items: readonly BenchItem[] = 
       'plaid-version': PLAID_VERSION,
       'plaid-client-id': ready.plaid.clientId,
       'plaid-secret': ready.plaid.secret,
-      'user-agent': 'plaid-refresh-graphql/0.1',
+      'user-agent': USER_AGENT,
     },
     bodies: items.map((item) => JSON.stringify({ access_token: item.accessToken })),
     isSuccess: (body: string) => body.includes('"request_id"') && !body.includes('"error_code"'),

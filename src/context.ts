@@ -38,8 +38,13 @@ export function createContext(services: Services, viewer: Viewer | null, request
         return ids.map((id) => mine.get(id) ?? null);
       }),
       refreshes: new DataLoader<string, ProductRefresh[]>(async (ids) => {
-        const rows = await services.vault.getRefreshes(ids);
-        return ids.map((id) => rows.filter((row) => row.itemId === id));
+        const byItem = new Map<string, ProductRefresh[]>();
+        for (const row of await services.vault.getRefreshes(ids)) {
+          const rows = byItem.get(row.itemId);
+          if (rows) rows.push(row);
+          else byItem.set(row.itemId, [row]);
+        }
+        return ids.map((id) => byItem.get(id) ?? []);
       }),
     },
   };

@@ -3,6 +3,7 @@
  * listener stops accepting, in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then pools, the
  * vault and Redis are closed and the process exits.
  */
+import { GRAPHQL_ENDPOINT } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createRuntime, listen } from './runtime.js';
 
@@ -12,7 +13,7 @@ async function main(): Promise<void> {
   const { logger } = runtime;
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   const http = await listen(runtime.app, config.host, config.port);
-  const graphqlUrl = `${http.url}/graphql`;
+  const graphqlUrl = `${http.url}${GRAPHQL_ENDPOINT}`;
   logger.info({ url: graphqlUrl, embedded: config.embedded, graphiql: config.graphiql, introspection: config.introspection }, 'ready');
   if (runtime.demo && runtime.simulator) {
     // For the developer at the terminal, not for the log pipeline (the demo token is meant to be copied).

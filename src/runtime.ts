@@ -21,6 +21,7 @@ import { LinkService } from './services/link-service.js';
 import { RefreshService } from './services/refresh-service.js';
 import type { LinkedFixtures } from './simulator/fixtures.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
+import { settlesWithin } from './util/settles-within.js';
 import { openVault } from './vault/open-vault.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -167,19 +168,11 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
 
 /** Reports a dependency down (with a reason safe to show) when it fails or does not answer in time. */
 async function probe(name: string, check: () => Promise<unknown>, logger: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`)), READINESS_TIMEOUT_MS);
-      }),
-    ]);
+    if (!(await settlesWithin(check(), READINESS_TIMEOUT_MS))) throw new Error(`no answer within ${READINESS_TIMEOUT_MS} ms`);
   } catch (error) {
     logger.warn({ dependency: name, err: error }, 'readiness: dependency down');
     throw new Error(`${name} unreachable`, { cause: error });
-  } finally {
-    clearTimeout(timer);
   }
 }
 
@@ -242,17 +235,10 @@ export async function listen(app: App, host: string, port: number): Promise<Http
       server.closeIdleConnections();
       let cut = 0;
       if (active > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        const finished = await Promise.race([
-          new Promise<boolean>((resolve) => {
-            settled = () => resolve(true);
-          }),
-          new Promise<boolean>((resolve) => {
-            timer = setTimeout(() => resolve(false), graceMs);
-          }),
-        ]);
-        clearTimeout(timer);
-        if (!finished) {
+        const drained = new Promise<void>((resolve) => {
+          settled = resolve;
+        });
+        if (!(await settlesWithin(drained, graceMs))) {
           cut = active;
           server.closeAllConnections();
         }

@@ -14,6 +14,7 @@ import {
   type PlaidClientError,
 } from './errors.js';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision, type RetryPolicy } from './retry.js';
+import { settlesWithin } from '../util/settles-within.js';
 import {
   CashflowReportRefreshRequest,
   ItemGetResponse,
@@ -91,7 +92,7 @@ export interface UserRefreshReceipt {
   readonly results: readonly UserRefreshItemResult[];
 }
 
-const USER_AGENT = 'plaid-refresh-graphql/0.1';
+export const USER_AGENT = 'plaid-refresh-graphql/0.1';
 
 export class PlaidClient {
   readonly baseUrl: string;
@@ -226,18 +227,13 @@ export class PlaidClient {
     return { userId: body.user_id, requestId: body.request_id };
   }
 
-  /** Closes the pool if this client built it; an injected dispatcher belongs to its owner. */
-  /** Lets calls in flight finish for up to `graceMs`, then aborts them: shutdown must end. */
+  /**
+   * Closes the pool if this client built it (an injected dispatcher belongs to its owner): calls in
+   * flight may finish for up to `graceMs`, then they are aborted, because shutdown must end.
+   */
   async close(graceMs = 1_000): Promise<void> {
     if (!this.ownsDispatcher) return;
-    let timer: NodeJS.Timeout | undefined;
-    const closed = this.dispatcher.close().then(() => true);
-    const late = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), graceMs);
-    });
-    const inTime = await Promise.race([closed, late]);
-    clearTimeout(timer);
-    if (!inTime) await this.dispatcher.destroy();
+    if (!(await settlesWithin(this.dispatcher.close(), graceMs))) await this.dispatcher.destroy();
   }
 
   // ---- transport ----------------------------------------------------------------------------

@@ -94,11 +94,12 @@ export class RefreshService {
       const requestedAt = this.now();
       const receipt = await callPlaid(() => this.deps.plaid.refreshUserFinancialData(userId));
       const owned = new Set((await this.deps.vault.getItems(receipt.results.map((r) => r.itemId))).map((item) => item.id));
-      for (const result of receipt.results) {
-        if (result.error === null && owned.has(result.itemId)) {
-          await this.deps.vault.recordRefresh({ itemId: result.itemId, product: result.product, requestId: receipt.requestId, refreshedAt: requestedAt });
-        }
-      }
+      // Issued together, so the vault writes them as one statement.
+      await Promise.all(
+        receipt.results
+          .filter((result) => result.error === null && owned.has(result.itemId))
+          .map((result) => this.deps.vault.recordRefresh({ itemId: result.itemId, product: result.product, requestId: receipt.requestId, refreshedAt: requestedAt })),
+      );
       return { requestId: receipt.requestId, requestedAt, results: receipt.results };
     });
     return { ...value, joinedInFlight: joined };

@@ -19,7 +19,7 @@ export function clientFor(simulator: Simulator, options: Partial<PlaidClientOpti
 }
 
 /** Adds a fault through the HTTP control API, as a test in another process would. */
-export async function injectFault(simulator: Simulator, fault: FaultInput): Promise<void> {
+export async function injectFault(simulator: Pick<Simulator, 'url'>, fault: FaultInput): Promise<void> {
   const response = await fetch(`${simulator.url}/simulator/faults`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },

@@ -3,20 +3,16 @@
  * an in-flight refresh finishes and is answered, then everything closes and the process exits 0.
  * With a refresh slower than SHUTDOWN_TIMEOUT_MS, the process still exits on time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
+import { injectFault } from '../helpers/simulator.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-
-interface Started {
-  child: ChildProcess;
-  url: string;
+interface Started extends ServiceProcess {
   simulatorUrl: string;
   token: string;
   itemId: string;
-  output: () => string;
 }
 
 let children: ChildProcess[] = [];
@@ -26,44 +22,28 @@ afterEach(() => {
 });
 
 async function start(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let text = '';
-  child.stdout?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const deadline = Date.now() + 30_000;
-  // The banner (stdout, synchronous) and pino's "listening" line (asynchronous) can arrive in
-  // either order: wait for both.
-  while (!/Demo token:\s+\S+/.test(text) || !/"url":"http:/.test(text)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`service did not start:\n${text}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  const url = /"url":"(http:[^"]+)\/graphql"/.exec(text)?.[1];
+  const service = await startServiceProcess(
+    { ...process.env, PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: '', REDIS_URL: '', ...env },
+    { alsoWaitFor: /Demo token:\s+\S+/ },
+  );
+  children.push(service.child);
+  const text = service.output();
   const simulatorUrl = /Plaid simulator:\s+(\S+)/.exec(text)?.[1];
   const token = /Demo token:\s+(\S+)/.exec(text)?.[1];
-  if (!url || !simulatorUrl || !token) throw new Error(`unexpected start output:\n${text}`);
+  if (!simulatorUrl || !token) throw new Error(`unexpected start output:\n${text}`);
   const viewer = (await (
-    await fetch(`${url}/graphql`, {
+    await fetch(`${service.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({ query: '{ viewer { items { id institutionName } } }' }),
     })
   ).json()) as { data: { viewer: { items: { id: string; institutionName: string }[] } } };
   const itemId = viewer.data.viewer.items.find((i) => i.institutionName === 'First Platypus Bank')?.id ?? '';
-  return { child, url, simulatorUrl, token, itemId, output: () => text };
+  return { ...service, simulatorUrl, token, itemId };
 }
 
 async function slowDownIdentity(simulatorUrl: string, ms: number): Promise<void> {
-  const response = await fetch(`${simulatorUrl}/simulator/faults`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ endpoint: '/identity/refresh', effect: { type: 'latency', ms } }),
-  });
-  expect(response.status).toBe(201);
+  await injectFault({ url: simulatorUrl }, { endpoint: '/identity/refresh', effect: { type: 'latency', ms } });
 }
 
 function refreshIdentity(service: Started): Promise<Response> {

@@ -2,9 +2,7 @@
  * The cost guard across replicas: two service processes on one Redis, one PostgreSQL vault and one
  * Plaid simulator. Needs REDIS_URL and DATABASE_URL (CI sets both).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signViewerToken } from '../../src/demo/seed.js';
@@ -12,60 +10,37 @@ import type { PlaidClient } from '../../src/plaid/client.js';
 import type { Simulator } from '../../src/simulator/server.js';
 import { openVault } from '../../src/vault/open-vault.js';
 import type { TokenVault } from '../../src/vault/vault.js';
+import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 import { clientFor, injectFault, startTestSimulator } from '../helpers/simulator.js';
 
 const redisUrl = process.env.REDIS_URL;
 const databaseUrl = process.env.DATABASE_URL;
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SECRET = `replicas-${randomBytes(24).toString('hex')}`;
 const KEY = randomBytes(32).toString('base64');
 const SCHEMA = `replicas_${randomBytes(5).toString('hex')}`;
 const LOCK_TTL_MS = 3_000 + 0 + 5_000; // PLAID_TIMEOUT_MS * attempts + retry budget + 5 s, as runtime.ts
 
-interface Replica {
-  url: string;
-  process: ChildProcess;
-}
+type Replica = ServiceProcess;
 
-async function startReplica(simulator: Simulator): Promise<Replica> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      HOST: '127.0.0.1',
-      PORT: '0',
-      PLAID_BASE_URL: simulator.url,
-      PLAID_CLIENT_ID: simulator.clientId,
-      PLAID_SECRET: simulator.secret,
-      PLAID_TIMEOUT_MS: '3000',
-      PLAID_MAX_ATTEMPTS: '1',
-      PLAID_RETRY_MAX_ELAPSED_MS: '0',
-      AUTH_JWT_SECRET: SECRET,
-      TOKEN_ENCRYPTION_KEY: KEY,
-      DATABASE_URL: databaseUrl,
-      DATABASE_SCHEMA: SCHEMA,
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: `${SCHEMA}:`,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+function startReplica(simulator: Simulator): Promise<Replica> {
+  return startServiceProcess({
+    ...process.env,
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    PLAID_BASE_URL: simulator.url,
+    PLAID_CLIENT_ID: simulator.clientId,
+    PLAID_SECRET: simulator.secret,
+    PLAID_TIMEOUT_MS: '3000',
+    PLAID_MAX_ATTEMPTS: '1',
+    PLAID_RETRY_MAX_ELAPSED_MS: '0',
+    AUTH_JWT_SECRET: SECRET,
+    TOKEN_ENCRYPTION_KEY: KEY,
+    DATABASE_URL: databaseUrl,
+    DATABASE_SCHEMA: SCHEMA,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: `${SCHEMA}:`,
   });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`replica did not start:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /"url":"(http:\/\/[\d.:]+)\/graphql"/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`replica exited (${code}):\n${output}`)));
-  });
-  return { url, process: child };
 }
 
 const REFRESH = `mutation ($itemId: ID!) { refreshTransactions(itemId: $itemId) {
@@ -118,7 +93,7 @@ describe.skipIf(!redisUrl || !databaseUrl)('two replicas on one Redis', () => {
   }, 60_000);
 
   afterAll(async () => {
-    for (const replica of replicas) replica.process.kill('SIGTERM');
+    for (const replica of replicas) replica.child.kill('SIGTERM');
     await vault?.close();
     await plaid?.close();
     await simulator?.close();
@@ -164,7 +139,7 @@ describe.skipIf(!redisUrl || !databaseUrl)('two replicas on one Redis', () => {
     // Wait until the doomed replica's call reached Plaid (it holds the lock now), then kill it.
     for (let i = 0; i < 200 && plaidCalls(itemId) === 0; i++) await new Promise((r) => setTimeout(r, 25));
     expect(plaidCalls(itemId)).toBe(1);
-    doomed.process.kill('SIGKILL');
+    doomed.child.kill('SIGKILL');
     const started = Date.now();
     const answer = await refresh(survivor, token, itemId);
     expect(answer).toMatchObject({ __typename: 'RefreshTransactionsSuccess', joinedInFlight: false });

@@ -1,0 +1,48 @@
+/**
+ * The real process, `node --import tsx src/main.ts`, on the port it is given (0 picks one). Ready
+ * means its "ready" log line (which names the GraphQL URL) arrived, plus `alsoWaitFor` when given:
+ * the embedded-mode banner goes to stdout synchronously while pino writes asynchronously, so they
+ * can arrive in either order. A process that exits or takes too long is killed and reported with
+ * its output.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const READY_LINE = /"url":"(http:\/\/[^"]+)\/graphql"/;
+
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  /** Base URL, without /graphql. */
+  readonly url: string;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+}
+
+export async function startServiceProcess(
+  env: NodeJS.ProcessEnv,
+  options: { readonly alsoWaitFor?: RegExp; readonly timeoutMs?: number } = {},
+): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`service ${why}:\n${output}`));
+    };
+    const timer = setTimeout(() => fail('did not start'), options.timeoutMs ?? 30_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const ready = READY_LINE.exec(output)?.[1];
+      if (ready && (!options.alsoWaitFor || options.alsoWaitFor.test(output))) {
+        clearTimeout(timer);
+        resolve(ready);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => fail(`exited (${code})`));
+  });
+  return { child, url, output: () => output };
+}
