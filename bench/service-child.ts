@@ -18,7 +18,9 @@ import pg from 'pg';
 import type * as ConfigModule from '../src/config.js';
 import type { AppConfig } from '../src/config.js';
 import type * as SeedModule from '../src/demo/seed.js';
+import type * as CallerModule from '../src/services/caller.js';
 import type { GuardedEndpoint } from '../src/guard/refresh-guard.js';
+import type * as ListenModule from '../src/http/listen.js';
 import type * as RuntimeModule from '../src/runtime.js';
 import type * as SimulatorModule from '../src/simulator/server.js';
 import type { BenchItem, ChildStats, ParentMessage, ServiceReady } from './protocol.js';
@@ -27,8 +29,14 @@ import type { BenchItem, ChildStats, ParentMessage, ServiceReady } from './proto
 const src = process.env.BENCH_SRC ? pathToFileURL(`${process.env.BENCH_SRC.replace(/\/+$/, '')}/`) : new URL('../src/', import.meta.url);
 const { loadConfig } = (await import(new URL('config.ts', src).href)) as typeof ConfigModule;
 const { seedDemoViewer, signViewerToken } = (await import(new URL('demo/seed.ts', src).href)) as typeof SeedModule;
-const { createRuntime, listen } = (await import(new URL('runtime.ts', src).href)) as typeof RuntimeModule;
+const runtimeModule = (await import(new URL('runtime.ts', src).href)) as typeof RuntimeModule & Partial<typeof ListenModule>;
+const { createRuntime } = runtimeModule;
+// Older revisions (bench:ab) kept listen() in runtime.ts.
+const listen = runtimeModule.listen ?? ((await import(new URL('http/listen.ts', src).href)) as typeof ListenModule).listen;
 const { startSimulator } = (await import(new URL('simulator/server.ts', src).href)) as typeof SimulatorModule;
+// Older revisions (bench:ab) took the viewer id where services now take a Caller.
+const callerModule = (await import(new URL('services/caller.ts', src).href).catch(() => null)) as typeof CallerModule | null;
+const callerFor = (viewerId: string) => (callerModule ? callerModule.callerFor(viewerId) : viewerId) as CallerModule.Caller;
 
 const JWT_SECRET = 'bench-secret-that-is-long-enough-for-hs256';
 const VIEWER = 'bench';
@@ -79,10 +87,17 @@ const loaded = loadConfig({
 // The cost guard stays in the path, but its windows are wider than any run: a benchmark that hit
 // the per-minute quotas (at most 100 000 per client through the environment) would measure
 // RefreshThrottledError instead of refreshes.
-const quotas = Object.fromEntries(
-  Object.keys(loaded.quotas).map((endpoint) => [endpoint, { perTarget: UNLIMITED, perClient: UNLIMITED }]),
-) as Record<GuardedEndpoint, { perTarget: number; perClient: number }>;
-const config: AppConfig = { ...loaded, quotas };
+const unlimited = { perTarget: UNLIMITED, perViewer: UNLIMITED, perClient: UNLIMITED };
+// Older revisions (bench:ab) keyed the quotas by endpoint directly.
+const loadedQuotas = loaded.quotas as unknown as Record<string, unknown>;
+const quotas =
+  'endpoints' in loadedQuotas
+    ? {
+        endpoints: Object.fromEntries(Object.keys(loaded.quotas.endpoints).map((endpoint) => [endpoint, unlimited])) as Record<GuardedEndpoint, typeof unlimited>,
+        link: { perViewerPerHour: UNLIMITED, perClientPerMinute: UNLIMITED },
+      }
+    : Object.fromEntries(Object.keys(loadedQuotas).map((endpoint) => [endpoint, unlimited]));
+const config = { ...loaded, quotas } as AppConfig;
 
 const runtime = await createRuntime(config);
 const http = await listen(runtime.app, config.host, config.port);
@@ -161,7 +176,7 @@ async function seedItems(n: number): Promise<BenchItem[]> {
   for (let start = 0; start < n; start += 20) {
     const batch = Array.from({ length: Math.min(20, n - start) }, async () => {
       const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions', 'identity'] });
-      const item = await runtime.services.link.linkItem(VIEWER, publicToken);
+      const item = await runtime.services.link.linkItem(callerFor(VIEWER), publicToken);
       const accessToken = await runtime.services.vault.getAccessToken(VIEWER, item.id);
       if (accessToken === null) throw new Error('a seeded Item was not stored');
       return { id: item.id, accessToken };

@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { createGatewayRuntime } from '@graphql-hive/gateway';
 import { createYoga } from 'graphql-yoga';
 import { loadConfig } from '../src/config.js';
-import { createRuntime, listen } from '../src/runtime.js';
+import { listen } from '../src/http/listen.js';
+import { createRuntime } from '../src/runtime.js';
 import { composeWithUsers, usersSubgraphSchema } from '../test/federation/users-subgraph.js';
 
 const gatewayPort = Number(process.env.GATEWAY_PORT ?? 4100);

@@ -19,6 +19,8 @@ import { requestIdOf } from './http/request-id.js';
 import { silentLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { useOperationLog } from './observability/operation-log.js';
+import { DependencyUnavailableError } from './services/errors.js';
+import { translateError } from './services/translate-errors.js';
 
 export type { Logger } from './observability/logger.js';
 
@@ -43,18 +45,22 @@ export interface AppDeps {
   readonly csrfPrevention?: boolean;
   readonly maxBodyBytes?: number;
   readonly limits?: GraphQLLimits;
+  /** Every request is answered within this (its resolvers' waits end by then). */
+  readonly requestTimeoutMs?: number;
 }
 
 export type App = YogaServerInstance<Record<string, never>, Context>;
 
 export const GRAPHQL_ENDPOINT = '/graphql';
 export const DEFAULT_LIMITS: GraphQLLimits = { maxDepth: 10, maxAliases: 15, maxTokens: 1_000, maxCost: 5_000 };
+export const DEFAULT_REQUEST_TIMEOUT_MS = 120_000;
 
 export function createApp(deps: AppDeps): App {
   const logger = deps.logger ?? silentLogger;
   const metrics = deps.metrics ?? createMetrics({ defaultMetrics: false });
   const limits = deps.limits ?? DEFAULT_LIMITS;
   const introspection = deps.introspection ?? true;
+  const requestTimeoutMs = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   return createYoga<Record<string, never>, Context>({
     schema,
     graphqlEndpoint: GRAPHQL_ENDPOINT,
@@ -67,9 +73,10 @@ export function createApp(deps: AppDeps): App {
     renderGraphiQL,
     context: async ({ request }) => {
       const requestId = requestIdOf(request);
+      const deadline = Date.now() + requestTimeoutMs;
       try {
         const viewer = await deps.authenticate(request.headers.get('authorization'));
-        return createContext(deps.services, viewer, requestId);
+        return createContext(deps.services, viewer, requestId, deadline);
       } catch (error) {
         if (error instanceof AuthenticationError) {
           throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
@@ -153,6 +160,20 @@ function logUnexpectedErrors(logger: Logger): Plugin<Context> {
           // field (variables, validation) and GraphQL errors raised on purpose pass as they are.
           const original = error.originalError;
           if (error.extensions.code !== undefined || !error.path || !original || original instanceof GraphQLError) return error;
+          // An outage of our own storage or Redis is not a bug: a typed error, logged at warn.
+          const translated = translateError(original);
+          if (translated instanceof DependencyUnavailableError) {
+            logger.warn({ requestId: context.requestId, path: error.path.join('.'), err: original }, 'dependency unavailable');
+            return new GraphQLError(translated.message, {
+              path: error.path,
+              extensions: {
+                code: 'DEPENDENCY_UNAVAILABLE',
+                dependency: translated.dependency,
+                retryAfterSeconds: translated.advice.retryAfterSeconds,
+                requestId: context.requestId,
+              },
+            });
+          }
           logger.error({ requestId: context.requestId, path: error.path.join('.'), err: original }, 'unexpected error');
           return new GraphQLError('Unexpected error.', {
             path: error.path,

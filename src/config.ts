@@ -3,7 +3,7 @@
  * README's configuration table; a bad value stops start-up with a message naming the variable.
  */
 import { z } from 'zod';
-import type { EndpointLimits, GuardedEndpoint } from './guard/refresh-guard.js';
+import type { GuardLimits } from './guard/refresh-guard.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
 
@@ -52,8 +52,17 @@ const AppEnv = z.object({
   GRAPHQL_MAX_TOKENS: int(50, 100_000).default(1_000),
   GRAPHQL_MAX_COST: int(10, 1_000_000).default(5_000),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(25_000),
+  SHUTDOWN_DRAIN_MS: int(0, 600_000).default(5_000),
+  REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(120_000),
+  DATABASE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(2_000),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  DATABASE_POOL_SIZE: int(1, 1_000).default(10),
+  LINK_SPOOL_DIR: optionalString,
   REDIS_URL: optionalString.pipe(z.url().optional()),
   REDIS_KEY_PREFIX: z.string().min(1).default('plaid-refresh:'),
+  REDIS_CONNECT_TIMEOUT_MS: int(100, 600_000).default(2_000),
+  REDIS_COMMAND_TIMEOUT_MS: int(100, 600_000).default(2_000),
+  FLIGHT_LOCK_TTL_MS: int(300, 600_000).default(6_000),
   QUOTA_TRANSACTIONS_PER_ITEM: int(1, 10_000).default(2),
   QUOTA_TRANSACTIONS_PER_CLIENT: int(1, 100_000).default(100),
   QUOTA_IDENTITY_PER_ITEM: int(1, 10_000).default(2),
@@ -62,6 +71,9 @@ const AppEnv = z.object({
   QUOTA_CASHFLOW_PER_CLIENT: int(1, 100_000).default(100),
   QUOTA_USER_PER_USER: int(1, 10_000).default(2),
   QUOTA_USER_PER_CLIENT: int(1, 100_000).default(100),
+  QUOTA_PER_VIEWER: int(1, 100_000).default(20),
+  LINK_PER_VIEWER_PER_HOUR: int(1, 100_000).default(10),
+  LINK_PER_CLIENT_PER_MINUTE: int(1, 100_000).default(100),
 });
 
 const SimulatorEnv = z.object({
@@ -152,6 +164,12 @@ export interface AppConfig {
     readonly schema?: string;
     readonly dataDir: string | null;
     readonly encryptionKey: string | null;
+    /** PostgreSQL: connecting (and waiting for a pooled connection), and each statement, give up after these. */
+    readonly connectTimeoutMs: number;
+    readonly statementTimeoutMs: number;
+    readonly poolSize: number;
+    /** Where an exchanged Item goes when neither the vault nor /item/remove works (see link-spool.ts). */
+    readonly linkSpoolDir: string | null;
   };
   readonly graphiql: boolean;
   /** Schema introspection (__schema, __type); off by default in production. Federation needs none. */
@@ -164,12 +182,23 @@ export interface AppConfig {
     readonly maxBodyBytes: number;
     /** On SIGTERM, how long in-flight requests may take to finish before connections are cut. */
     readonly shutdownTimeoutMs: number;
+    /** On SIGTERM, how long readiness says 503 while requests are still served, so load balancers stop sending. */
+    readonly drainMs: number;
+    /** Every request is answered within this; the waits inside it (Plaid, single flight, retries) end by then. */
+    readonly requestTimeoutMs: number;
   };
   readonly limits: GraphQLLimits;
   /** With Redis, the cost guard's state is shared by every replica; without, it is per process. */
-  readonly redis: { readonly url: string; readonly keyPrefix: string } | null;
-  /** Refreshes per minute allowed before calling Plaid, per endpoint: per Item (or user) and per client. */
-  readonly quotas: Readonly<Record<GuardedEndpoint, EndpointLimits>>;
+  readonly redis: {
+    readonly url: string;
+    readonly keyPrefix: string;
+    readonly connectTimeoutMs: number;
+    readonly commandTimeoutMs: number;
+    /** The single-flight lock's lifetime, renewed while its holder calls Plaid. */
+    readonly lockTtlMs: number;
+  } | null;
+  /** Calls per minute allowed before calling Plaid, per endpoint (per Item or user, per viewer, per client), and links. */
+  readonly quotas: GuardLimits;
 }
 
 /** HS256 keys shorter than the hash are brute-forceable; RFC 7518 asks for at least 256 bits. */
@@ -210,19 +239,40 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       ...(e.DATABASE_SCHEMA ? { schema: e.DATABASE_SCHEMA } : {}),
       dataDir: e.VAULT_DATA_DIR ?? null,
       encryptionKey: e.TOKEN_ENCRYPTION_KEY ?? null,
+      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      poolSize: e.DATABASE_POOL_SIZE,
+      linkSpoolDir: e.LINK_SPOOL_DIR ?? null,
     },
     graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',
     introspection: e.INTROSPECTION === undefined ? !production || e.GRAPHIQL === 'true' : e.INTROSPECTION === 'true',
     logLevel: e.LOG_LEVEL,
     metrics: e.METRICS === 'true',
-    http: { csrfPrevention: e.CSRF_PREVENTION === 'true', maxBodyBytes: e.MAX_BODY_BYTES, shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS },
+    http: {
+      csrfPrevention: e.CSRF_PREVENTION === 'true',
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+      drainMs: e.SHUTDOWN_DRAIN_MS,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    },
     limits: { maxDepth: e.GRAPHQL_MAX_DEPTH, maxAliases: e.GRAPHQL_MAX_ALIASES, maxTokens: e.GRAPHQL_MAX_TOKENS, maxCost: e.GRAPHQL_MAX_COST },
-    redis: e.REDIS_URL ? { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX } : null,
+    redis: e.REDIS_URL
+      ? {
+          url: e.REDIS_URL,
+          keyPrefix: e.REDIS_KEY_PREFIX,
+          connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
+          commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+          lockTtlMs: e.FLIGHT_LOCK_TTL_MS,
+        }
+      : null,
     quotas: {
-      '/transactions/refresh': { perTarget: e.QUOTA_TRANSACTIONS_PER_ITEM, perClient: e.QUOTA_TRANSACTIONS_PER_CLIENT },
-      '/identity/refresh': { perTarget: e.QUOTA_IDENTITY_PER_ITEM, perClient: e.QUOTA_IDENTITY_PER_CLIENT },
-      '/cashflow_report/refresh': { perTarget: e.QUOTA_CASHFLOW_PER_ITEM, perClient: e.QUOTA_CASHFLOW_PER_CLIENT },
-      '/user/financial_data/refresh': { perTarget: e.QUOTA_USER_PER_USER, perClient: e.QUOTA_USER_PER_CLIENT },
+      endpoints: {
+        '/transactions/refresh': { perTarget: e.QUOTA_TRANSACTIONS_PER_ITEM, perViewer: e.QUOTA_PER_VIEWER, perClient: e.QUOTA_TRANSACTIONS_PER_CLIENT },
+        '/identity/refresh': { perTarget: e.QUOTA_IDENTITY_PER_ITEM, perViewer: e.QUOTA_PER_VIEWER, perClient: e.QUOTA_IDENTITY_PER_CLIENT },
+        '/cashflow_report/refresh': { perTarget: e.QUOTA_CASHFLOW_PER_ITEM, perViewer: e.QUOTA_PER_VIEWER, perClient: e.QUOTA_CASHFLOW_PER_CLIENT },
+        '/user/financial_data/refresh': { perTarget: e.QUOTA_USER_PER_USER, perViewer: e.QUOTA_PER_VIEWER, perClient: e.QUOTA_USER_PER_CLIENT },
+      },
+      link: { perViewerPerHour: e.LINK_PER_VIEWER_PER_HOUR, perClientPerMinute: e.LINK_PER_CLIENT_PER_MINUTE },
     },
   });
 }

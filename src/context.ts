@@ -3,6 +3,8 @@ import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import type { Viewer } from './auth/authenticate.js';
 import type { OutcomeSink, RootFieldOutcome } from './graphql/root-field-outcomes.js';
+import type { Caller } from './services/caller.js';
+import { isPlausibleId } from './services/ids.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
 import type { ProductRefresh, TokenVault, VaultItem } from './vault/vault.js';
@@ -16,6 +18,8 @@ export interface Services {
 export interface Context extends OutcomeSink {
   readonly requestId: string;
   readonly viewer: Viewer | null;
+  /** Epoch ms by which this request must be answered; every wait in it ends by then. */
+  readonly deadline: number;
   readonly services: Services;
   readonly loaders: {
     /** The viewer's Items by id; null for unknown ids and for other viewers' Items. */
@@ -25,15 +29,17 @@ export interface Context extends OutcomeSink {
   };
 }
 
-export function createContext(services: Services, viewer: Viewer | null, requestId: string): Context {
+export function createContext(services: Services, viewer: Viewer | null, requestId: string, deadline: number): Context {
   return {
     requestId,
     outcomes: [] as RootFieldOutcome[],
     viewer,
+    deadline,
     services,
     loaders: {
       item: new DataLoader<string, VaultItem | null>(async (ids) => {
-        const found = await services.vault.getItems(ids);
+        // An id that cannot exist (NUL, too long) resolves to null without reaching SQL.
+        const found = await services.vault.getItems(ids.filter(isPlausibleId));
         const mine = new Map(found.filter((item) => item.viewerId === viewer?.id).map((item) => [item.id, item]));
         return ids.map((id) => mine.get(id) ?? null);
       }),
@@ -48,6 +54,11 @@ export function createContext(services: Services, viewer: Viewer | null, request
       }),
     },
   };
+}
+
+/** The caller and the request's deadline, as the services take them; UNAUTHENTICATED without a viewer. */
+export function requireCaller(context: Context): Caller {
+  return { viewerId: requireViewer(context).id, deadline: context.deadline };
 }
 
 /** The caller, or a GraphQL error with code UNAUTHENTICATED. */

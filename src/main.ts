@@ -1,11 +1,17 @@
 /**
- * The process: config -> runtime -> listen on PORT. SIGTERM/SIGINT: readiness turns 503, the
- * listener stops accepting, in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then pools, the
- * vault and Redis are closed and the process exits.
+ * The process: config -> runtime -> listen on PORT. SIGTERM/SIGINT: readiness turns 503 while the
+ * listener keeps serving for SHUTDOWN_DRAIN_MS (load balancers stop sending), then it stops
+ * accepting, in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then pools, the vault and
+ * Redis are closed (each step bounded) and the process exits; a hard timer makes sure it does.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GRAPHQL_ENDPOINT } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createRuntime, listen } from './runtime.js';
+import { listen } from './http/listen.js';
+import { createRuntime } from './runtime.js';
+
+/** Beyond drain and grace, what closing the dependencies may take before the process leaves anyway. */
+const CLOSE_BOUND_MS = 10_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -34,9 +40,19 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     const started = Date.now();
-    logger.info({ signal, inFlight: http.inFlight(), graceMs: config.http.shutdownTimeoutMs }, 'shutting down');
+    const { drainMs, shutdownTimeoutMs } = config.http;
+    logger.info({ signal, inFlight: http.inFlight(), drainMs, graceMs: shutdownTimeoutMs }, 'shutting down');
+    // Whatever hangs below, the process ends within its bound.
+    setTimeout(() => {
+      logger.error({ durationMs: Date.now() - started }, 'shutdown took too long; exiting');
+      logger.flush();
+      process.exit(1);
+    }, drainMs + shutdownTimeoutMs + CLOSE_BOUND_MS).unref();
     runtime.drain();
-    const cut = await http.close(config.http.shutdownTimeoutMs);
+    http.drain();
+    // Still serving: requests routed here before the load balancer saw the 503 are answered.
+    if (drainMs > 0) await sleep(drainMs);
+    const cut = await http.close(shutdownTimeoutMs);
     await runtime.close();
     logger.info({ cutRequests: cut, durationMs: Date.now() - started }, 'closed');
     logger.flush();

@@ -3,15 +3,16 @@
  * the vault, the Plaid client (and in embedded mode the simulator and demo viewer), the services
  * and the yoga app. main.ts adds the listener; tests use this with port 0.
  */
-import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createApp, type App } from './app.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import type { AppConfig } from './config.js';
 import type { Services } from './context.js';
 import { DEMO_VIEWER_ID, seedDemoViewer, signViewerToken } from './demo/seed.js';
 import { Redis } from 'ioredis';
+import { keyedHash } from './guard/key-hash.js';
 import { MemoryQuotaLimiter, type QuotaLimiter } from './guard/quota.js';
 import { RedisFlight } from './guard/redis-flight.js';
 import { RedisQuotaLimiter } from './guard/redis-quota.js';
@@ -22,7 +23,9 @@ import { RefreshService } from './services/refresh-service.js';
 import type { LinkedFixtures } from './simulator/fixtures.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
 import { settlesWithin } from './util/settles-within.js';
+import { LinkSpool } from './vault/link-spool.js';
 import { openVault } from './vault/open-vault.js';
+import type { TokenVault } from './vault/vault.js';
 import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
@@ -52,6 +55,12 @@ export interface RuntimeOptions {
 
 /** A dependency that does not answer a readiness probe within this is reported down. */
 const READINESS_TIMEOUT_MS = 2_000;
+/** Each close step (Plaid pool, vault, Redis, simulator) gets this long; a hung dependency must not hold shutdown. */
+const CLOSE_STEP_MS = 3_000;
+/** How often Items waiting in the link spool are offered to the vault again. */
+const SPOOL_REPLAY_MS = 15_000;
+/** Keys Redis names in development when there is no encryption key to derive them from. */
+const DEVELOPMENT_KEY_NAME_SECRET = 'plaid-refresh-graphql development key names';
 
 export async function createRuntime(config: AppConfig, options: RuntimeOptions = {}): Promise<Runtime> {
   const logger =
@@ -64,7 +73,9 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
   const metrics = options.metrics ?? createMetrics();
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
-    for (const closeOne of closers.reverse()) await closeOne().catch(() => {});
+    // Each step bounded: a blackholed database or Redis must not keep the process from exiting.
+    for (const closeOne of closers.reverse()) await settlesWithin(closeOne(), CLOSE_STEP_MS).catch(() => false);
+    closers.length = 0;
   };
   try {
     let simulator: Simulator | null = null;
@@ -89,14 +100,32 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       },
     });
     closers.push(() => plaid.close());
-    const vault = await openVault(config.vault);
+    const vault = await openVault({
+      ...config.vault,
+      connectTimeoutMs: config.vault.connectTimeoutMs,
+      statementTimeoutMs: config.vault.statementTimeoutMs,
+      poolSize: config.vault.poolSize,
+    });
     closers.push(() => vault.close());
+    const spool = linkSpoolFor(config, vault);
+    if (spool) closers.push(replaySpoolEvery(spool, logger));
 
     let quota: QuotaLimiter = new MemoryQuotaLimiter();
     let distributed: RedisFlight | null = null;
     let redisClient: Redis | null = null;
+    const keyHash = keyedHash(config.vault.encryptionKey ?? DEVELOPMENT_KEY_NAME_SECRET);
     if (config.redis) {
-      const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+      const redis = new Redis(config.redis.url, {
+        lazyConnect: true,
+        connectTimeout: config.redis.connectTimeoutMs,
+        commandTimeout: config.redis.commandTimeoutMs,
+        // Fail fast while disconnected instead of queueing requests for the whole outage, and never
+        // re-send a command whose reply was lost (a re-sent quota take would count twice).
+        enableOfflineQueue: false,
+        autoResendUnfulfilledCommands: false,
+        maxRetriesPerRequest: 1,
+        retryStrategy: (times) => Math.min(100 * times, 1_000),
+      });
       // Without a listener ioredis prints every reconnect failure to stderr; /readiness reports the outage.
       let lastRedisError = '';
       redis.on('error', (error: Error) => {
@@ -107,21 +136,34 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
         lastRedisError = '';
       });
       closers.push(async () => {
-        await redis.quit();
+        // quit() waits for Redis to answer; a hung Redis gets a hard disconnect.
+        if (!(await settlesWithin(redis.quit(), 1_000).catch(() => false))) redis.disconnect();
       });
+      await redis.connect();
       await redis.ping();
       redisClient = redis;
       quota = new RedisQuotaLimiter(redis, `${config.redis.keyPrefix}quota:`);
-      // The lock outlives the slowest Plaid call with its retries, so a dead replica frees it in time.
-      const { timeoutMs, retry } = config.plaid;
-      const lockTtlMs = timeoutMs * retry.maxAttempts + retry.maxElapsedMs + 5_000;
-      distributed = new RedisFlight(redis, { lockTtlMs, prefix: `${config.redis.keyPrefix}flight:` });
+      // Short-lived and renewed while its holder runs: a replica that dies frees it within one TTL.
+      distributed = new RedisFlight(redis, {
+        lockTtlMs: config.redis.lockTtlMs,
+        prefix: `${config.redis.keyPrefix}flight:`,
+        owner: `${hostname()}:${process.pid}`,
+        onPublishFailed: (error) => logger.warn({ err: error }, 'single flight: outcome not published to Redis'),
+      });
     }
-    const guard = new RefreshGuard(quota, config.quotas, distributed, {
-      joined: (endpoint) => metrics.flightJoined(endpoint),
-      throttled: (endpoint, scope) => metrics.throttled(endpoint, scope),
+    const guard = new RefreshGuard(quota, config.quotas, {
+      distributed,
+      keyHash,
+      observer: {
+        joined: (endpoint) => metrics.flightJoined(endpoint),
+        throttled: (endpoint, scope) => metrics.throttled(endpoint, scope),
+      },
     });
-    const services: Services = { vault, refresh: new RefreshService({ vault, plaid, guard }), link: new LinkService({ vault, plaid }) };
+    const services: Services = {
+      vault,
+      refresh: new RefreshService({ vault, plaid, guard, logger, onRecordDropped: () => metrics.refreshRecordDropped() }),
+      link: new LinkService({ vault, plaid, guard, spool, logger, onNotSaved: (outcome) => metrics.linkNotSaved(outcome) }),
+    };
     // Embedded mode without a configured secret signs demo tokens with a random one.
     const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);
     const authenticate = createAuthenticator({ ...config.auth, jwtSecret });
@@ -149,6 +191,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       introspection: config.introspection,
       csrfPrevention: config.http.csrfPrevention,
       maxBodyBytes: config.http.maxBodyBytes,
+      requestTimeoutMs: config.http.requestTimeoutMs,
       limits: config.limits,
       graphiql: {
         enabled: config.graphiql,
@@ -164,6 +207,43 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     await close();
     throw error;
   }
+}
+
+/**
+ * The link spool's directory: LINK_SPOOL_DIR, else beside an on-disk PGlite, else a directory in
+ * the temp dir named after the database (so two deployments on one machine keep theirs apart).
+ * None for the in-memory vault, which loses everything with the process anyway.
+ */
+function linkSpoolFor(config: AppConfig, vault: TokenVault): LinkSpool | null {
+  const { linkSpoolDir, dataDir, databaseUrl, schema } = config.vault;
+  if (linkSpoolDir) return new LinkSpool(linkSpoolDir, vault);
+  if (dataDir) return new LinkSpool(join(dataDir, 'link-spool'), vault);
+  if (!databaseUrl) return null;
+  const name = createHash('sha256').update(`${databaseUrl}\n${schema ?? ''}`).digest('hex').slice(0, 16);
+  return new LinkSpool(join(tmpdir(), `plaid-refresh-graphql-link-spool-${name}`), vault);
+}
+
+/** Offers spooled Items to the vault now and every SPOOL_REPLAY_MS; returns the step that stops it. */
+function replaySpoolEvery(spool: LinkSpool, logger: Logger): () => Promise<void> {
+  let running: Promise<void> = Promise.resolve();
+  const replay = () => {
+    running = spool
+      .replay()
+      .then((result) => {
+        if (result.saved > 0) logger.info({ saved: result.saved, left: result.left }, 'link spool: Items saved to the vault');
+        if (result.unreadable + result.refused > 0) {
+          logger.error({ unreadable: result.unreadable, refused: result.refused, directory: spool.directory }, 'link spool: Items that cannot be saved');
+        }
+      })
+      .catch((error: unknown) => logger.warn({ err: error }, 'link spool: replay failed'));
+  };
+  replay();
+  const timer = setInterval(replay, SPOOL_REPLAY_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /** Reports a dependency down (with a reason safe to show) when it fails or does not answer in time. */
@@ -190,62 +270,4 @@ function logPlaidAttempt(logger: Logger, event: PlaidAttemptEvent): void {
   };
   if (event.decision?.retry) logger.warn(fields, 'plaid call retried');
   else logger.debug(fields, 'plaid attempt');
-}
-
-export interface HttpListener {
-  readonly server: Server;
-  readonly url: string;
-  /** Requests being served right now. */
-  inFlight(): number;
-  /**
-   * Stops accepting connections, lets in-flight requests finish for up to `graceMs`, then cuts
-   * what is left. Resolves with the number of requests that had to be cut.
-   */
-  close(graceMs?: number): Promise<number>;
-}
-
-/** Serves the app over HTTP (port 0 picks a free one). */
-export async function listen(app: App, host: string, port: number): Promise<HttpListener> {
-  let active = 0;
-  let closing = false;
-  let settled: (() => void) | null = null;
-  const server = createServer((req, res) => {
-    active += 1;
-    res.once('close', () => {
-      active -= 1;
-      // While closing, a finished keep-alive connection is idle: let it go now.
-      if (closing) server.closeIdleConnections();
-      if (closing && active === 0) settled?.();
-    });
-    void app(req, res);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const hostPart = address.address.includes(':') ? `[${address.address}]` : address.address;
-  return {
-    server,
-    url: `http://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart}:${address.port}`,
-    inFlight: () => active,
-    close: async (graceMs = 10_000) => {
-      closing = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      let cut = 0;
-      if (active > 0) {
-        const drained = new Promise<void>((resolve) => {
-          settled = resolve;
-        });
-        if (!(await settlesWithin(drained, graceMs))) {
-          cut = active;
-          server.closeAllConnections();
-        }
-      }
-      server.closeIdleConnections();
-      await closed;
-      return cut;
-    },
-  };
 }

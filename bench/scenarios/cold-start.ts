@@ -73,7 +73,7 @@ async function timeToHealthy(command: readonly string[]): Promise<number> {
   const [executable, ...args] = command;
   if (!executable) throw new Error('no command');
   const started = performance.now();
-  const child = spawn(executable, args, { cwd: ROOT, env: { ...env, PORT: String(port), HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(executable, args, { cwd: ROOT, env: { ...env, PORT: String(port), HOST: '127.0.0.1', SHUTDOWN_DRAIN_MS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

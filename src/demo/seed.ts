@@ -7,6 +7,7 @@ import type { PlaidClient } from '../plaid/client.js';
 import type { LinkService } from '../services/link-service.js';
 import { linkFixtures, type LinkedFixtures } from '../simulator/fixtures.js';
 import type { TokenVault } from '../vault/vault.js';
+import { callerFor } from '../services/caller.js';
 
 export const DEMO_VIEWER_ID = 'demo';
 
@@ -14,7 +15,7 @@ export async function seedDemoViewer(deps: { plaid: PlaidClient; vault: TokenVau
   const fixtures = await linkFixtures(deps.plaid, {
     clientUserId: DEMO_VIEWER_ID,
     exchange: async (publicToken) => {
-      const item = await deps.link.linkItem(DEMO_VIEWER_ID, publicToken);
+      const item = await deps.link.linkItem(callerFor(DEMO_VIEWER_ID), publicToken);
       const accessToken = await deps.vault.getAccessToken(DEMO_VIEWER_ID, item.id);
       if (accessToken === null) throw new Error('the demo Item was not stored');
       return { itemId: item.id, accessToken };

@@ -18,8 +18,11 @@ import {
   PlaidUserError,
 } from '../plaid/errors.js';
 import {
+  DependencyUnavailableError,
   InputValidationError,
   ItemNotFoundError,
+  LinkNotSavedError,
+  LinkThrottledError,
   NoPlaidUserError,
   PlaidUnavailableError,
   RefreshThrottledError,
@@ -157,15 +160,68 @@ builder.objectType(PlaidUnavailableError, {
   }),
 });
 
+const ThrottleScopeEnum = builder.enumType('ThrottleScope', {
+  values: {
+    ITEM: { description: "This Item's limit (Plaid's own, per Item and minute)." },
+    USER: { description: "This Plaid user's limit (the bundle refresh)." },
+    VIEWER: { description: 'Your own share of the Plaid budget, so one viewer cannot use up everyone’s.' },
+    CLIENT: { description: "The whole Plaid client's limit, shared by every viewer." },
+  } as const,
+});
+
 builder.objectType(RefreshThrottledError, {
   name: 'RefreshThrottledError',
-  description: 'The refresh would pass a Plaid limit, so it was not sent (nor billed). Wait `retryAfterSeconds`.',
+  description: 'The refresh would pass a limit, so it was not sent (nor billed). Wait `retryAfterSeconds`.',
   interfaces: [BaseErrorInterface],
   fields: (t) => ({
-    scope: t.field({
-      type: builder.enumType('ThrottleScope', { values: ['ITEM', 'USER', 'CLIENT'] as const }),
-      description: 'Which limit: this Item, this Plaid user, or the whole Plaid client.',
-      resolve: (error) => error.scope,
+    scope: t.field({ type: ThrottleScopeEnum, description: 'Which limit was reached.', resolve: (error) => error.scope }),
+  }),
+});
+
+builder.objectType(LinkThrottledError, {
+  name: 'LinkThrottledError',
+  description: 'Too many Items were linked (by you in the last hour, or by everyone in the last minute); nothing was exchanged.',
+  interfaces: [BaseErrorInterface],
+  fields: (t) => ({
+    scope: t.field({ type: ThrottleScopeEnum, description: 'VIEWER or CLIENT.', resolve: (error) => error.scope }),
+  }),
+});
+
+builder.objectType(DependencyUnavailableError, {
+  name: 'DependencyUnavailableError',
+  description:
+    "This service's own storage or coordination store could not be used in time. Not Plaid's fault and not yours: retry after `retryAfterSeconds`.",
+  interfaces: [BaseErrorInterface],
+  fields: (t) => ({
+    dependency: t.field({
+      type: builder.enumType('Dependency', {
+        values: {
+          STORAGE: { description: 'The vault database (linked Items, access tokens, refresh records).' },
+          COORDINATION: { description: 'Redis: the per-minute quotas and single flight shared by the replicas.' },
+        } as const,
+      }),
+      resolve: (error) => error.dependency,
+    }),
+    mayHaveRun: t.exposeBoolean('mayHaveRun', {
+      description: 'True when Plaid may have done (and billed) the refresh anyway: do not simply click again.',
+    }),
+  }),
+});
+
+builder.objectType(LinkNotSavedError, {
+  name: 'LinkNotSavedError',
+  description: "Plaid linked the Item, but this service's storage could not keep it; `outcome` says what became of it.",
+  interfaces: [BaseErrorInterface],
+  fields: (t) => ({
+    outcome: t.field({
+      type: builder.enumType('LinkNotSavedOutcome', {
+        values: {
+          REMOVED_AT_PLAID: { description: 'The Item was removed at Plaid (nothing is billed for it): link it again later.' },
+          KEPT_FOR_LATER: { description: 'The Item is kept on this server and appears in `viewer.items` once storage is back.' },
+          NOT_KEPT: { description: 'The Item could be neither stored nor removed: link it again later; support has the log line.' },
+        } as const,
+      }),
+      resolve: (error) => error.outcome,
     }),
   }),
 });
@@ -177,4 +233,5 @@ export const REFRESH_ERROR_CLASSES = [
   InputValidationError,
   PlaidUnavailableError,
   RefreshThrottledError,
+  DependencyUnavailableError,
 ] as const;

@@ -1,8 +1,14 @@
 /** linkItem: the end of the Plaid Link flow. The access token goes to the vault; only the Item comes back. */
 import type { VaultItem } from '../vault/vault.js';
-import { requireViewer } from '../context.js';
+import { requireCaller } from '../context.js';
 import { builder } from './builder.js';
-import { InputValidationError, PlaidUnavailableError } from '../services/errors.js';
+import {
+  DependencyUnavailableError,
+  InputValidationError,
+  LinkNotSavedError,
+  LinkThrottledError,
+  PlaidUnavailableError,
+} from '../services/errors.js';
 import { PLAID_ERROR_CLASSES } from './errors.js';
 import { PlaidItemRef } from './item.js';
 
@@ -12,7 +18,15 @@ const LinkItemSuccess = builder.objectRef<{ item: VaultItem }>('LinkItemSuccess'
 });
 
 const LinkItemResult = builder.errorUnion('LinkItemResult', {
-  types: [LinkItemSuccess, ...PLAID_ERROR_CLASSES, InputValidationError, PlaidUnavailableError],
+  types: [
+    LinkItemSuccess,
+    ...PLAID_ERROR_CLASSES,
+    InputValidationError,
+    PlaidUnavailableError,
+    LinkThrottledError,
+    LinkNotSavedError,
+    DependencyUnavailableError,
+  ],
 });
 
 builder.mutationField('linkItem', (t) =>
@@ -22,7 +36,7 @@ builder.mutationField('linkItem', (t) =>
     description: 'Exchanges the `public_token` from Plaid Link (onSuccess) and links the Item for the caller.',
     args: { publicToken: t.arg.string({ required: true }) },
     resolve: async (_root, args, context) => ({
-      item: await context.services.link.linkItem(requireViewer(context).id, args.publicToken),
+      item: await context.services.link.linkItem(requireCaller(context), args.publicToken),
     }),
   }),
 );

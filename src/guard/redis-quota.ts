@@ -4,6 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { viaRedis } from './errors.js';
 import type { QuotaDecision, QuotaLimiter, QuotaRule } from './quota.js';
 
 // KEYS: the rules' keys. ARGV: member, then window and limit per rule.
@@ -43,12 +44,12 @@ export class RedisQuotaLimiter implements QuotaLimiter {
   async take(rules: readonly QuotaRule[]): Promise<QuotaDecision> {
     const keys = rules.map((rule) => this.prefix + rule.key);
     const args = [randomUUID(), ...rules.flatMap((rule) => [String(rule.windowMs), String(rule.limit)])];
-    const answer = (await this.redis.eval(TAKE, keys.length, ...keys, ...args)) as [number, number?, string?];
+    const answer = (await viaRedis('quota', false, () => this.redis.eval(TAKE, keys.length, ...keys, ...args))) as [number, number?, string?];
     if (answer[0] === 1) return { allowed: true };
     return { allowed: false, retryAfterMs: Number(answer[1]), key: String(answer[2]).slice(this.prefix.length) };
   }
 
   async block(key: string, forMs: number): Promise<void> {
-    await this.redis.set(`${this.prefix}${key}:blocked`, '1', 'PX', Math.max(1, Math.round(forMs)));
+    await viaRedis('quota block', false, () => this.redis.set(`${this.prefix}${key}:blocked`, '1', 'PX', Math.max(1, Math.round(forMs))));
   }
 }

@@ -1,86 +1,135 @@
 /**
- * The cost guard around every refresh: concurrent refreshes of the same thing share one Plaid call
- * (single flight), and a refresh that would pass a Plaid limit is refused before it is sent.
+ * The cost guard around every Plaid call that is billed or rate-limited: concurrent refreshes of the
+ * same thing share one Plaid call (single flight), and a call that would pass a quota (per Item or
+ * Plaid user, per viewer, per Plaid client) is refused before it is sent. Every attempt counts,
+ * re-sends included, since each one spends Plaid's quota.
  */
 import { PlaidRateLimitExceededError } from '../plaid/errors.js';
-import { RefreshThrottledError, type ThrottleScope } from '../services/errors.js';
+import { QuotaExceededError, type QuotaScope } from './errors.js';
+import type { KeyHash } from './key-hash.js';
 import type { QuotaLimiter, QuotaRule } from './quota.js';
 import type { RedisFlight } from './redis-flight.js';
 import { SingleFlight, type FlightResult } from './single-flight.js';
 
-/** Per-minute limits of one endpoint: per Item (or per user for the bundle) and per Plaid client. */
+/** Per-minute limits of one endpoint: per Item (or Plaid user for the bundle), per viewer, per Plaid client. */
 export interface EndpointLimits {
   readonly perTarget: number;
+  readonly perViewer: number;
   readonly perClient: number;
+}
+
+/** linkItem: each one spends a Plaid exchange call. Per viewer per hour, per Plaid client per minute. */
+export interface LinkLimits {
+  readonly perViewerPerHour: number;
+  readonly perClientPerMinute: number;
 }
 
 export type GuardedEndpoint = '/transactions/refresh' | '/identity/refresh' | '/cashflow_report/refresh' | '/user/financial_data/refresh';
 
-/**
- * Plaid documents 2 per Item and 100 per client per minute for /transactions/refresh. It documents
- * none for the others; since they are billed (or refresh whole bundles) the same budget is the default.
- */
-export const DEFAULT_LIMITS: Readonly<Record<GuardedEndpoint, EndpointLimits>> = {
-  '/transactions/refresh': { perTarget: 2, perClient: 100 },
-  '/identity/refresh': { perTarget: 2, perClient: 100 },
-  '/cashflow_report/refresh': { perTarget: 2, perClient: 100 },
-  '/user/financial_data/refresh': { perTarget: 2, perClient: 100 },
-};
+export interface GuardLimits {
+  readonly endpoints: Readonly<Record<GuardedEndpoint, EndpointLimits>>;
+  readonly link: LinkLimits;
+}
 
-const WINDOW_MS = 60_000;
+/** One guarded call: what it is, who asks, and until when the asker waits. */
+export interface GuardedCall {
+  readonly endpoint: GuardedEndpoint;
+  readonly viewerId: string;
+  /** The Item, or the Plaid user for the bundle. */
+  readonly target: { readonly scope: 'ITEM' | 'USER'; readonly id: string };
+  /** Tells apart calls of one endpoint and target that are not identical (cashflow `days`). */
+  readonly variant?: string;
+  /** Epoch ms: a follower stops waiting for the shared call then. */
+  readonly deadline: number;
+}
+
+/** Asks the quotas for room before the same call is sent to Plaid again; false means do not re-send. */
+export type ResendGate = () => Promise<boolean>;
 
 /** What the guard did instead of calling Plaid, for metrics. */
 export interface GuardObserver {
-  joined(endpoint: GuardedEndpoint): void;
-  throttled(endpoint: GuardedEndpoint, scope: ThrottleScope): void;
+  joined(endpoint: string): void;
+  throttled(endpoint: string, scope: QuotaScope): void;
 }
+
+export interface RefreshGuardOptions {
+  /** Single flight across replicas (Redis); without it, single flight is per process. */
+  readonly distributed?: RedisFlight | null;
+  readonly observer?: GuardObserver | null;
+  /** Hashes ids that must not appear in key names (viewers, Plaid users). */
+  readonly keyHash?: KeyHash;
+}
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
 
 export class RefreshGuard {
   private readonly flight = new SingleFlight();
+  private readonly distributed: RedisFlight | null;
+  private readonly observer: GuardObserver | null;
+  private readonly hash: KeyHash;
 
   constructor(
     private readonly quota: QuotaLimiter,
-    private readonly limits: Readonly<Record<GuardedEndpoint, EndpointLimits>> = DEFAULT_LIMITS,
-    /** Single flight across replicas (Redis); without it, single flight is per process. */
-    private readonly distributed: RedisFlight | null = null,
-    private readonly observer: GuardObserver | null = null,
-  ) {}
+    private readonly limits: GuardLimits,
+    options: RefreshGuardOptions = {},
+  ) {
+    this.distributed = options.distributed ?? null;
+    this.observer = options.observer ?? null;
+    this.hash = options.keyHash ?? ((id) => id);
+  }
 
   /**
-   * Runs `call` at most once for concurrent callers of the same `flightKey`; the leader checks the
-   * quota first. `target` is the Item id (or the user for the bundle).
+   * Runs `call` at most once for concurrent identical calls; the leader takes the quotas first and
+   * `call` gets a gate to ask again before each re-send. Rejects with QuotaExceededError before
+   * anything is sent when a quota is spent.
    */
-  async run<T>(
-    endpoint: GuardedEndpoint,
-    target: { scope: 'ITEM' | 'USER'; id: string },
-    flightKey: string,
-    call: () => Promise<T>,
-  ): Promise<FlightResult<T>> {
-    const key = `${endpoint}|${flightKey}`;
+  async run<T>(request: GuardedCall, call: (resend: ResendGate) => Promise<T>): Promise<FlightResult<T>> {
+    const { endpoint, target } = request;
+    const targetId = target.scope === 'USER' ? this.hash(target.id) : target.id;
+    const limits = this.limits.endpoints[endpoint];
+    const rules: readonly (QuotaRule & { scope: QuotaScope })[] = [
+      { scope: target.scope, key: `${target.scope.toLowerCase()}:${targetId}:${endpoint}`, limit: limits.perTarget, windowMs: MINUTE_MS },
+      { scope: 'VIEWER', key: `viewer:${this.hash(request.viewerId)}:${endpoint}`, limit: limits.perViewer, windowMs: MINUTE_MS },
+      { scope: 'CLIENT', key: `client:${endpoint}`, limit: limits.perClient, windowMs: MINUTE_MS },
+    ];
     const lead = async (): Promise<T> => {
-      const limits = this.limits[endpoint];
-      const targetRule: QuotaRule = { key: `${target.scope.toLowerCase()}:${target.id}:${endpoint}`, limit: limits.perTarget, windowMs: WINDOW_MS };
-      const clientRule: QuotaRule = { key: `client:${endpoint}`, limit: limits.perClient, windowMs: WINDOW_MS };
-      const decision = await this.quota.take([targetRule, clientRule]);
-      if (!decision.allowed) {
-        const scope: ThrottleScope = decision.key === clientRule.key ? 'CLIENT' : target.scope;
-        this.observer?.throttled(endpoint, scope);
-        throw new RefreshThrottledError(scope, Math.max(1, Math.ceil(decision.retryAfterMs / 1000)));
-      }
+      await this.take(endpoint, rules);
+      // A refused or uncoordinated re-send is simply not made: the caller gets Plaid's own answer.
+      const resend: ResendGate = () => this.take(endpoint, rules, false).then(() => true, () => false);
       try {
-        return await call();
+        return await call(resend);
       } catch (error) {
         // Plaid rejected it anyway (other clients of the key, other limits): believe Plaid for a window.
-        if (error instanceof PlaidRateLimitExceededError) await this.quota.block(targetRule.key, WINDOW_MS);
+        if (error instanceof PlaidRateLimitExceededError) await this.quota.block(rules[0]?.key ?? '', MINUTE_MS).catch(() => {});
         throw error;
       }
     };
+    const key = `${endpoint}|${target.scope}:${targetId}|${request.variant ?? ''}`;
     // Callers in this process share one flight; with Redis, that flight joins other replicas' too.
+    const distributed = this.distributed;
     const shared = await this.flight.run(key, () =>
-      this.distributed ? this.distributed.run(key, lead) : lead().then((value) => ({ value, joined: false })),
+      distributed ? distributed.run(key, lead, request.deadline) : lead().then((value) => ({ value, joined: false })),
     );
     const joined = shared.joined || shared.value.joined;
     if (joined) this.observer?.joined(endpoint);
     return { value: shared.value.value, joined };
+  }
+
+  /** Takes one linkItem from the viewer's and the client's budget, or throws QuotaExceededError. */
+  async takeLink(viewerId: string): Promise<void> {
+    const { perViewerPerHour, perClientPerMinute } = this.limits.link;
+    await this.take('/item/public_token/exchange', [
+      { scope: 'VIEWER', key: `viewer:${this.hash(viewerId)}:link`, limit: perViewerPerHour, windowMs: HOUR_MS },
+      { scope: 'CLIENT', key: 'client:link', limit: perClientPerMinute, windowMs: MINUTE_MS },
+    ]);
+  }
+
+  private async take(endpoint: string, rules: readonly (QuotaRule & { scope: QuotaScope })[], observe = true): Promise<void> {
+    const decision = await this.quota.take(rules);
+    if (decision.allowed) return;
+    const scope = rules.find((rule) => rule.key === decision.key)?.scope ?? 'CLIENT';
+    if (observe) this.observer?.throttled(endpoint, scope);
+    throw new QuotaExceededError(scope, decision.retryAfterMs);
   }
 }

@@ -15,6 +15,10 @@ export interface Metrics {
   plaidAttempt(event: PlaidAttemptEvent): void;
   flightJoined(endpoint: string): void;
   throttled(endpoint: string, scope: string): void;
+  /** A refresh Plaid accepted whose record the vault could not write (the caller still heard yes). */
+  refreshRecordDropped(): void;
+  /** An exchanged Item the vault could not store, by what became of it. */
+  linkNotSaved(outcome: string): void;
 }
 
 const PLAID_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
@@ -71,8 +75,20 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
   });
   const throttles = new Counter({
     name: 'refresh_throttled_total',
-    help: 'Refreshes refused before calling Plaid because a quota was spent, by scope (ITEM, USER, CLIENT).',
+    help: 'Refreshes refused before calling Plaid because a quota was spent, by scope (ITEM, USER, VIEWER, CLIENT).',
     labelNames: ['endpoint', 'scope'] as const,
+    registers: [registry],
+  });
+
+  const recordsDropped = new Counter({
+    name: 'refresh_records_dropped_total',
+    help: 'Refreshes Plaid accepted (and the caller was told so) whose record could not be written to the vault.',
+    registers: [registry],
+  });
+  const linksNotSaved = new Counter({
+    name: 'link_items_not_saved_total',
+    help: 'Exchanged Items the vault could not store, by outcome (REMOVED_AT_PLAID, KEPT_FOR_LATER, NOT_KEPT).',
+    labelNames: ['outcome'] as const,
     registers: [registry],
   });
 
@@ -97,6 +113,12 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     },
     throttled(endpoint, scope) {
       throttles.inc({ endpoint, scope });
+    },
+    refreshRecordDropped() {
+      recordsDropped.inc();
+    },
+    linkNotSaved(outcome) {
+      linksNotSaved.inc({ outcome });
     },
   };
 }

@@ -18,6 +18,7 @@ import { settlesWithin } from '../util/settles-within.js';
 import {
   CashflowReportRefreshRequest,
   ItemGetResponse,
+  ItemRemoveResponse,
   PLAID_VERSION,
   PublicTokenExchangeResponse,
   RefreshResponse,
@@ -94,6 +95,19 @@ export interface UserRefreshReceipt {
 
 export const USER_AGENT = 'plaid-refresh-graphql/0.1';
 
+/** Per-call options of the billed refreshes. */
+export interface CallOptions {
+  /** Epoch ms: no attempt runs past it, and no re-send starts that could not finish by it. */
+  readonly deadline?: number;
+  /** Asked before a re-send of a call that reached Plaid (each one spends Plaid's quota); false: do not re-send. */
+  readonly beforeResend?: () => Promise<boolean>;
+}
+
+interface PostOptions extends CallOptions {
+  readonly readOnly?: boolean;
+  readonly billed?: boolean;
+}
+
 export class PlaidClient {
   readonly baseUrl: string;
   readonly timeoutMs: number;
@@ -137,26 +151,29 @@ export class PlaidClient {
 
   // ---- the four refreshes -------------------------------------------------------------------
 
-  async refreshTransactions(accessToken: string): Promise<RefreshReceipt> {
-    const body = await this.post('/transactions/refresh', { access_token: accessToken }, RefreshResponse);
+  async refreshTransactions(accessToken: string, options: CallOptions = {}): Promise<RefreshReceipt> {
+    const body = await this.post('/transactions/refresh', { access_token: accessToken }, RefreshResponse, { ...options, billed: true });
     return { requestId: body.request_id };
   }
 
-  async refreshIdentity(accessToken: string): Promise<RefreshReceipt> {
-    const body = await this.post('/identity/refresh', { access_token: accessToken }, RefreshResponse);
+  async refreshIdentity(accessToken: string, options: CallOptions = {}): Promise<RefreshReceipt> {
+    const body = await this.post('/identity/refresh', { access_token: accessToken }, RefreshResponse, { ...options, billed: true });
     return { requestId: body.request_id };
   }
 
-  async refreshCashflowReport(accessToken: string, daysRequested: number): Promise<RefreshReceipt> {
+  async refreshCashflowReport(accessToken: string, daysRequested: number, options: CallOptions = {}): Promise<RefreshReceipt> {
     // Checked here too, so a bad value never becomes a paid call.
     const request = CashflowReportRefreshRequest.safeParse({ access_token: accessToken, days_requested: daysRequested });
     if (!request.success) throw new RangeError(`days_requested must be an integer from 1 to 730, got ${daysRequested}`);
-    const body = await this.post('/cashflow_report/refresh', request.data, RefreshResponse);
+    const body = await this.post('/cashflow_report/refresh', request.data, RefreshResponse, { ...options, billed: true });
     return { requestId: body.request_id };
   }
 
-  async refreshUserFinancialData(userId: string): Promise<UserRefreshReceipt> {
-    const body = await this.post('/user/financial_data/refresh', { user_id: userId }, UserFinancialDataRefreshResponse);
+  async refreshUserFinancialData(userId: string, options: CallOptions = {}): Promise<UserRefreshReceipt> {
+    const body = await this.post('/user/financial_data/refresh', { user_id: userId }, UserFinancialDataRefreshResponse, {
+      ...options,
+      billed: true,
+    });
     return {
       requestId: body.request_id,
       userId: body.user_id ?? null,
@@ -217,6 +234,16 @@ export class PlaidClient {
     return { publicToken: body.public_token, requestId: body.request_id };
   }
 
+  /**
+   * /item/remove: ends the Item at Plaid (billing stops, the access token dies). Removing an Item
+   * twice is harmless, so it is re-sent like a read: a second answer of INVALID_ACCESS_TOKEN after
+   * a lost first one means it is gone.
+   */
+  async removeItem(accessToken: string, options: CallOptions = {}): Promise<{ requestId: string }> {
+    const body = await this.post('/item/remove', { access_token: accessToken }, ItemRemoveResponse, { ...options, readOnly: true });
+    return { requestId: body.request_id };
+  }
+
   async resetSandboxItemLogin(accessToken: string): Promise<{ resetLogin: boolean; requestId: string }> {
     const body = await this.post('/sandbox/item/reset_login', { access_token: accessToken }, SandboxItemResetLoginResponse);
     return { resetLogin: body.reset_login, requestId: body.request_id };
@@ -238,11 +265,12 @@ export class PlaidClient {
 
   // ---- transport ----------------------------------------------------------------------------
 
-  private async post<T>(endpoint: string, body: object, schema: z.ZodType<T>, options: { readOnly?: boolean } = {}): Promise<T> {
+  private async post<T>(endpoint: string, body: object, schema: z.ZodType<T>, options: PostOptions = {}): Promise<T> {
     const started = performance.now();
     for (let attempt = 1; ; attempt++) {
       const attemptStarted = performance.now();
-      const outcome = await this.once(endpoint, body, schema);
+      const remainingMs = options.deadline === undefined ? undefined : options.deadline - Date.now();
+      const outcome = await this.once(endpoint, body, schema, Math.max(1, Math.min(this.timeoutMs, remainingMs ?? this.timeoutMs)));
       if (outcome.ok) {
         this.onAttempt?.({
           endpoint,
@@ -266,6 +294,8 @@ export class PlaidClient {
         random: this.random(),
         retryAfterMs: outcome.retryAfterMs,
         readOnly: options.readOnly ?? false,
+        billed: options.billed ?? false,
+        ...(options.deadline === undefined ? {} : { remainingMs: options.deadline - Date.now() }),
       });
       this.onAttempt?.({
         endpoint,
@@ -278,12 +308,15 @@ export class PlaidClient {
         decision,
       });
       if (!decision.retry) throw error;
+      // A re-send after an answer spends Plaid's quota again; the caller's quotas get a say first.
+      // Refused, the caller gets the error Plaid actually gave.
+      if (outcome.status !== null && options.beforeResend && !(await options.beforeResend())) throw error;
       await this.sleep(decision.delayMs);
     }
   }
 
   /** One HTTP exchange, never throwing: parsed data, or a typed error and what the retry loop needs. */
-  private async once<T>(endpoint: string, body: object, schema: z.ZodType<T>): Promise<Attempt<T>> {
+  private async once<T>(endpoint: string, body: object, schema: z.ZodType<T>, timeoutMs: number): Promise<Attempt<T>> {
     let response: Dispatcher.ResponseData;
     let text: string;
     try {
@@ -292,13 +325,13 @@ export class PlaidClient {
         method: 'POST',
         headers: this.headers,
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       });
       text = await response.body.text();
     } catch (error) {
-      return { ok: false, error: transportErrorFrom(error, this.timeoutMs), status: null, retryAfterMs: null };
+      return { ok: false, error: transportErrorFrom(error, timeoutMs), status: null, retryAfterMs: null };
     }
     const status = response.statusCode;
     const failed = (error: PlaidClientError): Attempt<T> => ({

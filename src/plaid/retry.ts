@@ -39,47 +39,57 @@ export interface RetryInput {
   readonly retryAfterMs?: number | null;
   /** A call that only reads (/item/get): re-sending it cannot bill or change anything. */
   readonly readOnly?: boolean;
+  /**
+   * A billed refresh with a per-minute Plaid limit: each re-send is billed and spends that limit, so
+   * waits that last minutes (rate limits, institution outages, maintenance) go to the caller as
+   * `retryAfterSeconds` instead of a loop in the server.
+   */
+  readonly billed?: boolean;
+  /** Time left until the caller's deadline; no re-send starts that could not finish before it. */
+  readonly remainingMs?: number;
 }
 
 export type RetryDecision =
   | { readonly retry: true; readonly delayMs: number; readonly reason: string }
   | { readonly retry: false; readonly reason: string };
 
-/** Why a call may be re-sent, or null when it must not be. */
-function retryableBecause(error: PlaidClientError, readOnly: boolean): string | null {
-  if (error instanceof PlaidConnectionFailedError) return 'the connection failed before the request was sent';
-  if (readOnly && error instanceof PlaidTransportError) return 'a read-only call: sending it again cannot bill or change anything';
-  if (error instanceof PlaidTransportError) return null;
-  if (!(error instanceof PlaidResponseError)) return null;
-  const known = catalogueEntry(error.errorCode);
-  if (known) {
-    if (known.retry !== 'backoff') return null;
-    if (known.errorType === 'RATE_LIMIT_EXCEEDED') return `Plaid rate-limited the call (${error.errorCode}); it did not run`;
-    return `Plaid advises retrying ${error.errorCode} with backoff`;
-  }
-  // A rate-limit code we do not know yet: still a rejection before any work was done.
-  if (error.errorType === 'RATE_LIMIT_EXCEEDED') return `Plaid rate-limited the call (${error.errorCode}); it did not run`;
-  return null;
-}
+type Verdict = { readonly retry: boolean; readonly reason: string };
 
-function refusalReason(error: PlaidClientError): string {
+/** Whether a failure may be re-sent at all, and why: the rules, first match wins. */
+function verdictFor(error: PlaidClientError, readOnly: boolean, billed: boolean): Verdict {
+  if (error instanceof PlaidConnectionFailedError) return { retry: true, reason: 'the connection failed before the request was sent' };
+  if (readOnly && error instanceof PlaidTransportError) {
+    return { retry: true, reason: 'a read-only call: sending it again cannot bill or change anything' };
+  }
   if (error instanceof PlaidTransportError) {
-    return error.mayHaveRun
-      ? 'the refresh may have run at Plaid; re-sending could bill it twice'
-      : 'transport failure not known to be safe to re-send';
+    return {
+      retry: false,
+      reason: error.mayHaveRun
+        ? 'the refresh may have run at Plaid; re-sending could bill it twice'
+        : 'transport failure not known to be safe to re-send',
+    };
   }
-  if (error instanceof PlaidResponseError) {
-    const known = catalogueEntry(error.errorCode);
-    if (!known) return `${error.errorCode} is not a code known to be safe to retry`;
-    return `${error.errorCode} is ${known.retry}: sending it again changes nothing`;
+  if (!(error instanceof PlaidResponseError)) return { retry: false, reason: 'not a Plaid error' };
+  const known = catalogueEntry(error.errorCode);
+  const errorType = known?.errorType ?? error.errorType;
+  const rateLimited = errorType === 'RATE_LIMIT_EXCEEDED' && (known === undefined || known.retry === 'backoff');
+  if (billed && rateLimited) {
+    return { retry: false, reason: `${error.errorCode} is a per-minute limit: a re-send within seconds is refused again and spends the quota` };
   }
-  return 'not a Plaid error';
+  if (billed && (errorType === 'INSTITUTION_ERROR' || error.errorCode === 'PLANNED_MAINTENANCE')) {
+    return { retry: false, reason: `${error.errorCode} lasts minutes: re-sending a billed refresh within seconds only spends its quota` };
+  }
+  if (rateLimited) return { retry: true, reason: `Plaid rate-limited the call (${error.errorCode}); it did not run` };
+  if (!known) return { retry: false, reason: `${error.errorCode} is not a code known to be safe to retry` };
+  if (known.retry !== 'backoff') return { retry: false, reason: `${error.errorCode} is ${known.retry}: sending it again changes nothing` };
+  return { retry: true, reason: `Plaid advises retrying ${error.errorCode} with backoff` };
 }
 
 export function decideRetry(input: RetryInput): RetryDecision {
   const { error, attempt, elapsedMs, policy } = input;
-  const because = retryableBecause(error, input.readOnly ?? false);
-  if (because === null) return { retry: false, reason: refusalReason(error) };
+  const verdict = verdictFor(error, input.readOnly ?? false, input.billed ?? false);
+  if (!verdict.retry) return { retry: false, reason: verdict.reason };
+  const because = verdict.reason;
   if (attempt >= policy.maxAttempts) {
     return { retry: false, reason: `${because}, but all ${policy.maxAttempts} attempts are used` };
   }
@@ -88,6 +98,9 @@ export function decideRetry(input: RetryInput): RetryDecision {
   const delayMs = Math.max(Math.round(input.random * ceiling), input.retryAfterMs ?? 0);
   if (elapsedMs + delayMs > policy.maxElapsedMs) {
     return { retry: false, reason: `${because}, but waiting ${delayMs} ms would pass the ${policy.maxElapsedMs} ms budget` };
+  }
+  if (input.remainingMs !== undefined && delayMs >= input.remainingMs) {
+    return { retry: false, reason: `${because}, but waiting ${delayMs} ms would pass the request's deadline` };
   }
   return { retry: true, delayMs, reason: because };
 }

@@ -110,6 +110,7 @@ export const ItemGetResponse = z.looseObject({
   }),
   request_id: RequestId,
 });
+export const ItemRemoveResponse = z.looseObject({ request_id: RequestId });
 export const SandboxItemResetLoginResponse = z.looseObject({
   reset_login: z.boolean(),
   request_id: RequestId,

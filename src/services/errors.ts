@@ -56,11 +56,11 @@ export class PlaidUnavailableError extends ServiceError {
   }
 }
 
-export type ThrottleScope = 'ITEM' | 'USER' | 'CLIENT';
+export type ThrottleScope = 'ITEM' | 'USER' | 'VIEWER' | 'CLIENT';
 
 /**
- * Raised before calling Plaid when the refresh would pass a Plaid limit (per Item, per user or per
- * client and minute): nothing was sent, nothing billed. `retryAfterSeconds` says when it fits.
+ * Raised before calling Plaid when the refresh would pass a limit (per Item or Plaid user, per viewer,
+ * per Plaid client and minute): nothing was sent, nothing billed. `retryAfterSeconds` says when it fits.
  */
 export class RefreshThrottledError extends ServiceError {
   readonly advice: Advice;
@@ -70,5 +70,63 @@ export class RefreshThrottledError extends ServiceError {
   ) {
     super(`refresh limit reached (${scope.toLowerCase()}); try again in ${retryAfterSeconds} s`);
     this.advice = { nextAction: 'RETRY_LATER', retryAfterSeconds };
+  }
+}
+
+/** Raised before exchanging a public token when the viewer (per hour) or the service (per minute) linked too many Items. */
+export class LinkThrottledError extends ServiceError {
+  readonly advice: Advice;
+  constructor(
+    readonly scope: Extract<ThrottleScope, 'VIEWER' | 'CLIENT'>,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(`too many Items linked (${scope.toLowerCase()} limit); try again in ${retryAfterSeconds} s`);
+    this.advice = { nextAction: 'RETRY_LATER', retryAfterSeconds };
+  }
+}
+
+/** Which of this service's own dependencies failed: the vault's database, or Redis (quotas, single flight). */
+export type Dependency = 'STORAGE' | 'COORDINATION';
+
+/**
+ * Raised when this service's own storage or coordination could not be used in time. `mayHaveRun`:
+ * whether Plaid may have done (and billed) the refresh anyway, so a click again could pay twice.
+ */
+export class DependencyUnavailableError extends ServiceError {
+  readonly advice: Advice;
+  constructor(
+    readonly dependency: Dependency,
+    readonly mayHaveRun: boolean,
+    options?: ErrorOptions,
+  ) {
+    const what = dependency === 'STORAGE' ? 'storage' : 'coordination store';
+    super(`this service's ${what} is unavailable${mayHaveRun ? '; the refresh may have run' : '; nothing was sent to Plaid'}`, options);
+    this.advice = { nextAction: 'RETRY_LATER', retryAfterSeconds: mayHaveRun ? 60 : 5 };
+  }
+}
+
+/** What became of an Item whose access token could not be stored. */
+export type LinkNotSavedOutcome = 'REMOVED_AT_PLAID' | 'KEPT_FOR_LATER' | 'NOT_KEPT';
+
+/**
+ * Raised when the public token was exchanged (the Item exists at Plaid, the public token is spent)
+ * but the vault could not store the access token, even after retries.
+ */
+export class LinkNotSavedError extends ServiceError {
+  readonly advice: Advice;
+  constructor(
+    readonly outcome: LinkNotSavedOutcome,
+    options?: ErrorOptions,
+  ) {
+    super(
+      outcome === 'REMOVED_AT_PLAID'
+        ? 'the Item could not be stored, so it was removed at Plaid; link it again in a few minutes'
+        : outcome === 'KEPT_FOR_LATER'
+          ? 'the Item could not be stored yet; it is kept and appears once storage is back'
+          : 'the Item could not be stored; link it again in a few minutes',
+      options,
+    );
+    this.advice =
+      outcome === 'KEPT_FOR_LATER' ? { nextAction: 'RETRY_LATER', retryAfterSeconds: 60 } : { nextAction: 'RELINK_ITEM', retryAfterSeconds: 60 };
   }
 }

@@ -1,16 +1,52 @@
-/** Linking an Item: the server side of Plaid Link (public token -> access token, kept in the vault). */
+/**
+ * Linking an Item: the server side of Plaid Link (public token -> access token, kept in the vault).
+ *
+ * Once the public token is exchanged the Item exists at Plaid and the public token is spent, so
+ * the access token must not be lost to a vault fault: the write is retried with backoff within
+ * the request; if the vault still fails, the Item is removed at Plaid (nothing is billed for an
+ * Item nobody holds), and if Plaid cannot be reached either, it goes to the local spool, which
+ * saves it once the vault is back. The caller hears which of these happened.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RefreshGuard } from '../guard/refresh-guard.js';
+import type { Logger } from '../observability/logger.js';
+import { silentLogger } from '../observability/logger.js';
 import type { PlaidClient } from '../plaid/client.js';
-import { PlaidClientError } from '../plaid/errors.js';
-import type { TokenVault, VaultItem } from '../vault/vault.js';
-import { InputValidationError } from './errors.js';
-import { callPlaid } from './plaid-call.js';
+import { PlaidClientError, PlaidResponseError } from '../plaid/errors.js';
+import { VaultUnavailableError } from '../vault/errors.js';
+import type { LinkSpool } from '../vault/link-spool.js';
+import type { SaveItemInput, TokenVault, VaultItem } from '../vault/vault.js';
+import type { Caller } from './caller.js';
+import { InputValidationError, LinkNotSavedError, type LinkNotSavedOutcome } from './errors.js';
+import { translated } from './translate-errors.js';
 
 const MAX_PUBLIC_TOKEN_LENGTH = 512;
+/** How long the vault write is retried within the request before the Item is given up on. */
+const SAVE_RETRY_BUDGET_MS = 5_000;
+const SAVE_RETRY_FIRST_DELAY_MS = 100;
+/** Codes /item/remove answers for an Item that is already gone: removed all the same. */
+const ALREADY_GONE = new Set(['INVALID_ACCESS_TOKEN', 'ITEM_NOT_FOUND']);
+
+export interface LinkServiceDeps {
+  readonly vault: TokenVault;
+  readonly plaid: PlaidClient;
+  /** The linkItem limits (each link spends a Plaid exchange). */
+  readonly guard: RefreshGuard;
+  /** Where an Item goes when neither the vault nor /item/remove works; without it that Item is lost (and logged). */
+  readonly spool?: LinkSpool | null;
+  readonly logger?: Logger;
+  /** What became of each Item whose save failed (metrics). */
+  readonly onNotSaved?: (outcome: LinkNotSavedOutcome) => void;
+}
 
 export class LinkService {
-  constructor(private readonly deps: { readonly vault: TokenVault; readonly plaid: PlaidClient }) {}
+  private readonly logger: Logger;
 
-  async linkItem(viewerId: string, publicToken: string): Promise<VaultItem> {
+  constructor(private readonly deps: LinkServiceDeps) {
+    this.logger = deps.logger ?? silentLogger;
+  }
+
+  async linkItem(caller: Caller, publicToken: string): Promise<VaultItem> {
     const token = publicToken.trim();
     if (token.length === 0 || token.length > MAX_PUBLIC_TOKEN_LENGTH) {
       throw new InputValidationError('publicToken', `must be 1 to ${MAX_PUBLIC_TOKEN_LENGTH} characters`);
@@ -18,20 +54,65 @@ export class LinkService {
     if (!/^public-[a-z]+-[\w-]+$/.test(token)) {
       throw new InputValidationError('publicToken', 'is not a Plaid public token (public-<environment>-<id>)');
     }
-    const { accessToken, itemId } = await callPlaid(() => this.deps.plaid.exchangePublicToken(token));
+    await translated(() => this.deps.guard.takeLink(caller.viewerId), 'link');
+    const { accessToken, itemId } = await translated(() => this.deps.plaid.exchangePublicToken(token));
     // From here the Item exists at Plaid and the public token is spent: the access token must be
     // kept whatever /item/get says, or the user would have to link again. Details are cosmetic.
     const details = await this.deps.plaid.getItem(accessToken).catch((error: unknown) => {
       if (error instanceof PlaidClientError) return null;
       throw error;
     });
-    return this.deps.vault.saveItem({
-      viewerId,
+    const input: SaveItemInput = {
+      viewerId: caller.viewerId,
       itemId,
       accessToken,
       institutionId: details?.institutionId ?? 'unknown',
       institutionName: details?.institutionName ?? details?.institutionId ?? 'Unknown institution',
       products: details?.products ?? [],
-    });
+    };
+    try {
+      return await this.saveWithRetry(input, caller.deadline);
+    } catch (error) {
+      if (!(error instanceof VaultUnavailableError)) throw error;
+      const outcome = await this.rescue(input, caller.deadline);
+      this.deps.onNotSaved?.(outcome);
+      throw new LinkNotSavedError(outcome, { cause: error });
+    }
+  }
+
+  private async saveWithRetry(input: SaveItemInput, deadline: number): Promise<VaultItem> {
+    const giveUpAt = Math.min(deadline, Date.now() + SAVE_RETRY_BUDGET_MS);
+    for (let delay = SAVE_RETRY_FIRST_DELAY_MS; ; delay *= 2) {
+      try {
+        return await this.deps.vault.saveItem(input);
+      } catch (error) {
+        if (!(error instanceof VaultUnavailableError) || Date.now() + delay >= giveUpAt) throw error;
+        this.logger.warn({ err: error, itemId: input.itemId, retryInMs: delay }, 'linked Item not saved yet; retrying');
+        await sleep(delay);
+      }
+    }
+  }
+
+  /** The vault will not take the Item: remove it at Plaid, or failing that keep it in the spool. */
+  private async rescue(input: SaveItemInput, deadline: number): Promise<LinkNotSavedOutcome> {
+    try {
+      await this.deps.plaid.removeItem(input.accessToken, { deadline: Math.max(deadline, Date.now() + 2_000) }).catch((error: unknown) => {
+        if (error instanceof PlaidResponseError && ALREADY_GONE.has(error.errorCode)) return;
+        throw error;
+      });
+      this.logger.warn({ itemId: input.itemId }, 'linked Item removed at Plaid: the vault could not store it');
+      return 'REMOVED_AT_PLAID';
+    } catch (removeError) {
+      try {
+        if (!this.deps.spool) throw new Error('no link spool configured', { cause: removeError });
+        await this.deps.spool.put(input);
+        this.logger.warn({ itemId: input.itemId, err: removeError }, 'linked Item kept in the link spool: neither the vault nor /item/remove worked');
+        return 'KEPT_FOR_LATER';
+      } catch (spoolError) {
+        // Nothing more can be done; the id lets support remove the Item at Plaid by hand.
+        this.logger.error({ itemId: input.itemId, err: spoolError, removeError }, 'exchanged access token lost: vault, /item/remove and the link spool all failed');
+        return 'NOT_KEPT';
+      }
+    }
   }
 }

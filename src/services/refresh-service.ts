@@ -1,15 +1,20 @@
 /**
- * The refresh use cases: find the viewer's Item in the vault, call Plaid, return a receipt or
- * throw a typed error. No GraphQL here; the resolvers in src/graphql/refresh call these.
+ * The refresh use cases: find the viewer's Item in the vault, call Plaid through the cost guard,
+ * return a receipt or throw a typed error. No GraphQL here; the resolvers in src/graphql/refresh
+ * call these. Once Plaid has accepted a refresh the caller hears so: a record that cannot be
+ * written afterwards is dropped with a log line, never turned into a failure that invites a paid retry.
  */
-import type { PlaidClient } from '../plaid/client.js';
+import type { RefreshGuard, GuardedEndpoint } from '../guard/refresh-guard.js';
+import type { Logger } from '../observability/logger.js';
+import { silentLogger } from '../observability/logger.js';
+import type { CallOptions, PlaidClient } from '../plaid/client.js';
 import type { PlaidResponseError } from '../plaid/errors.js';
 import { CASHFLOW_DAYS } from '../plaid/schemas.js';
-import { RefreshGuard, type GuardedEndpoint } from '../guard/refresh-guard.js';
-import { MemoryQuotaLimiter } from '../guard/quota.js';
-import type { TokenVault, VaultItem } from '../vault/vault.js';
+import type { ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import type { Caller } from './caller.js';
 import { InputValidationError, ItemNotFoundError, NoPlaidUserError } from './errors.js';
-import { callPlaid } from './plaid-call.js';
+import { requireId } from './ids.js';
+import { translated } from './translate-errors.js';
 
 export type ItemProduct = 'transactions' | 'identity' | 'cashflow_report';
 
@@ -39,8 +44,11 @@ export interface UserRefreshReceipt {
 export interface RefreshServiceDeps {
   readonly vault: TokenVault;
   readonly plaid: PlaidClient;
-  /** Single flight and quotas; defaults to an in-memory guard with Plaid's limits. */
-  readonly guard?: RefreshGuard;
+  /** Single flight and quotas. */
+  readonly guard: RefreshGuard;
+  readonly logger?: Logger;
+  /** Called when a refresh Plaid accepted could not be recorded (metrics). */
+  readonly onRecordDropped?: () => void;
   readonly now?: () => Date;
 }
 
@@ -50,59 +58,84 @@ const ENDPOINTS: Readonly<Record<ItemProduct, GuardedEndpoint>> = {
   cashflow_report: '/cashflow_report/refresh',
 };
 
-const MAX_ID_LENGTH = 256;
-
 export class RefreshService {
   private readonly now: () => Date;
-  private readonly guard: RefreshGuard;
+  private readonly logger: Logger;
 
   constructor(private readonly deps: RefreshServiceDeps) {
     this.now = deps.now ?? (() => new Date());
-    this.guard = deps.guard ?? new RefreshGuard(new MemoryQuotaLimiter());
+    this.logger = deps.logger ?? silentLogger;
   }
 
-  async refreshItem(viewerId: string, itemId: string, product: ItemProduct, daysRequested?: number): Promise<ItemRefreshReceipt> {
-    // Inputs first: a bad request never reaches the vault or Plaid.
-    if (itemId.length === 0 || itemId.length > MAX_ID_LENGTH) {
-      throw new InputValidationError('itemId', `must be 1 to ${MAX_ID_LENGTH} characters`);
-    }
-    const days = product === 'cashflow_report' ? validDays(daysRequested) : null;
-    const found = await this.deps.vault.getItemForRefresh(viewerId, itemId);
-    if (found === null) throw new ItemNotFoundError(itemId);
-    const { item, accessToken } = found;
-    const plaid = this.deps.plaid;
-    // Checked per caller above (the vault answers only for the owner); shared from here on.
-    const { value, joined } = await this.guard.run(ENDPOINTS[product], { scope: 'ITEM', id: itemId }, `${itemId}|${days ?? ''}`, async () => {
-      const requestedAt = this.now();
-      const receipt = await callPlaid(() =>
-        product === 'transactions'
-          ? plaid.refreshTransactions(accessToken)
+  refreshItem(caller: Caller, itemId: string, product: ItemProduct, daysRequested?: number): Promise<ItemRefreshReceipt> {
+    return translated(async () => {
+      // Inputs first: a bad request never reaches the vault or Plaid.
+      requireId('itemId', itemId);
+      const days = product === 'cashflow_report' ? validDays(daysRequested) : null;
+      const found = await this.deps.vault.getItemForRefresh(caller.viewerId, itemId);
+      if (found === null) throw new ItemNotFoundError(itemId);
+      const { item, accessToken } = found;
+      const plaid = this.deps.plaid;
+      const endpoint = ENDPOINTS[product];
+      // Checked per caller above (the vault answers only for the owner); shared from here on.
+      const guarded = { endpoint, viewerId: caller.viewerId, target: { scope: 'ITEM', id: itemId }, variant: String(days ?? ''), deadline: caller.deadline } as const;
+      const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
+        const requestedAt = this.now();
+        const options: CallOptions = { deadline: caller.deadline, beforeResend };
+        const receipt = await (product === 'transactions'
+          ? plaid.refreshTransactions(accessToken, options)
           : product === 'identity'
-            ? plaid.refreshIdentity(accessToken)
-            : plaid.refreshCashflowReport(accessToken, days ?? CASHFLOW_DAYS.default),
-      );
-      await this.deps.vault.recordRefresh({ itemId, product, requestId: receipt.requestId, refreshedAt: requestedAt });
-      return { requestId: receipt.requestId, requestedAt };
+            ? plaid.refreshIdentity(accessToken, options)
+            : plaid.refreshCashflowReport(accessToken, days ?? CASHFLOW_DAYS.default, options));
+        await this.keepRecords([{ itemId, product, requestId: receipt.requestId, refreshedAt: requestedAt }]);
+        return { requestId: receipt.requestId, requestedAt };
+      });
+      return { itemId, item, product, requestId: value.requestId, requestedAt: value.requestedAt, daysRequested: days, joinedInFlight: joined };
     });
-    return { itemId, item, product, requestId: value.requestId, requestedAt: value.requestedAt, daysRequested: days, joinedInFlight: joined };
   }
 
-  async refreshUser(viewerId: string): Promise<UserRefreshReceipt> {
-    const userId = await this.deps.vault.getPlaidUserId(viewerId);
-    if (userId === null) throw new NoPlaidUserError();
-    const { value, joined } = await this.guard.run('/user/financial_data/refresh', { scope: 'USER', id: userId }, userId, async () => {
-      const requestedAt = this.now();
-      const receipt = await callPlaid(() => this.deps.plaid.refreshUserFinancialData(userId));
-      const owned = new Set((await this.deps.vault.getItems(receipt.results.map((r) => r.itemId))).map((item) => item.id));
-      // Issued together, so the vault writes them as one statement.
-      await Promise.all(
-        receipt.results
-          .filter((result) => result.error === null && owned.has(result.itemId))
-          .map((result) => this.deps.vault.recordRefresh({ itemId: result.itemId, product: result.product, requestId: receipt.requestId, refreshedAt: requestedAt })),
-      );
-      return { requestId: receipt.requestId, requestedAt, results: receipt.results };
+  refreshUser(caller: Caller): Promise<UserRefreshReceipt> {
+    return translated(async () => {
+      const userId = await this.deps.vault.getPlaidUserId(caller.viewerId);
+      if (userId === null) throw new NoPlaidUserError();
+      const guarded = { endpoint: '/user/financial_data/refresh', viewerId: caller.viewerId, target: { scope: 'USER', id: userId }, deadline: caller.deadline } as const;
+      const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
+        const requestedAt = this.now();
+        const receipt = await this.deps.plaid.refreshUserFinancialData(userId, { deadline: caller.deadline, beforeResend });
+        await this.keepRecords(
+          receipt.results
+            .filter((result) => result.error === null)
+            .map((result) => ({ itemId: result.itemId, product: result.product, requestId: receipt.requestId, refreshedAt: requestedAt })),
+          { onlyOwnedItems: true },
+        );
+        return { requestId: receipt.requestId, requestedAt, results: receipt.results };
+      });
+      return { ...value, joinedInFlight: joined };
     });
-    return { ...value, joinedInFlight: joined };
+  }
+
+  /**
+   * Records refreshes Plaid accepted. Never throws: Plaid said yes and billed it, so the caller must
+   * hear yes; a record lost to a vault fault only means `lastRefreshes` is behind.
+   */
+  private async keepRecords(records: readonly ProductRefresh[], options: { onlyOwnedItems?: boolean } = {}): Promise<void> {
+    if (records.length === 0) return;
+    try {
+      let kept = records;
+      if (options.onlyOwnedItems) {
+        // The bundle may name Items linked elsewhere; only the vault's own get a record.
+        const owned = new Set((await this.deps.vault.getItems(records.map((r) => r.itemId))).map((item) => item.id));
+        kept = records.filter((r) => owned.has(r.itemId));
+      }
+      // Issued together, so the vault writes them as one statement.
+      await Promise.all(kept.map((record) => this.deps.vault.recordRefresh(record)));
+    } catch (error) {
+      this.deps.onRecordDropped?.();
+      this.logger.warn(
+        { err: error, requestId: records[0]?.requestId, items: records.length, product: records[0]?.product },
+        'refresh accepted by Plaid but not recorded',
+      );
+    }
   }
 }
 

@@ -229,6 +229,15 @@ export const ROUTES: Readonly<Record<string, Route>> = {
       };
     },
   },
+  '/item/remove': {
+    fields: { access_token: 'string', reason_code: 'string', reason_note: 'string' },
+    required: ['access_token'],
+    resolve: resolveAccessToken,
+    handle: (ctx) => {
+      ctx.state.removeItem(ctx.item as SimItem);
+      return { request_id: ctx.requestId };
+    },
+  },
   '/sandbox/item/reset_login': {
     fields: { access_token: 'string' },
     required: ['access_token'],

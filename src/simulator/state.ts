@@ -136,6 +136,19 @@ export class SimulatorState {
     return item;
   }
 
+  /** /item/remove: the Item and its access token are gone for good; it leaves its user's bundle. */
+  removeItem(item: SimItem): void {
+    this.items.delete(item.itemId);
+    this.itemsByToken.delete(item.accessToken);
+    const user = item.userId ? this.users.get(item.userId) : undefined;
+    const index = user ? user.itemIds.indexOf(item.itemId) : -1;
+    if (user && index >= 0) user.itemIds.splice(index, 1);
+    this.removed.add(item.itemId);
+  }
+
+  /** Item ids removed through /item/remove (tests count them). */
+  readonly removed = new Set<string>();
+
   itemByAccessToken(token: string): SimItem | undefined {
     return this.itemsByToken.get(token);
   }

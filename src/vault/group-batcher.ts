@@ -8,10 +8,14 @@ export class GroupBatcher<I, O> {
   private queue: { readonly input: I; resolve(output: O): void; reject(error: unknown): void }[] = [];
   private running = false;
 
-  /** `run` answers one output per input, in order; if it throws, every call of that batch rejects. */
+  /**
+   * `run` answers one output per input, in order. If it throws, the batch is run again one input at
+   * a time when `retrySingly(error)` says so (one caller's bad input must not fail the others');
+   * otherwise every call of that batch rejects.
+   */
   constructor(
     private readonly run: (inputs: readonly I[]) => Promise<readonly O[]>,
-    private readonly maxBatch = 200,
+    private readonly options: { readonly maxBatch?: number; readonly retrySingly?: (error: unknown) => boolean } = {},
   ) {}
 
   call(input: I): Promise<O> {
@@ -28,16 +32,30 @@ export class GroupBatcher<I, O> {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
+        const batch = this.queue.splice(0, this.options.maxBatch ?? 200);
         try {
           const outputs = await this.run(batch.map((entry) => entry.input));
           batch.forEach((entry, i) => entry.resolve(outputs[i] as O));
         } catch (error) {
-          for (const entry of batch) entry.reject(error);
+          if (batch.length > 1 && this.options.retrySingly?.(error)) await this.runSingly(batch);
+          else for (const entry of batch) entry.reject(error);
         }
       }
     } finally {
       this.running = false;
     }
+  }
+
+  private async runSingly(batch: readonly { readonly input: I; resolve(output: O): void; reject(error: unknown): void }[]): Promise<void> {
+    await Promise.all(
+      batch.map(async (entry) => {
+        try {
+          const [output] = await this.run([entry.input]);
+          entry.resolve(output as O);
+        } catch (error) {
+          entry.reject(error);
+        }
+      }),
+    );
   }
 }

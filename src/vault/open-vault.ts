@@ -16,6 +16,10 @@ export interface OpenVaultOptions {
   encryptionKey?: string | null;
   /** PostgreSQL schema for the tables (ignored by PGlite). */
   schema?: string;
+  /** PostgreSQL timeouts and pool size (see openPostgres). */
+  connectTimeoutMs?: number;
+  statementTimeoutMs?: number;
+  poolSize?: number;
 }
 
 /** Opens the vault and applies migrations. The key is checked before any connection is made. */
@@ -44,7 +48,12 @@ export async function openVault(options: OpenVaultOptions): Promise<TokenVault> 
 
   const db: SqlExecutor =
     databaseUrl !== null
-      ? await openPostgres(databaseUrl, options.schema !== undefined ? { schema: options.schema } : {})
+      ? await openPostgres(databaseUrl, {
+          ...(options.schema !== undefined ? { schema: options.schema } : {}),
+          ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+          ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
+          ...(options.poolSize !== undefined ? { max: options.poolSize } : {}),
+        })
       : await openPglite(dataDir ?? undefined);
   try {
     return await SqlTokenVault.open(db, cipher);

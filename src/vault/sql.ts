@@ -5,6 +5,7 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
+import { viaDatabase } from './errors.js';
 import { openMemoryPglite, PGLITE_CONF } from './pglite-snapshot.js';
 
 /** What the vault and the migrations need from a database. */
@@ -84,17 +85,31 @@ export interface PostgresOptions {
   readonly schema?: string;
   /** Pool size (pg's default is 10). */
   readonly max?: number;
+  /** Connecting, and waiting for a free pooled connection, give up after this. */
+  readonly connectTimeoutMs?: number;
+  /** The server cancels a statement after this; the client gives up a little later (a blackholed server never answers). */
+  readonly statementTimeoutMs?: number;
 }
+
+export const DEFAULT_POSTGRES_TIMEOUTS = Object.freeze({ connectTimeoutMs: 2_000, statementTimeoutMs: 5_000 });
 
 /** PostgreSQL through a pg.Pool; safe for several replicas on one database (migrations take a lock). */
 export async function openPostgres(connectionString: string, options: PostgresOptions = {}): Promise<SqlExecutor> {
   const { schema, max } = options;
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_POSTGRES_TIMEOUTS.connectTimeoutMs;
+  const statementTimeoutMs = options.statementTimeoutMs ?? DEFAULT_POSTGRES_TIMEOUTS.statementTimeoutMs;
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new Error('schema name must match /^[a-z_][a-z0-9_]*$/');
   }
+  // Without these a blackholed database holds every request for the whole outage.
   const pool = new pg.Pool({
     connectionString,
     ...(max !== undefined ? { max } : {}),
+    connectionTimeoutMillis: connectTimeoutMs,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + 1_000,
+    idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+    keepAlive: true,
     // Set at connect time, so every pooled connection sees the schema without a per-checkout query.
     ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
   });
@@ -126,17 +141,17 @@ class PoolExecutor implements SqlExecutor {
   constructor(private readonly pool: pg.Pool) {}
 
   async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
-    const result = await this.pool.query<QueryResultRow>(text, params);
+    const result = await viaDatabase(() => this.pool.query<QueryResultRow>(text, params));
     return { rows: result.rows as R[] };
   }
 
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await viaDatabase(() => this.pool.connect());
     let broken = false;
     try {
-      await client.query('begin');
+      await viaDatabase(() => client.query('begin'));
       const result = await fn(new ClientExecutor(client));
-      await client.query('commit');
+      await viaDatabase(() => client.query('commit'));
       return result;
     } catch (error) {
       try {
@@ -164,7 +179,7 @@ class ClientExecutor implements SqlExecutor {
   constructor(private readonly client: PoolClient) {}
 
   async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
-    const result = await this.client.query<QueryResultRow>(text, params);
+    const result = await viaDatabase(() => this.client.query<QueryResultRow>(text, params));
     return { rows: result.rows as R[] };
   }
 

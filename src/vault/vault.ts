@@ -3,6 +3,7 @@
  * encrypted at rest. One SQL implementation serves both backends (see sql.ts).
  */
 import type { TokenCipher } from './crypto.js';
+import { isOutage } from './errors.js';
 import { GroupBatcher } from './group-batcher.js';
 import { migrate } from './migrations.js';
 import type { SqlExecutor } from './sql.js';
@@ -50,6 +51,10 @@ export interface TokenVault {
   recordRefresh(refresh: ProductRefresh): Promise<void>;
   /** ONE query: the last refreshes of these Items, every product. */
   getRefreshes(itemIds: readonly string[]): Promise<ProductRefresh[]>;
+  /** An Item to be saved later, encrypted with the vault's key, for the link spool (see link-spool.ts). */
+  seal(input: SaveItemInput): string;
+  /** The reverse of `seal`; throws if the text was not sealed by this vault's key. */
+  unseal(sealed: string): SaveItemInput;
   /** Number of SQL queries run so far (tests prove batching with it). */
   readonly queryCount: number;
   /** Throws if the database does not answer (readiness checks). */
@@ -91,6 +96,10 @@ const ITEM_COLUMNS = 'item_id, viewer_id, institution_id, institution_name, prod
 // whose viewer_id was rewritten in the database no longer yields a token to the new "owner".
 const accessTokenAad = (itemId: string, viewerId: string) => JSON.stringify(['vault_items.access_token', itemId, viewerId]);
 const plaidUserIdAad = (viewerId: string) => JSON.stringify(['vault_viewers.plaid_user_id', viewerId]);
+const SPOOL_AAD = JSON.stringify(['link_spool.item']);
+
+/** A failed group statement is re-run per caller, so one caller's bad value fails only that caller; an outage fails all. */
+const SINGLY_UNLESS_OUTAGE = { retrySingly: (error: unknown) => !isOutage(error) };
 
 /** The vault over any SqlExecutor. */
 export class SqlTokenVault implements TokenVault {
@@ -113,7 +122,7 @@ export class SqlTokenVault implements TokenVault {
     ]);
     const byId = new Map(rows.map((row) => [row.item_id, row]));
     return itemIds.map((id) => byId.get(id) ?? null);
-  });
+  }, SINGLY_UNLESS_OUTAGE);
 
   private readonly refreshWrites = new GroupBatcher<ProductRefresh, void>(async (refreshes) => {
     // One row per (Item, product), the latest: ON CONFLICT cannot touch a row twice in one statement.
@@ -132,7 +141,7 @@ export class SqlTokenVault implements TokenVault {
       [rows.map((r) => r.itemId), rows.map((r) => r.product), rows.map((r) => r.requestId), rows.map((r) => r.refreshedAt)],
     );
     return refreshes.map(() => undefined);
-  });
+  }, SINGLY_UNLESS_OUTAGE);
 
   /** Applies missing migrations, then returns the vault. `queryCount` starts at 0 after them. The vault owns `db`. */
   static async open(db: SqlExecutor, cipher: TokenCipher): Promise<SqlTokenVault> {
@@ -206,6 +215,17 @@ export class SqlTokenVault implements TokenVault {
     );
     const stored = rows[0]?.plaid_user_id_enc;
     return stored ? this.cipher.decrypt(stored, plaidUserIdAad(viewerId)) : null;
+  }
+
+  seal(input: SaveItemInput): string {
+    return this.cipher.encrypt(JSON.stringify(input), SPOOL_AAD);
+  }
+
+  unseal(sealed: string): SaveItemInput {
+    const value = JSON.parse(this.cipher.decrypt(sealed, SPOOL_AAD)) as SaveItemInput;
+    for (const field of ['viewerId', 'itemId', 'accessToken', 'institutionId', 'institutionName'] as const) requireText(field, value[field]);
+    if (!Array.isArray(value.products)) throw new TypeError('products must be an array');
+    return value;
   }
 
   async recordRefresh(refresh: ProductRefresh): Promise<void> {

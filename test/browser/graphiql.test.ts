@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { createRuntime, listen, type Runtime } from '../../src/runtime.js';
+import { listen } from '../../src/http/listen.js';
+import { createRuntime, type Runtime } from '../../src/runtime.js';
 
 const CHROMIUM_ARGS = [
   '--headless',

@@ -8,9 +8,11 @@ import { createYoga } from 'graphql-yoga';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listen, type Runtime } from '../../src/runtime.js';
+import { listen } from '../../src/http/listen.js';
+import type { Runtime } from '../../src/runtime.js';
 import { startTestService, tokenFor } from '../helpers/service.js';
 import { composeWithUsers, usersSubgraphSchema } from './users-subgraph.js';
+import { callerFor } from '../../src/services/caller.js';
 
 let runtime: Runtime;
 let plaidHttp: Awaited<ReturnType<typeof listen>>;
@@ -28,7 +30,7 @@ beforeAll(async () => {
   ({ runtime } = await startTestService());
   demoToken = await tokenFor('demo');
   const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
-  aliceItemId = (await runtime.services.link.linkItem('alice', publicToken)).id;
+  aliceItemId = (await runtime.services.link.linkItem(callerFor('alice'), publicToken)).id;
   plaidHttp = await listen(runtime.app, '127.0.0.1', 0);
 
   const users = createYoga({

@@ -6,6 +6,7 @@ import { exampleDocument } from '../../src/graphql/graphiql.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startTestService, tokenFor } from '../helpers/service.js';
 import { composeWithUsers } from './users-subgraph.js';
+import { callerFor } from '../../src/services/caller.js';
 
 let runtime: Runtime;
 let demoToken: string;
@@ -96,7 +97,7 @@ describe('_entities', () => {
   it('resolves many PlaidItem representations with ONE vault query; foreign and unknown ones are null', async () => {
     const alice = await tokenFor('alice');
     const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
-    const aliceItem = await runtime.services.link.linkItem('alice', publicToken);
+    const aliceItem = await runtime.services.link.linkItem(callerFor('alice'), publicToken);
     const representations = [...demoItems(), aliceItem.id, 'no-such-item'].map((id) => ({ __typename: 'PlaidItem', id }));
 
     const before = runtime.services.vault.queryCount;

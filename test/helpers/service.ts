@@ -14,9 +14,17 @@ export type { LogLine } from './logs.js';
 /** The whole service in process; its log lines (debug level and up) are collected in `logs`. */
 export async function startTestService(env: Record<string, string> = {}): Promise<{ runtime: Runtime; logs: LogLine[] }> {
   const { logger, lines: logs } = memoryLogger({ secrets: [TEST_JWT_SECRET] });
-  // Identity and cashflow limits are raised so suites can refresh one Item many times; the
-  // transactions limit stays Plaid's (2 per Item per minute), which the tests rely on.
-  const quotas: Record<string, string> = { QUOTA_IDENTITY_PER_ITEM: '1000', QUOTA_CASHFLOW_PER_ITEM: '1000', QUOTA_USER_PER_USER: '1000' };
+  // Identity and cashflow limits are raised so suites can refresh one Item many times, and the
+  // per-viewer and link limits so one test viewer can do what many would; the transactions limit
+  // stays Plaid's (2 per Item per minute), which the tests rely on.
+  const quotas: Record<string, string> = {
+    QUOTA_IDENTITY_PER_ITEM: '1000',
+    QUOTA_CASHFLOW_PER_ITEM: '1000',
+    QUOTA_USER_PER_USER: '1000',
+    QUOTA_PER_VIEWER: '10000',
+    LINK_PER_VIEWER_PER_HOUR: '10000',
+    LINK_PER_CLIENT_PER_MINUTE: '10000',
+  };
   // With REDIS_URL (CI), each service gets its own key space, as a separate deployment would.
   quotas.REDIS_KEY_PREFIX = `test:${randomBytes(6).toString('hex')}:`;
   const runtime = await createRuntime(loadConfig({ NODE_ENV: 'test', AUTH_JWT_SECRET: TEST_JWT_SECRET, ...quotas, ...env }), { logger });

@@ -174,11 +174,11 @@ describe('every error member the simulator can produce', () => {
     ['invalidProduct', 'PlaidInvalidInputError', 'INVALID_PRODUCT', 'CONTACT_SUPPORT', null],
     ['refreshLimit', 'PlaidRateLimitExceededError', 'TRANSACTIONS_REFRESH_LIMIT', 'RETRY_LATER', 60],
   ] as const)('%s -> %s %s (%s)', async (key, typename, code, nextAction, retryAfterSeconds) => {
-    // Identity, not transactions: the client retries INSTITUTION_DOWN and 500s, and retries of
-    // /transactions/refresh would run into Plaid's 2-per-minute limit of the Item.
-    const { data } = await run(runtime, RefreshIdentityDocument, { itemId: item(key).itemId }, demoToken);
-    expect(data?.refreshIdentity).toMatchObject({ __typename: typename, errorCode: code, nextAction, retryAfterSeconds });
-    const result = data?.refreshIdentity;
+    // Transactions, the endpoint with Plaid's 2-per-Item limit: whatever the client re-sends must
+    // still leave the caller with the error Plaid gave, not TRANSACTIONS_REFRESH_LIMIT of its own making.
+    const { data } = await run(runtime, RefreshTransactionsDocument, { itemId: item(key).itemId }, demoToken);
+    expect(data?.refreshTransactions).toMatchObject({ __typename: typename, errorCode: code, nextAction, retryAfterSeconds });
+    const result = data?.refreshTransactions;
     if (result && 'plaidRequestId' in result) expect(result.plaidRequestId).toMatch(/^\w{15}$/);
   });
 

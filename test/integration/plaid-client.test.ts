@@ -213,10 +213,37 @@ describe('retries over HTTP', () => {
     await observed.close();
   });
 
-  it('INSTITUTION_DOWN (a 400) is retried up to the attempt limit', async () => {
+  it('INSTITUTION_DOWN (a 400) on a billed refresh is not re-sent: the outage lasts minutes, the caller gets retryAfterSeconds', async () => {
     const error = await failure(client.refreshIdentity(fixtures.items.institutionDown.accessToken));
     expect(error).toBeInstanceOf(PlaidInstitutionError);
-    expect(await loggedRequests(simulator, `?item_id=${fixtures.items.institutionDown.itemId}`)).toHaveLength(3);
+    expect(await loggedRequests(simulator, `?item_id=${fixtures.items.institutionDown.itemId}`)).toHaveLength(1);
+  });
+
+  it('a re-send that the caller\'s quota refuses is not made, and the caller gets the error Plaid gave', async () => {
+    const item = await freshItem();
+    await injectFault(simulator, { item_id: item.itemId, effect: { type: 'error', error_code: 'INTERNAL_SERVER_ERROR' } });
+    let asked = 0;
+    const error = await failure(
+      client.refreshTransactions(item.accessToken, {
+        beforeResend: () => {
+          asked++;
+          return Promise.resolve(false);
+        },
+      }),
+    );
+    expect(error).toBeInstanceOf(PlaidApiError);
+    expect((error as PlaidApiError).errorCode).toBe('INTERNAL_SERVER_ERROR');
+    expect(asked).toBe(1);
+    expect(await loggedRequests(simulator, `?item_id=${item.itemId}`)).toHaveLength(1);
+  });
+
+  it('no attempt outlives the deadline: the timeout shrinks to what is left', async () => {
+    const item = await freshItem();
+    await injectFault(simulator, { item_id: item.itemId, effect: { type: 'latency', ms: 3_000 } });
+    const started = Date.now();
+    const error = await failure(client.refreshTransactions(item.accessToken, { deadline: Date.now() + 300 }));
+    expect(error).toBeInstanceOf(PlaidTimeoutError);
+    expect(Date.now() - started).toBeLessThan(1_500);
   });
 
   it('ITEM_LOGIN_REQUIRED is not retried', async () => {

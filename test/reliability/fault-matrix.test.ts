@@ -21,6 +21,7 @@ import type { Runtime } from '../../src/runtime.js';
 import type { FaultEffect, FaultInput } from '../../src/simulator/state.js';
 import { execute, startTestService, tokenFor, type GraphQLResponse } from '../helpers/service.js';
 import { injectFault } from '../helpers/simulator.js';
+import { callerFor } from '../../src/services/caller.js';
 
 const TIMEOUT_MS = 1_000; // the smallest PLAID_TIMEOUT_MS config accepts
 const MAX_ATTEMPTS = 3;
@@ -65,6 +66,10 @@ interface MutationCase {
   readonly success: string;
   /** Whether the cost guard fronts it, and so closes the target for a minute after Plaid's 429. */
   readonly guarded: boolean;
+  /** A billed refresh: minutes-long faults (rate limits, outages) are not re-sent, and re-sends take quota. */
+  readonly billed: boolean;
+  /** The cost guard's per-target quota in this suite (transactions keeps Plaid's 2 per minute). */
+  readonly perTargetLimit: number;
   /** Where this mutation answers a fault differently from the FAULTS table. */
   readonly outcome?: (f: FaultCase) => Pick<FaultCase, 'expected' | 'retried'>;
   prepare(viewerId: string, token: string): Promise<Target>;
@@ -79,19 +84,22 @@ async function linkFreshItem(viewerId: string, plaidUserId?: string): Promise<st
     initialProducts: ['transactions', 'identity'],
     ...(plaidUserId ? { userId: plaidUserId } : {}),
   });
-  return (await runtime.services.link.linkItem(viewerId, publicToken)).id;
+  return (await runtime.services.link.linkItem(callerFor(viewerId), publicToken)).id;
 }
 
 function itemCase(
   mutation: string,
   endpoint: string,
   run: (itemId: string, token: string) => Promise<GraphQLResponse<Record<string, unknown>>>,
+  perTargetLimit = 1_000,
 ): MutationCase {
   const success = `${mutation.charAt(0).toUpperCase()}${mutation.slice(1)}Success`;
   return {
     mutation,
     success,
     guarded: true,
+    billed: true,
+    perTargetLimit,
     prepare: async (viewerId, token) => {
       const itemId = await linkFreshItem(viewerId);
       return {
@@ -111,6 +119,8 @@ function linkCase(endpoint: string, outcome?: MutationCase['outcome']): Mutation
     mutation: `linkItem (fault at ${endpoint})`,
     success: 'LinkItemSuccess',
     guarded: false,
+    billed: false,
+    perTargetLimit: Number.POSITIVE_INFINITY,
     ...(outcome ? { outcome } : {}),
     prepare: (_viewerId, token) => {
       // No Item to scope by (it does not exist before the exchange): cells run one at a time, so the endpoint is enough.
@@ -130,7 +140,7 @@ function linkCase(endpoint: string, outcome?: MutationCase['outcome']): Mutation
 }
 
 const MUTATIONS: readonly MutationCase[] = [
-  itemCase('refreshTransactions', '/transactions/refresh', (itemId, token) => execute(runtime, RefreshTransactionsDocument, { itemId }, token)),
+  itemCase('refreshTransactions', '/transactions/refresh', (itemId, token) => execute(runtime, RefreshTransactionsDocument, { itemId }, token), 2),
   itemCase('refreshIdentity', '/identity/refresh', (itemId, token) => execute(runtime, RefreshIdentityDocument, { itemId }, token)),
   itemCase('refreshCashflowReport', '/cashflow_report/refresh', (itemId, token) =>
     execute(runtime, RefreshCashflowReportDocument, { itemId, days: 90 }, token),
@@ -139,6 +149,8 @@ const MUTATIONS: readonly MutationCase[] = [
     mutation: 'refreshUserFinancialData',
     success: 'RefreshUserFinancialDataSuccess',
     guarded: true,
+    billed: true,
+    perTargetLimit: 1_000,
     prepare: async (viewerId, token) => {
       const { userId } = await runtime.plaid.createUser(viewerId);
       await linkFreshItem(viewerId, userId);
@@ -169,6 +181,8 @@ interface FaultCase {
   readonly expected: Member;
   /** From src/plaid/retry.ts: re-sent only where the call did not run or Plaid says to back off. */
   readonly retried: boolean;
+  /** For a billed refresh: faults that last minutes go to the caller as retryAfterSeconds instead. */
+  readonly retriedWhenBilled?: boolean;
 }
 
 /** No answer, or none that can be read: the call may have run at Plaid (and been billed), so it is sent once. */
@@ -186,6 +200,7 @@ const FAULTS: readonly FaultCase[] = [
     effect: { type: 'error', error_code: 'RATE_LIMIT', http_status: 429 },
     expected: { __typename: 'PlaidRateLimitExceededError', errorType: 'RATE_LIMIT_EXCEEDED', errorCode: 'RATE_LIMIT', nextAction: 'RETRY_LATER', retryAfterSeconds: 60 },
     retried: true,
+    retriedWhenBilled: false,
   },
   {
     fault: '500 INTERNAL_SERVER_ERROR',
@@ -198,6 +213,7 @@ const FAULTS: readonly FaultCase[] = [
     effect: { type: 'error', error_code: 'PLANNED_MAINTENANCE', http_status: 503 },
     expected: { __typename: 'PlaidApiError', errorType: 'API_ERROR', errorCode: 'PLANNED_MAINTENANCE', nextAction: 'RETRY_LATER', retryAfterSeconds: null },
     retried: true,
+    retriedWhenBilled: false,
   },
 ];
 
@@ -212,12 +228,20 @@ function expectCleanAnswer(response: GraphQLResponse<unknown>, result: Member | 
   return result as Member;
 }
 
+/** Calls that reach Plaid for one run of the cell: re-sends as the policy allows, and only while the quota has room. */
+function callsFor(f: FaultCase, m: MutationCase): number {
+  const { retried } = m.outcome?.(f) ?? f;
+  const resent = m.billed ? (f.retriedWhenBilled ?? retried) : retried;
+  return resent ? Math.min(MAX_ATTEMPTS, m.perTargetLimit) : 1;
+}
+
 /** e.g. "× HTML 502 -> PlaidUnavailableError BAD_RESPONSE (may have run), sent once". */
 function cellName(f: FaultCase, m: MutationCase): string {
-  const { expected, retried } = m.outcome?.(f) ?? f;
+  const { expected } = m.outcome?.(f) ?? f;
   const { __typename, kind, errorCode } = expected;
   const detail = typeof kind === 'string' ? ` ${kind} (may have run)` : typeof errorCode === 'string' ? ` ${errorCode}` : '';
-  return `× ${f.fault} -> ${__typename}${detail}, ${retried ? `sent ${MAX_ATTEMPTS} times` : 'sent once'}`;
+  const calls = callsFor(f, m);
+  return `× ${f.fault} -> ${__typename}${detail}, ${calls === 1 ? 'sent once' : `sent ${calls} times`}`;
 }
 
 describe.each(GUARD_BACKENDS)('%s', (_backend, backendEnv) => {
@@ -240,16 +264,17 @@ describe.each(GUARD_BACKENDS)('%s', (_backend, backendEnv) => {
       } finally {
         sim().state.clearFaults();
       }
-      const { expected, retried } = m.outcome?.(f) ?? f;
+      const { expected } = m.outcome?.(f) ?? f;
       expect(expectCleanAnswer(answer.response, answer.result)).toMatchObject(expected);
-      expect(target.plaidCalls()).toBe(retried ? MAX_ATTEMPTS : 1);
+      expect(target.plaidCalls()).toBe(callsFor(f, m));
 
       // Still serving. After Plaid's 429 the cost guard closes this target for a minute by design
-      // (nothing is sent); everything else works again at once.
+      // (nothing is sent), as it does once the re-sends spent the target's quota; everything else
+      // works again at once.
       const before = target.plaidCalls();
       const again = await target.run();
       const member = expectCleanAnswer(again.response, again.result);
-      if (isRateLimit(f) && m.guarded) {
+      if ((isRateLimit(f) && m.guarded) || before >= m.perTargetLimit) {
         expect(member).toMatchObject({ __typename: 'RefreshThrottledError', nextAction: 'RETRY_LATER' });
         expect(target.plaidCalls()).toBe(before);
       } else {

@@ -1,7 +1,8 @@
 /**
- * SIGTERM on the real process (`src/main.ts`): readiness goes 503, the listener stops accepting,
- * an in-flight refresh finishes and is answered, then everything closes and the process exits 0.
- * With a refresh slower than SHUTDOWN_TIMEOUT_MS, the process still exits on time.
+ * SIGTERM on the real process (`src/main.ts`): readiness goes 503 while requests are still served
+ * for SHUTDOWN_DRAIN_MS, then the listener stops accepting, an in-flight refresh finishes and is
+ * answered, everything closes and the process exits 0. With a refresh slower than
+ * SHUTDOWN_TIMEOUT_MS, the process still exits on time.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -61,15 +62,21 @@ const logLines = (output: string) =>
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 
 describe('graceful shutdown', () => {
-  it('lets an in-flight refresh finish, refuses new connections, closes and exits 0', async () => {
-    const service = await start({ SHUTDOWN_TIMEOUT_MS: '10000' });
-    await slowDownIdentity(service.simulatorUrl, 1_500);
+  it('drains (readiness 503, still serving), then lets an in-flight refresh finish, refuses new connections, closes and exits 0', async () => {
+    const service = await start({ SHUTDOWN_TIMEOUT_MS: '10000', SHUTDOWN_DRAIN_MS: '1000' });
+    await slowDownIdentity(service.simulatorUrl, 2_500);
     const inFlight = refreshIdentity(service);
     await new Promise((resolve) => setTimeout(resolve, 400));
     const signalledAt = Date.now();
     service.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    // Stopped accepting: a new connection is refused while the old request is still running.
+    // Draining: the load balancer sees 503 on readiness, but requests sent meanwhile are served.
+    expect((await fetch(`${service.url}/readiness`)).status).toBe(503);
+    const during = await fetch(`${service.url}/health`);
+    expect(during.status).toBe(200);
+    expect(during.headers.get('connection')).toBe('close');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    // Drained: a new connection is refused while the old request is still running.
     await expect(fetch(`${service.url}/health`)).rejects.toThrow();
     const response = await inFlight;
     expect(response.status).toBe(200);
@@ -83,7 +90,7 @@ describe('graceful shutdown', () => {
   });
 
   it('cuts what is still running after SHUTDOWN_TIMEOUT_MS and exits anyway', async () => {
-    const service = await start({ SHUTDOWN_TIMEOUT_MS: '500' });
+    const service = await start({ SHUTDOWN_TIMEOUT_MS: '500', SHUTDOWN_DRAIN_MS: '0' });
     await slowDownIdentity(service.simulatorUrl, 20_000);
     const inFlight = refreshIdentity(service).then(
       (r) => r.status,

@@ -4,7 +4,8 @@
  */
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { listen, type HttpListener, type Runtime } from '../../src/runtime.js';
+import { listen, type HttpListener } from '../../src/http/listen.js';
+import type { Runtime } from '../../src/runtime.js';
 import { TEST_JWT_SECRET, startTestService, tokenFor, type LogLine } from '../helpers/service.js';
 
 let runtime: Runtime;

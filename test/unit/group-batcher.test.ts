@@ -57,8 +57,38 @@ describe('GroupBatcher', () => {
       sizes.push(inputs.length);
       await Promise.resolve();
       return inputs;
-    }, 3);
+    }, { maxBatch: 3 });
     await Promise.all(Array.from({ length: 8 }, (_, i) => batcher.call(i)));
     expect(sizes).toEqual([3, 3, 2]);
+  });
+
+  it('a failed batch is re-run one input at a time when told: one bad input fails only its own call', async () => {
+    const runs: string[][] = [];
+    const batcher = new GroupBatcher<string, string>(
+      (inputs) => {
+        runs.push([...inputs]);
+        if (inputs.includes('bad\u0000')) return Promise.reject(new Error('invalid byte sequence'));
+        return Promise.resolve(inputs.map((s) => s.toUpperCase()));
+      },
+      { retrySingly: (error) => error instanceof Error && error.message.startsWith('invalid') },
+    );
+    const results = await Promise.allSettled(['a', 'bad\u0000', 'b'].map((s) => batcher.call(s)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(runs[0]).toEqual(['a', 'bad\u0000', 'b']);
+    expect(runs).toHaveLength(4);
+  });
+
+  it('an outage fails the whole batch at once (no re-run per input)', async () => {
+    let runs = 0;
+    const batcher = new GroupBatcher<number, number>(
+      () => {
+        runs++;
+        return Promise.reject(new Error('down'));
+      },
+      { retrySingly: () => false },
+    );
+    const results = await Promise.allSettled([1, 2, 3].map((n) => batcher.call(n)));
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(runs).toBe(1);
   });
 });

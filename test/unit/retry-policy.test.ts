@@ -52,6 +52,31 @@ describe('decideRetry: which failures are re-sent', () => {
   });
 });
 
+describe('decideRetry: billed refreshes (each re-send is billed and spends the per-minute limit)', () => {
+  it.each<[string, PlaidClientError, boolean]>([
+    ['connection refused before sending: never reached Plaid', new PlaidConnectionFailedError('ECONNREFUSED'), true],
+    ['INTERNAL_SERVER_ERROR: a fault of one call', plaid(500, 'API_ERROR', 'INTERNAL_SERVER_ERROR'), true],
+    ['TRANSACTIONS_REFRESH_LIMIT: a per-minute window', plaid(429, 'RATE_LIMIT_EXCEEDED', 'TRANSACTIONS_REFRESH_LIMIT'), false],
+    ['RATE_LIMIT', plaid(429, 'RATE_LIMIT_EXCEEDED', 'RATE_LIMIT'), false],
+    ['an unknown rate-limit code', plaid(429, 'RATE_LIMIT_EXCEEDED', 'SOMETHING_LIMIT'), false],
+    ['INSTITUTION_DOWN: lasts minutes', plaid(400, 'INSTITUTION_ERROR', 'INSTITUTION_DOWN'), false],
+    ['INSTITUTION_NOT_RESPONDING', plaid(400, 'INSTITUTION_ERROR', 'INSTITUTION_NOT_RESPONDING'), false],
+    ['PLANNED_MAINTENANCE', plaid(503, 'API_ERROR', 'PLANNED_MAINTENANCE'), false],
+    ['timeout', new PlaidTimeoutError(90_000), false],
+  ])('%s -> retry %s', (_label, error, expected) => {
+    const decision = decide(error, { billed: true });
+    expect(decision.retry).toBe(expected);
+    expect(decision.reason.length).toBeGreaterThan(10);
+  });
+
+  it('no re-send whose backoff would pass the deadline', () => {
+    const error = plaid(500, 'API_ERROR', 'INTERNAL_SERVER_ERROR');
+    expect(decide(error, { billed: true, remainingMs: 10_000 }).retry).toBe(true);
+    const late = decide(error, { billed: true, remainingMs: 100 });
+    expect(late).toMatchObject({ retry: false, reason: expect.stringContaining('deadline') as unknown });
+  });
+});
+
 describe('decideRetry: read-only calls (/item/get)', () => {
   it.each<[string, PlaidClientError, boolean]>([
     ['timeout', new PlaidTimeoutError(90_000), true],

@@ -3,7 +3,7 @@
  * mutation (`RefreshTransactionsSuccess`, `RefreshTransactionsResult`), and a nullable mutation
  * field resolved by RefreshService. Each mutation's own file says what differs.
  */
-import { requireViewer } from '../../context.js';
+import { requireCaller } from '../../context.js';
 import { CASHFLOW_DAYS } from '../../plaid/schemas.js';
 import type { ItemProduct, ItemRefreshReceipt } from '../../services/refresh-service.js';
 import { builder } from '../builder.js';
@@ -62,9 +62,8 @@ export function defineItemRefreshMutation(mutation: ItemRefreshMutation): void {
           : {}),
       },
       resolve: (_root, args, context) => {
-        const viewer = requireViewer(context);
         const days = 'days' in args && typeof args.days === 'number' ? args.days : undefined;
-        return context.services.refresh.refreshItem(viewer.id, String(args.itemId), mutation.product, days);
+        return context.services.refresh.refreshItem(requireCaller(context), String(args.itemId), mutation.product, days);
       },
     }),
   );

@@ -1,5 +1,5 @@
 /** refreshUserFinancialData: every Item of the caller's Plaid user, each succeeding or failing on its own. */
-import { requireViewer } from '../../context.js';
+import { requireCaller } from '../../context.js';
 import type { PlaidResponseError } from '../../plaid/errors.js';
 import { NoPlaidUserError } from '../../services/errors.js';
 import type { UserRefreshReceipt } from '../../services/refresh-service.js';
@@ -56,6 +56,6 @@ builder.mutationField('refreshUserFinancialData', (t) =>
     type: Result,
     nullable: true,
     description: "Refreshes every Item of the caller's Plaid user (/user/financial_data/refresh): Transactions, Investments and Liabilities.",
-    resolve: (_root, _args, context) => context.services.refresh.refreshUser(requireViewer(context).id),
+    resolve: (_root, _args, context) => context.services.refresh.refreshUser(requireCaller(context)),
   }),
 );

@@ -1,0 +1,81 @@
+/**
+ * The listener: serves the app over node:http, counts requests in flight, and closes in steps a
+ * load balancer can follow: `drain()` keeps serving but asks every client to reconnect (Connection:
+ * close), `close(graceMs)` stops accepting, lets in-flight requests finish, then cuts what is left.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { App } from '../app.js';
+import { settlesWithin } from '../util/settles-within.js';
+
+export interface HttpListener {
+  readonly server: Server;
+  readonly url: string;
+  /** Requests being served right now. */
+  inFlight(): number;
+  /** Keeps serving, but each response closes its connection, so clients open new ones elsewhere. */
+  drain(): void;
+  /**
+   * Stops accepting connections, lets in-flight requests finish for up to `graceMs`, then cuts
+   * what is left. Resolves with the number of requests that had to be cut.
+   */
+  close(graceMs?: number): Promise<number>;
+}
+
+/** Serves the app over HTTP (port 0 picks a free one). */
+export async function listen(app: App, host: string, port: number): Promise<HttpListener> {
+  let active = 0;
+  let draining = false;
+  let closing = false;
+  let settled: (() => void) | null = null;
+  const server = createServer((req, res) => {
+    active += 1;
+    if (draining) res.shouldKeepAlive = false;
+    res.once('close', () => {
+      active -= 1;
+      // While closing, a finished keep-alive connection is idle: let it go now.
+      if (closing) server.closeIdleConnections();
+      if (closing && active === 0) settled?.();
+    });
+    void app(req, res);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const hostPart = address.address.includes(':') ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart}:${address.port}`,
+    inFlight: () => active,
+    drain: () => {
+      draining = true;
+      // Idle keep-alive connections would otherwise carry the next request here; close them now.
+      server.closeIdleConnections();
+    },
+    close: async (graceMs = 10_000) => {
+      closing = true;
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let cut = 0;
+      if (active > 0) {
+        const drained = new Promise<void>((resolve) => {
+          settled = resolve;
+        });
+        if (!(await settlesWithin(drained, graceMs))) {
+          cut = active;
+          server.closeAllConnections();
+        }
+      }
+      server.closeIdleConnections();
+      // Connections cut above close at once; never wait on the listener without a bound.
+      if (!(await settlesWithin(closed, 1_000))) server.closeAllConnections();
+      return cut;
+    },
+  };
+}
