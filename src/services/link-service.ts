@@ -21,7 +21,7 @@ import { InputValidationError, LinkNotSavedError, type LinkNotSavedOutcome } fro
 import { translated } from './translate-errors.js';
 
 const MAX_PUBLIC_TOKEN_LENGTH = 512;
-/** How long the vault write is retried within the request before the Item is given up on. */
+/** How long the vault write is retried within the request before the Item is given up on (at most half the time left: the rescue needs the rest). */
 const SAVE_RETRY_BUDGET_MS = 5_000;
 const SAVE_RETRY_FIRST_DELAY_MS = 100;
 /** Codes /item/remove answers for an Item that is already gone: removed all the same. */
@@ -81,7 +81,7 @@ export class LinkService {
   }
 
   private async saveWithRetry(input: SaveItemInput, deadline: number): Promise<VaultItem> {
-    const giveUpAt = Math.min(deadline, Date.now() + SAVE_RETRY_BUDGET_MS);
+    const giveUpAt = Date.now() + Math.min(SAVE_RETRY_BUDGET_MS, (deadline - Date.now()) / 2);
     for (let delay = SAVE_RETRY_FIRST_DELAY_MS; ; delay *= 2) {
       try {
         return await this.deps.vault.saveItem(input);
@@ -96,7 +96,7 @@ export class LinkService {
   /** The vault will not take the Item: remove it at Plaid, or failing that keep it in the spool. */
   private async rescue(input: SaveItemInput, deadline: number): Promise<LinkNotSavedOutcome> {
     try {
-      await this.deps.plaid.removeItem(input.accessToken, { deadline: Math.max(deadline, Date.now() + 2_000) }).catch((error: unknown) => {
+      await this.deps.plaid.removeItem(input.accessToken, { deadline }).catch((error: unknown) => {
         if (error instanceof PlaidResponseError && ALREADY_GONE.has(error.errorCode)) return;
         throw error;
       });
