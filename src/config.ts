@@ -3,6 +3,7 @@
  * README's configuration table; a bad value stops start-up with a message naming the variable.
  */
 import { z } from 'zod';
+import { AUTH_DEFAULTS } from './auth/authenticate.js';
 import type { EndpointLimits, GuardedEndpoint } from './guard/refresh-guard.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
@@ -37,6 +38,7 @@ const AppEnv = z.object({
   AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,
+  AUTH_TOKEN_CACHE_MAX_BYTES: int(65_536, 1_073_741_824).default(AUTH_DEFAULTS.tokenCacheMaxBytes),
   TOKEN_ENCRYPTION_KEY: optionalString,
   DATABASE_URL: optionalString,
   DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').optional()),
@@ -145,6 +147,8 @@ export interface AppConfig {
     readonly jwksUrl: string | null;
     readonly issuer: string | null;
     readonly audience: string | null;
+    /** Bytes the verified-token cache may hold. */
+    readonly tokenCacheMaxBytes: number;
   };
   readonly vault: {
     readonly databaseUrl: string | null;
@@ -204,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       jwksUrl: e.AUTH_JWKS_URL ?? null,
       issuer: e.AUTH_ISSUER ?? null,
       audience: e.AUTH_AUDIENCE ?? null,
+      tokenCacheMaxBytes: e.AUTH_TOKEN_CACHE_MAX_BYTES,
     },
     vault: {
       databaseUrl: e.DATABASE_URL ?? null,

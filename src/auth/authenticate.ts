@@ -11,7 +11,14 @@ export interface AuthConfig {
   readonly jwksUrl: string | null;
   readonly issuer: string | null;
   readonly audience: string | null;
+  /** Bound of the verified-token cache (default AUTH_DEFAULTS). */
+  readonly tokenCacheMaxBytes?: number;
 }
+
+/** The defaults of the AUTH_* variables (config.ts uses them too). */
+export const AUTH_DEFAULTS = Object.freeze({
+  tokenCacheMaxBytes: 16 * 1_048_576,
+});
 
 export interface Viewer {
   readonly id: string;
@@ -28,7 +35,6 @@ const HMAC_ALGORITHMS = ['HS256'];
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 /** Verified tokens are re-checked at least this often (a key dropped from the JWKS stops working within it). */
 const VERIFIED_TOKEN_MAX_AGE_MS = 60_000;
-const VERIFIED_TOKEN_MAX_ENTRIES = 10_000;
 
 export function createAuthenticator(config: AuthConfig): Authenticator {
   const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
@@ -40,7 +46,10 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     ...(config.audience ? { audience: config.audience } : {}),
   };
   if (!config.jwksUrl && !config.jwtSecret) throw new Error('auth needs AUTH_JWT_SECRET or AUTH_JWKS_URL');
-  const verified = new VerifiedTokenCache<Viewer>({ maxEntries: VERIFIED_TOKEN_MAX_ENTRIES, maxAgeMs: VERIFIED_TOKEN_MAX_AGE_MS });
+  const verified = new VerifiedTokenCache<Viewer>({
+    maxBytes: config.tokenCacheMaxBytes ?? AUTH_DEFAULTS.tokenCacheMaxBytes,
+    maxAgeMs: VERIFIED_TOKEN_MAX_AGE_MS,
+  });
   // Requests that arrive together with one new token share its verification (a burst of 1,000
   // requests otherwise verified the same token 1,000 times before the first one was cached).
   const verifying = new Map<string, Promise<Viewer>>();

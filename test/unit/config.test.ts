@@ -28,9 +28,15 @@ describe('loadConfig', () => {
     ['a bad timeout', { PLAID_TIMEOUT_MS: 'soon' }, /PLAID_TIMEOUT_MS/],
     ['an unknown environment', { PLAID_ENV: 'development' }, /PLAID_ENV/],
     ['a bad base URL', { PLAID_BASE_URL: 'not a url' }, /PLAID_BASE_URL/],
+    ['a token cache under 64 KiB', { AUTH_TOKEN_CACHE_MAX_BYTES: '1000' }, /AUTH_TOKEN_CACHE_MAX_BYTES/],
   ])('refuses %s with a message naming it', (_label, env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('auth defaults: 16 MiB token cache; it can be set', () => {
+    expect(loadConfig({}).auth).toMatchObject({ tokenCacheMaxBytes: 16_777_216 });
+    expect(loadConfig({ AUTH_TOKEN_CACHE_MAX_BYTES: '1048576' }).auth).toMatchObject({ tokenCacheMaxBytes: 1_048_576 });
   });
 
   it('production defaults: GraphiQL off', () => {
