@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthenticationError, createAuthenticator } from '../../src/auth/authenticate.js';
+import { signViewerToken } from '../../src/demo/seed.js';
 
 const SECRET = 'a-shared-secret-of-at-least-32-chars!!';
 const hs256 = (claims: { sub?: string; iss?: string; aud?: string }, secret = SECRET, exp = '5m') => {
@@ -51,6 +52,69 @@ describe('HS256', () => {
     const error = await authenticate('Basic dXNlcjpwYXNz').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AuthenticationError);
     expect(String((error as Error).message)).not.toContain('dXNlcjpwYXNz');
+  });
+});
+
+describe('JWT claims: exp required, iat not in the future, a bounded lifetime', () => {
+  const authenticate = createAuthenticator({ jwtSecret: SECRET, jwksUrl: null, issuer: null, audience: null });
+  const now = () => Math.floor(Date.now() / 1000);
+  /** An HS256 token with exactly these claims (no defaults). */
+  const signed = (claims: { iat?: number; exp?: number }) => {
+    let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('user-c');
+    if (claims.iat !== undefined) jwt = jwt.setIssuedAt(claims.iat);
+    if (claims.exp !== undefined) jwt = jwt.setExpirationTime(claims.exp);
+    return jwt.sign(new TextEncoder().encode(SECRET));
+  };
+  const refusal = async (token: string) => {
+    const error = await authenticate(`Bearer ${token}`).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AuthenticationError);
+    const message = (error as Error).message;
+    // The message names the problem, never the token or its claims.
+    expect(message).not.toContain(token.split('.')[1]);
+    expect(message).not.toMatch(/\d{6,}/);
+    return message;
+  };
+
+  it('a token without exp is refused, saying so', async () => {
+    expect(await refusal(await signed({ iat: now() }))).toBe('the token has no expiry (exp claim)');
+  });
+
+  it('a token issued beyond the clock skew in the future is refused; within the skew it passes', async () => {
+    expect(await refusal(await signed({ iat: now() + 120, exp: now() + 600 }))).toMatch(/issued in the future/);
+    await expect(authenticate(`Bearer ${await signed({ iat: now() + 30, exp: now() + 600 })}`)).resolves.toEqual({ id: 'user-c' });
+  });
+
+  it('a token living longer than the maximum lifetime is refused: exp - iat, or exp - now without iat', async () => {
+    expect(await refusal(await signed({ iat: now(), exp: now() + 86_400 + 1 }))).toMatch(/lives longer than allowed/);
+    expect(await refusal(await signed({ iat: now() - 3_600, exp: now() + 86_400 - 1_800 }))).toMatch(/lives longer than allowed/);
+    expect(await refusal(await signed({ exp: now() + 86_400 + 120 }))).toMatch(/expires too far in the future/);
+    await expect(authenticate(`Bearer ${await signed({ iat: now(), exp: now() + 86_400 })}`)).resolves.toEqual({ id: 'user-c' });
+    await expect(authenticate(`Bearer ${await signed({ exp: now() + 3_600 })}`)).resolves.toEqual({ id: 'user-c' });
+  });
+
+  it('each refusal has its own message', async () => {
+    const messages = [
+      await refusal(await signed({ iat: now() })),
+      await refusal(await signed({ iat: now() + 600, exp: now() + 900 })),
+      await refusal(await signed({ iat: now(), exp: now() + 200_000 })),
+      await refusal(await signed({ exp: now() + 200_000 })),
+      await refusal(await signed({ iat: now() - 600, exp: now() - 300 })),
+    ];
+    expect(new Set(messages).size).toBe(messages.length);
+  });
+
+  it('the bounds are configurable: skew and lifetime', async () => {
+    const strict = createAuthenticator({ jwtSecret: SECRET, jwksUrl: null, issuer: null, audience: null, clockSkewSeconds: 0, maxTokenLifetimeSeconds: 300 });
+    await expect(strict(`Bearer ${await signed({ iat: now() + 5, exp: now() + 200 })}`)).rejects.toThrow(/issued in the future/);
+    await expect(strict(`Bearer ${await signed({ iat: now(), exp: now() + 301 })}`)).rejects.toThrow(/lives longer/);
+    await expect(strict(`Bearer ${await signed({ iat: now(), exp: now() + 300 })}`)).resolves.toEqual({ id: 'user-c' });
+  });
+
+  it('the demo token (12 h) passes the defaults', async () => {
+    await expect(authenticate(`Bearer ${await signViewerToken(SECRET, 'demo')}`)).resolves.toEqual({ id: 'demo' });
   });
 });
 
