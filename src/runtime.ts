@@ -140,6 +140,9 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       await probe('vault', () => vault.ping(), logger);
       const redis = redisClient;
       if (redis) await probe('redis', () => redis.ping(), logger);
+      // Fetches the JWKS only when the last fetch failed or is older than a few seconds (see probe()).
+      const identityProvider = authenticate.identityProvider;
+      if (identityProvider) await probe('identity provider', () => identityProvider.probe(), logger);
     };
     const app = createApp({
       services,

@@ -3,8 +3,11 @@
  * URL for an identity provider). The viewer is the token's `sub`. A token must carry `exp`, may not
  * be issued in the future (beyond the clock skew) and may not live longer than the configured bound.
  */
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { createIdentityProvider, IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderOptions } from './identity-provider.js';
 import { VerifiedTokenCache } from './token-cache.js';
+
+export { IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderStatus } from './identity-provider.js';
 
 export interface AuthConfig {
   /** HS256 shared secret; or null when a JWKS URL is used. */
@@ -12,16 +15,21 @@ export interface AuthConfig {
   readonly jwksUrl: string | null;
   readonly issuer: string | null;
   readonly audience: string | null;
+  /** Each JWKS fetch gives up after this long (default AUTH_DEFAULTS). */
+  readonly jwksTimeoutMs?: number;
   /** Tolerated clock difference with the token's issuer, for exp, nbf and iat. */
   readonly clockSkewSeconds?: number;
   /** Longest accepted token lifetime: exp - iat, or exp - now without iat. */
   readonly maxTokenLifetimeSeconds?: number;
   /** Bound of the verified-token cache. */
   readonly tokenCacheMaxBytes?: number;
+  /** Tuning of the JWKS key cache and probe (tests shorten them); see identity-provider.ts. */
+  readonly jwks?: Pick<IdentityProviderOptions, 'cacheMaxAgeMs' | 'cooldownMs' | 'probeReuseMs'>;
 }
 
 /** The defaults of the AUTH_* variables (config.ts uses them too). */
 export const AUTH_DEFAULTS = Object.freeze({
+  jwksTimeoutMs: 2_000,
   clockSkewSeconds: 60,
   maxTokenLifetimeSeconds: 86_400,
   tokenCacheMaxBytes: 16 * 1_048_576,
@@ -38,20 +46,26 @@ export class AuthenticationError extends Error {
 
 export type Authenticator = (authorization: string | null) => Promise<Viewer | null>;
 
+export interface JwtAuthenticator extends Authenticator {
+  /** The JWKS endpoint's health, for readiness; null with an HS256 secret (nothing to reach). */
+  readonly identityProvider: Pick<IdentityProvider, 'status' | 'probe'> | null;
+}
+
 const HMAC_ALGORITHMS = ['HS256'];
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 /** Verified tokens are re-checked at least this often (a key dropped from the JWKS stops working within it). */
 const VERIFIED_TOKEN_MAX_AGE_MS = 60_000;
 
-export function createAuthenticator(config: AuthConfig): Authenticator {
+export function createAuthenticator(config: AuthConfig): JwtAuthenticator {
   if (!config.jwksUrl && !config.jwtSecret) throw new Error('auth needs AUTH_JWT_SECRET or AUTH_JWKS_URL');
   const clockSkewSeconds = config.clockSkewSeconds ?? AUTH_DEFAULTS.clockSkewSeconds;
   const maxLifetimeSeconds = config.maxTokenLifetimeSeconds ?? AUTH_DEFAULTS.maxTokenLifetimeSeconds;
-  const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
-    ? createRemoteJWKSet(new URL(config.jwksUrl))
-    : new TextEncoder().encode(config.jwtSecret ?? '');
+  const identityProvider = config.jwksUrl
+    ? createIdentityProvider({ jwksUrl: config.jwksUrl, timeoutMs: config.jwksTimeoutMs ?? AUTH_DEFAULTS.jwksTimeoutMs, ...config.jwks })
+    : null;
+  const secret = new TextEncoder().encode(config.jwtSecret ?? '');
   const options: JWTVerifyOptions = {
-    algorithms: config.jwksUrl ? JWKS_ALGORITHMS : HMAC_ALGORITHMS,
+    algorithms: identityProvider ? JWKS_ALGORITHMS : HMAC_ALGORITHMS,
     requiredClaims: ['exp'],
     clockTolerance: clockSkewSeconds,
     ...(config.issuer ? { issuer: config.issuer } : {}),
@@ -69,8 +83,10 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     let payload: JWTPayload;
     try {
       // Overloads differ for a key and a key function; both verify signature, exp, nbf, iss and aud.
-      ({ payload } = key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options));
+      ({ payload } = identityProvider ? await jwtVerify(token, identityProvider.getKey, options) : await jwtVerify(token, secret, options));
     } catch (error) {
+      // The provider's outage says nothing about the token: a retryable 503, not a 401.
+      if (error instanceof IdentityProviderUnavailableError) throw error;
       throw new AuthenticationError(refusalOf(error));
     }
     const refusal = lifetimeRefusal(payload, Date.now() / 1000, clockSkewSeconds, maxLifetimeSeconds);
@@ -82,7 +98,7 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     return viewer;
   };
 
-  return async (authorization) => {
+  const authenticate: Authenticator = async (authorization) => {
     if (authorization === null || authorization.trim() === '') return null;
     const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
     const token = match?.[1];
@@ -96,6 +112,7 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     }
     return pending;
   };
+  return Object.assign(authenticate, { identityProvider });
 }
 
 /** jose's refusal as a message safe to show: what is wrong, never the token's content. */

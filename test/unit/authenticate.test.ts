@@ -1,9 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthenticationError, createAuthenticator } from '../../src/auth/authenticate.js';
+import { SignJWT } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AuthenticationError, IdentityProviderUnavailableError, createAuthenticator } from '../../src/auth/authenticate.js';
 import { signViewerToken } from '../../src/demo/seed.js';
+import { refusedUrl, startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 
 const SECRET = 'a-shared-secret-of-at-least-32-chars!!';
 const hs256 = (claims: { sub?: string; iss?: string; aud?: string }, secret = SECRET, exp = '5m') => {
@@ -119,27 +118,131 @@ describe('JWT claims: exp required, iat not in the future, a bounded lifetime', 
 });
 
 describe('JWKS', () => {
-  let server: Server;
-  let jwksUrl: string;
-  let privateKey: CryptoKey;
-
+  let idp: JwksServer;
   beforeAll(async () => {
-    const pair = await generateKeyPair('RS256');
-    privateKey = pair.privateKey;
-    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    server = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: [jwk] }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+    idp = await startJwksServer();
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterEach(() => {
+    idp.mode = 'up';
+  });
+  afterAll(() => idp.close());
+
+  /** Short timeout and no cooldown, so an unknown kid always asks the provider again. */
+  const jwksAuthenticator = (url = idp.url, jwks: { cacheMaxAgeMs?: number; cooldownMs?: number; probeReuseMs?: number } = {}) =>
+    createAuthenticator({ jwtSecret: null, jwksUrl: url, issuer: null, audience: null, jwksTimeoutMs: 300, jwks: { cooldownMs: 0, ...jwks } });
+  /** What the promise rejects with; null when it resolves. */
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => null,
+      (error: unknown) => error,
+    );
 
   it('verifies RS256 tokens against the identity provider keys, and refuses HS256 ones', async () => {
-    const authenticate = createAuthenticator({ jwtSecret: null, jwksUrl, issuer: null, audience: null });
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('user-9').setExpirationTime('5m').sign(privateKey);
-    await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ id: 'user-9' });
+    const authenticate = createAuthenticator({ jwtSecret: null, jwksUrl: idp.url, issuer: null, audience: null });
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'user-9' })}`)).resolves.toEqual({ id: 'user-9' });
     await expect(authenticate(`Bearer ${await hs256({ sub: 'u' })}`)).rejects.toBeInstanceOf(AuthenticationError);
+  });
+
+  it('an unknown kid while the provider answers is a bad token (401), not an outage', async () => {
+    const authenticate = jwksAuthenticator();
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'u' }, 'k-unknown')}`));
+    expect(error).toBeInstanceOf(AuthenticationError);
+  });
+
+  it.each([
+    ['refuses connections', 'refused'],
+    ['resets the connection', 'reset'],
+    ['answers HTTP 500', 'http-500'],
+    ['answers HTML instead of a key set', 'html'],
+  ] as const)('a provider that %s -> IdentityProviderUnavailableError, not AuthenticationError', async (_label, fault) => {
+    const url = fault === 'refused' ? await refusedUrl() : idp.url;
+    if (fault !== 'refused') idp.mode = fault;
+    const authenticate = jwksAuthenticator(url);
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'u' })}`));
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError);
+    expect(error).not.toBeInstanceOf(AuthenticationError);
+    expect((error as IdentityProviderUnavailableError).message).toMatch(/retry later/);
+  });
+
+  it('a provider that hangs -> IdentityProviderUnavailableError within the JWKS timeout, not jose\'s 5 s', async () => {
+    idp.mode = 'hang';
+    const authenticate = jwksAuthenticator();
+    const started = performance.now();
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'u' })}`));
+    const elapsed = performance.now() - started;
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError);
+    expect(elapsed).toBeGreaterThanOrEqual(250);
+    expect(elapsed).toBeLessThan(1_500);
+  });
+
+  it('while the provider is down, tokens of a cached key verify; an unknown kid gets the outage, and the cached key still works after that failed refetch', async () => {
+    const authenticate = jwksAuthenticator();
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'before' })}`)).resolves.toEqual({ id: 'before' });
+    const fetched = idp.requests;
+    idp.mode = 'reset';
+    // New tokens (not in the verified-token cache), signed by the cached key k1.
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'during-1' })}`)).resolves.toEqual({ id: 'during-1' });
+    expect(idp.requests).toBe(fetched);
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'rotated' }, 'k2')}`));
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError);
+    expect(idp.requests).toBe(fetched + 1);
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'during-2' })}`)).resolves.toEqual({ id: 'during-2' });
+  });
+
+  it('cached keys are trusted for the cache lifetime only: past it, with the provider down, the outage shows', async () => {
+    const authenticate = jwksAuthenticator(idp.url, { cacheMaxAgeMs: 50 });
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'a' })}`)).resolves.toEqual({ id: 'a' });
+    idp.mode = 'reset';
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'b' })}`));
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError);
+  });
+
+  it('an outage is not remembered as a verdict: the same token verifies once the provider is back', async () => {
+    const authenticate = jwksAuthenticator();
+    const token = await idp.sign({ sub: 'back' });
+    idp.mode = 'http-500';
+    await expect(authenticate(`Bearer ${token}`)).rejects.toBeInstanceOf(IdentityProviderUnavailableError);
+    idp.mode = 'up';
+    await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ id: 'back' });
+  });
+
+  it('probe(): rejects while the provider is down, resolves when it is back; status() says which', async () => {
+    const authenticate = jwksAuthenticator(idp.url, { probeReuseMs: 0 });
+    const provider = authenticate.identityProvider;
+    if (!provider) throw new Error('a JWKS authenticator has an identity provider');
+    expect(provider.status()).toMatchObject({ reachable: false, lastFetchedAt: null, lastFailure: null });
+    await expect(provider.probe()).resolves.toBeUndefined();
+    expect(provider.status()).toMatchObject({ reachable: true, lastFailure: null });
+    idp.mode = 'reset';
+    await expect(provider.probe()).rejects.toBeInstanceOf(IdentityProviderUnavailableError);
+    expect(provider.status()).toMatchObject({ reachable: false, lastFailure: { reason: expect.stringMatching(/TypeError/) as unknown } });
+    idp.mode = 'up';
+    await expect(provider.probe()).resolves.toBeUndefined();
+    expect(provider.status()).toMatchObject({ reachable: true, lastFailure: null });
+  });
+
+  it('probe() reuses a recent successful fetch instead of fetching on every probe', async () => {
+    const provider = jwksAuthenticator(idp.url, { probeReuseMs: 60_000 }).identityProvider;
+    if (!provider) throw new Error('a JWKS authenticator has an identity provider');
+    const before = idp.requests;
+    await provider.probe();
+    await provider.probe();
+    await provider.probe();
+    expect(idp.requests).toBe(before + 1);
+  });
+
+  it('a failed fetch by a request makes the next probe look again, even within the reuse window', async () => {
+    const authenticate = jwksAuthenticator(idp.url, { probeReuseMs: 60_000 });
+    const provider = authenticate.identityProvider;
+    if (!provider) throw new Error('a JWKS authenticator has an identity provider');
+    await provider.probe();
+    idp.mode = 'reset';
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'u' }, 'k2')}`)).rejects.toBeInstanceOf(IdentityProviderUnavailableError);
+    await expect(provider.probe()).rejects.toBeInstanceOf(IdentityProviderUnavailableError);
+  });
+
+  it('an HS256 authenticator has no identity provider to probe', () => {
+    expect(createAuthenticator({ jwtSecret: SECRET, jwksUrl: null, issuer: null, audience: null }).identityProvider).toBeNull();
   });
 });
