@@ -9,7 +9,7 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { GraphQLError, type ValidationContext } from 'graphql';
 import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } from 'graphql-yoga';
-import { AuthenticationError, type Authenticator } from './auth/authenticate.js';
+import { AuthenticationError, IdentityProviderUnavailableError, type Authenticator } from './auth/authenticate.js';
 import type { GraphQLLimits } from './config.js';
 import { createContext, type Context, type Services } from './context.js';
 import { graphiqlOptions, renderGraphiQL } from './graphql/graphiql.js';
@@ -80,6 +80,17 @@ export function createApp(deps: AppDeps): App {
       } catch (error) {
         if (error instanceof AuthenticationError) {
           throw new GraphQLError(error.message, { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } });
+        }
+        // Not a 401: a frontend logs its user out on 401, and the token may well be valid.
+        if (error instanceof IdentityProviderUnavailableError) {
+          const retryAfter = error.retryAfterSeconds;
+          throw new GraphQLError(error.message, {
+            extensions: {
+              code: 'IDENTITY_PROVIDER_UNAVAILABLE',
+              retryAfterSeconds: retryAfter,
+              http: { status: 503, headers: { 'retry-after': String(retryAfter) } },
+            },
+          });
         }
         throw error;
       }

@@ -3,6 +3,7 @@
  * README's configuration table; a bad value stops start-up with a message naming the variable.
  */
 import { z } from 'zod';
+import { AUTH_DEFAULTS } from './auth/authenticate.js';
 import type { GuardLimits } from './guard/refresh-guard.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
@@ -37,6 +38,10 @@ const AppEnv = z.object({
   AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,
+  AUTH_JWKS_TIMEOUT_MS: int(100, 30_000).default(AUTH_DEFAULTS.jwksTimeoutMs),
+  AUTH_CLOCK_SKEW_SECONDS: int(0, 600).default(AUTH_DEFAULTS.clockSkewSeconds),
+  AUTH_MAX_TOKEN_LIFETIME_SECONDS: int(60, 31_536_000).default(AUTH_DEFAULTS.maxTokenLifetimeSeconds),
+  AUTH_TOKEN_CACHE_MAX_BYTES: int(65_536, 1_073_741_824).default(AUTH_DEFAULTS.tokenCacheMaxBytes),
   TOKEN_ENCRYPTION_KEY: optionalString,
   DATABASE_URL: optionalString,
   DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').optional()),
@@ -157,6 +162,12 @@ export interface AppConfig {
     readonly jwksUrl: string | null;
     readonly issuer: string | null;
     readonly audience: string | null;
+    /** One JWKS fetch gives up after this long; the client then gets a retryable 503. */
+    readonly jwksTimeoutMs: number;
+    readonly clockSkewSeconds: number;
+    readonly maxTokenLifetimeSeconds: number;
+    /** Bytes the verified-token cache may hold. */
+    readonly tokenCacheMaxBytes: number;
   };
   readonly vault: {
     readonly databaseUrl: string | null;
@@ -233,6 +244,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       jwksUrl: e.AUTH_JWKS_URL ?? null,
       issuer: e.AUTH_ISSUER ?? null,
       audience: e.AUTH_AUDIENCE ?? null,
+      jwksTimeoutMs: e.AUTH_JWKS_TIMEOUT_MS,
+      clockSkewSeconds: e.AUTH_CLOCK_SKEW_SECONDS,
+      maxTokenLifetimeSeconds: e.AUTH_MAX_TOKEN_LIFETIME_SECONDS,
+      tokenCacheMaxBytes: e.AUTH_TOKEN_CACHE_MAX_BYTES,
     },
     vault: {
       databaseUrl: e.DATABASE_URL ?? null,

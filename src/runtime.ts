@@ -171,7 +171,9 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     let demo: Runtime['demo'] = null;
     if (simulator && jwtSecret) {
       const fixtures = await seedDemoViewer({ plaid, vault, link: services.link });
-      const token = await signViewerToken(jwtSecret, DEMO_VIEWER_ID, config.auth);
+      // 12 hours, unless AUTH_MAX_TOKEN_LIFETIME_SECONDS allows less (the demo token must pass it).
+      const lifetimeSeconds = Math.min(12 * 3_600, config.auth.maxTokenLifetimeSeconds);
+      const token = await signViewerToken(jwtSecret, DEMO_VIEWER_ID, { ...config.auth, expiresIn: `${lifetimeSeconds}s` });
       demo = { token, fixtures };
     }
     let draining = false;
@@ -180,6 +182,9 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       await probe('vault', () => vault.ping(), logger);
       const redis = redisClient;
       if (redis) await probe('redis', () => redis.ping(), logger);
+      // Fetches the JWKS only when the last fetch failed or is older than a few seconds (see probe()).
+      const identityProvider = authenticate.identityProvider;
+      if (identityProvider) await probe('identity provider', () => identityProvider.probe(), logger);
     };
     const app = createApp({
       services,

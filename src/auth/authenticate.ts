@@ -1,9 +1,13 @@
 /**
  * Who is calling: `Authorization: Bearer <JWT>`, verified with jose (HS256 shared secret, or a JWKS
- * URL for an identity provider). The viewer is the token's `sub`.
+ * URL for an identity provider). The viewer is the token's `sub`. A token must carry `exp`, may not
+ * be issued in the future (beyond the clock skew) and may not live longer than the configured bound.
  */
-import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
+import { createIdentityProvider, IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderOptions } from './identity-provider.js';
 import { VerifiedTokenCache } from './token-cache.js';
+
+export { IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderStatus } from './identity-provider.js';
 
 export interface AuthConfig {
   /** HS256 shared secret; or null when a JWKS URL is used. */
@@ -11,7 +15,25 @@ export interface AuthConfig {
   readonly jwksUrl: string | null;
   readonly issuer: string | null;
   readonly audience: string | null;
+  /** Each JWKS fetch gives up after this long (default AUTH_DEFAULTS). */
+  readonly jwksTimeoutMs?: number;
+  /** Tolerated clock difference with the token's issuer, for exp, nbf and iat. */
+  readonly clockSkewSeconds?: number;
+  /** Longest accepted token lifetime: exp - iat, or exp - now without iat. */
+  readonly maxTokenLifetimeSeconds?: number;
+  /** Bound of the verified-token cache. */
+  readonly tokenCacheMaxBytes?: number;
+  /** Tuning of the JWKS key cache and probe (tests shorten them); see identity-provider.ts. */
+  readonly jwks?: Pick<IdentityProviderOptions, 'cacheMaxAgeMs' | 'cooldownMs' | 'probeReuseMs'>;
 }
+
+/** The defaults of the AUTH_* variables (config.ts uses them too). */
+export const AUTH_DEFAULTS = Object.freeze({
+  jwksTimeoutMs: 2_000,
+  clockSkewSeconds: 60,
+  maxTokenLifetimeSeconds: 86_400,
+  tokenCacheMaxBytes: 16 * 1_048_576,
+});
 
 export interface Viewer {
   readonly id: string;
@@ -24,47 +46,59 @@ export class AuthenticationError extends Error {
 
 export type Authenticator = (authorization: string | null) => Promise<Viewer | null>;
 
+export interface JwtAuthenticator extends Authenticator {
+  /** The JWKS endpoint's health, for readiness; null with an HS256 secret (nothing to reach). */
+  readonly identityProvider: Pick<IdentityProvider, 'status' | 'probe'> | null;
+}
+
 const HMAC_ALGORITHMS = ['HS256'];
 const JWKS_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'ES256', 'ES384', 'EdDSA'];
 /** Verified tokens are re-checked at least this often (a key dropped from the JWKS stops working within it). */
 const VERIFIED_TOKEN_MAX_AGE_MS = 60_000;
-const VERIFIED_TOKEN_MAX_ENTRIES = 10_000;
 
-export function createAuthenticator(config: AuthConfig): Authenticator {
-  const key: Uint8Array | JWTVerifyGetKey = config.jwksUrl
-    ? createRemoteJWKSet(new URL(config.jwksUrl))
-    : new TextEncoder().encode(config.jwtSecret ?? '');
-  const options = {
-    algorithms: config.jwksUrl ? JWKS_ALGORITHMS : HMAC_ALGORITHMS,
+export function createAuthenticator(config: AuthConfig): JwtAuthenticator {
+  if (!config.jwksUrl && !config.jwtSecret) throw new Error('auth needs AUTH_JWT_SECRET or AUTH_JWKS_URL');
+  const clockSkewSeconds = config.clockSkewSeconds ?? AUTH_DEFAULTS.clockSkewSeconds;
+  const maxLifetimeSeconds = config.maxTokenLifetimeSeconds ?? AUTH_DEFAULTS.maxTokenLifetimeSeconds;
+  const identityProvider = config.jwksUrl
+    ? createIdentityProvider({ jwksUrl: config.jwksUrl, timeoutMs: config.jwksTimeoutMs ?? AUTH_DEFAULTS.jwksTimeoutMs, ...config.jwks })
+    : null;
+  const secret = new TextEncoder().encode(config.jwtSecret ?? '');
+  const options: JWTVerifyOptions = {
+    algorithms: identityProvider ? JWKS_ALGORITHMS : HMAC_ALGORITHMS,
+    requiredClaims: ['exp'],
+    clockTolerance: clockSkewSeconds,
     ...(config.issuer ? { issuer: config.issuer } : {}),
     ...(config.audience ? { audience: config.audience } : {}),
   };
-  if (!config.jwksUrl && !config.jwtSecret) throw new Error('auth needs AUTH_JWT_SECRET or AUTH_JWKS_URL');
-  const verified = new VerifiedTokenCache<Viewer>({ maxEntries: VERIFIED_TOKEN_MAX_ENTRIES, maxAgeMs: VERIFIED_TOKEN_MAX_AGE_MS });
+  const verified = new VerifiedTokenCache<Viewer>({
+    maxBytes: config.tokenCacheMaxBytes ?? AUTH_DEFAULTS.tokenCacheMaxBytes,
+    maxAgeMs: VERIFIED_TOKEN_MAX_AGE_MS,
+  });
   // Requests that arrive together with one new token share its verification (a burst of 1,000
   // requests otherwise verified the same token 1,000 times before the first one was cached).
   const verifying = new Map<string, Promise<Viewer>>();
 
   const verify = async (token: string): Promise<Viewer> => {
-    let sub: unknown;
-    let exp: unknown;
+    let payload: JWTPayload;
     try {
-      // Overloads differ for a key and a key function; both verify signature, expiry, iss and aud.
-      const result = key instanceof Uint8Array ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
-      ({ sub, exp } = result.payload);
+      // Overloads differ for a key and a key function; both verify signature, exp, nbf, iss and aud.
+      ({ payload } = identityProvider ? await jwtVerify(token, identityProvider.getKey, options) : await jwtVerify(token, secret, options));
     } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      throw new AuthenticationError(
-        code === 'ERR_JWT_EXPIRED' ? 'the token has expired' : 'the token is not valid',
-      );
+      // The provider's outage says nothing about the token: a retryable 503, not a 401.
+      if (error instanceof IdentityProviderUnavailableError) throw error;
+      throw new AuthenticationError(refusalOf(error));
     }
+    const refusal = lifetimeRefusal(payload, Date.now() / 1000, clockSkewSeconds, maxLifetimeSeconds);
+    if (refusal) throw new AuthenticationError(refusal);
+    const { sub, exp } = payload;
     if (typeof sub !== 'string' || sub === '') throw new AuthenticationError('the token has no subject');
     const viewer: Viewer = Object.freeze({ id: sub });
     verified.set(token, viewer, typeof exp === 'number' ? exp * 1000 : undefined);
     return viewer;
   };
 
-  return async (authorization) => {
+  const authenticate: Authenticator = async (authorization) => {
     if (authorization === null || authorization.trim() === '') return null;
     const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
     const token = match?.[1];
@@ -78,4 +112,32 @@ export function createAuthenticator(config: AuthConfig): Authenticator {
     }
     return pending;
   };
+  return Object.assign(authenticate, { identityProvider });
+}
+
+/** jose's refusal as a message safe to show: what is wrong, never the token's content. */
+function refusalOf(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'the token has expired';
+  if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'exp' && error.reason === 'missing') {
+    return 'the token has no expiry (exp claim)';
+  }
+  return 'the token is not valid';
+}
+
+/**
+ * jose has checked exp (present, not past) and nbf; what it does not check without maxTokenAge
+ * (which would make iat mandatory): iat in the future, and a lifetime above the bound, which caps
+ * how long a leaked token stays usable.
+ */
+function lifetimeRefusal(payload: JWTPayload, nowSeconds: number, skewSeconds: number, maxLifetimeSeconds: number): string | null {
+  const { iat, exp } = payload;
+  if (typeof exp !== 'number') return 'the token has no expiry (exp claim)';
+  if (typeof iat === 'number') {
+    if (iat > nowSeconds + skewSeconds) return 'the token is issued in the future (iat is ahead of the clock by more than the allowed skew)';
+    if (exp - iat > maxLifetimeSeconds) return 'the token lives longer than allowed (exp - iat is above the maximum lifetime)';
+    return null;
+  }
+  // Without iat the remaining lifetime is all there is to bound; the skew covers an issuer whose clock runs ahead.
+  if (exp - nowSeconds > maxLifetimeSeconds + skewSeconds) return 'the token expires too far in the future (above the maximum lifetime)';
+  return null;
 }

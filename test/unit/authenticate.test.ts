@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthenticationError, createAuthenticator } from '../../src/auth/authenticate.js';
+import { SignJWT } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AuthenticationError, IdentityProviderUnavailableError, createAuthenticator } from '../../src/auth/authenticate.js';
+import { signViewerToken } from '../../src/demo/seed.js';
+import { refusedUrl, startJwksServer, type JwksServer } from '../helpers/jwks-server.js';
 
 const SECRET = 'a-shared-secret-of-at-least-32-chars!!';
 const hs256 = (claims: { sub?: string; iss?: string; aud?: string }, secret = SECRET, exp = '5m') => {
@@ -54,28 +54,195 @@ describe('HS256', () => {
   });
 });
 
-describe('JWKS', () => {
-  let server: Server;
-  let jwksUrl: string;
-  let privateKey: CryptoKey;
+describe('JWT claims: exp required, iat not in the future, a bounded lifetime', () => {
+  const authenticate = createAuthenticator({ jwtSecret: SECRET, jwksUrl: null, issuer: null, audience: null });
+  const now = () => Math.floor(Date.now() / 1000);
+  /** An HS256 token with exactly these claims (no defaults). */
+  const signed = (claims: { iat?: number; exp?: number }) => {
+    let jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('user-c');
+    if (claims.iat !== undefined) jwt = jwt.setIssuedAt(claims.iat);
+    if (claims.exp !== undefined) jwt = jwt.setExpirationTime(claims.exp);
+    return jwt.sign(new TextEncoder().encode(SECRET));
+  };
+  const refusal = async (token: string) => {
+    const error = await authenticate(`Bearer ${token}`).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(AuthenticationError);
+    const message = (error as Error).message;
+    // The message names the problem, never the token or its claims.
+    expect(message).not.toContain(token.split('.')[1]);
+    expect(message).not.toMatch(/\d{6,}/);
+    return message;
+  };
 
-  beforeAll(async () => {
-    const pair = await generateKeyPair('RS256');
-    privateKey = pair.privateKey;
-    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-    server = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ keys: [jwk] }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+  it('a token without exp is refused, saying so', async () => {
+    expect(await refusal(await signed({ iat: now() }))).toBe('the token has no expiry (exp claim)');
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('a token issued beyond the clock skew in the future is refused; within the skew it passes', async () => {
+    expect(await refusal(await signed({ iat: now() + 120, exp: now() + 600 }))).toMatch(/issued in the future/);
+    await expect(authenticate(`Bearer ${await signed({ iat: now() + 30, exp: now() + 600 })}`)).resolves.toEqual({ id: 'user-c' });
+  });
+
+  it('a token living longer than the maximum lifetime is refused: exp - iat, or exp - now without iat', async () => {
+    expect(await refusal(await signed({ iat: now(), exp: now() + 86_400 + 1 }))).toMatch(/lives longer than allowed/);
+    expect(await refusal(await signed({ iat: now() - 3_600, exp: now() + 86_400 - 1_800 }))).toMatch(/lives longer than allowed/);
+    expect(await refusal(await signed({ exp: now() + 86_400 + 120 }))).toMatch(/expires too far in the future/);
+    await expect(authenticate(`Bearer ${await signed({ iat: now(), exp: now() + 86_400 })}`)).resolves.toEqual({ id: 'user-c' });
+    await expect(authenticate(`Bearer ${await signed({ exp: now() + 3_600 })}`)).resolves.toEqual({ id: 'user-c' });
+  });
+
+  it('each refusal has its own message', async () => {
+    const messages = [
+      await refusal(await signed({ iat: now() })),
+      await refusal(await signed({ iat: now() + 600, exp: now() + 900 })),
+      await refusal(await signed({ iat: now(), exp: now() + 200_000 })),
+      await refusal(await signed({ exp: now() + 200_000 })),
+      await refusal(await signed({ iat: now() - 600, exp: now() - 300 })),
+    ];
+    expect(new Set(messages).size).toBe(messages.length);
+  });
+
+  it('the bounds are configurable: skew and lifetime', async () => {
+    const strict = createAuthenticator({ jwtSecret: SECRET, jwksUrl: null, issuer: null, audience: null, clockSkewSeconds: 0, maxTokenLifetimeSeconds: 300 });
+    await expect(strict(`Bearer ${await signed({ iat: now() + 5, exp: now() + 200 })}`)).rejects.toThrow(/issued in the future/);
+    await expect(strict(`Bearer ${await signed({ iat: now(), exp: now() + 301 })}`)).rejects.toThrow(/lives longer/);
+    await expect(strict(`Bearer ${await signed({ iat: now(), exp: now() + 300 })}`)).resolves.toEqual({ id: 'user-c' });
+  });
+
+  it('the demo token (12 h) passes the defaults', async () => {
+    await expect(authenticate(`Bearer ${await signViewerToken(SECRET, 'demo')}`)).resolves.toEqual({ id: 'demo' });
+  });
+});
+
+describe('JWKS', () => {
+  let idp: JwksServer;
+  beforeAll(async () => {
+    idp = await startJwksServer();
+  });
+  afterEach(() => {
+    idp.mode = 'up';
+  });
+  afterAll(() => idp.close());
+
+  /** Short timeout and no cooldown, so an unknown kid always asks the provider again. */
+  const jwksAuthenticator = (url = idp.url, jwks: { cacheMaxAgeMs?: number; cooldownMs?: number; probeReuseMs?: number } = {}) =>
+    createAuthenticator({ jwtSecret: null, jwksUrl: url, issuer: null, audience: null, jwksTimeoutMs: 300, jwks: { cooldownMs: 0, ...jwks } });
+  /** What the promise rejects with; null when it resolves. */
+  const failure = (promise: Promise<unknown>) =>
+    promise.then(
+      () => null,
+      (error: unknown) => error,
+    );
 
   it('verifies RS256 tokens against the identity provider keys, and refuses HS256 ones', async () => {
-    const authenticate = createAuthenticator({ jwtSecret: null, jwksUrl, issuer: null, audience: null });
-    const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('user-9').setExpirationTime('5m').sign(privateKey);
-    await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ id: 'user-9' });
+    const authenticate = createAuthenticator({ jwtSecret: null, jwksUrl: idp.url, issuer: null, audience: null });
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'user-9' })}`)).resolves.toEqual({ id: 'user-9' });
     await expect(authenticate(`Bearer ${await hs256({ sub: 'u' })}`)).rejects.toBeInstanceOf(AuthenticationError);
+  });
+
+  it('an unknown kid while the provider answers is a bad token (401), not an outage', async () => {
+    const authenticate = jwksAuthenticator();
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'u' }, 'k-unknown')}`));
+    expect(error).toBeInstanceOf(AuthenticationError);
+  });
+
+  it.each([
+    ['refuses connections', 'refused'],
+    ['resets the connection', 'reset'],
+    ['answers HTTP 500', 'http-500'],
+    ['answers HTML instead of a key set', 'html'],
+  ] as const)('a provider that %s -> IdentityProviderUnavailableError, not AuthenticationError', async (_label, fault) => {
+    const url = fault === 'refused' ? await refusedUrl() : idp.url;
+    if (fault !== 'refused') idp.mode = fault;
+    const authenticate = jwksAuthenticator(url);
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'u' })}`));
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError);
+    expect(error).not.toBeInstanceOf(AuthenticationError);
+    expect((error as IdentityProviderUnavailableError).message).toMatch(/retry later/);
+  });
+
+  it('a provider that hangs -> IdentityProviderUnavailableError within the JWKS timeout, not jose\'s 5 s', async () => {
+    idp.mode = 'hang';
+    const authenticate = jwksAuthenticator();
+    const started = performance.now();
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'u' })}`));
+    const elapsed = performance.now() - started;
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError);
+    expect(elapsed).toBeGreaterThanOrEqual(250);
+    expect(elapsed).toBeLessThan(1_500);
+  });
+
+  it('while the provider is down, tokens of a cached key verify; an unknown kid gets the outage, and the cached key still works after that failed refetch', async () => {
+    const authenticate = jwksAuthenticator();
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'before' })}`)).resolves.toEqual({ id: 'before' });
+    const fetched = idp.requests;
+    idp.mode = 'reset';
+    // New tokens (not in the verified-token cache), signed by the cached key k1.
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'during-1' })}`)).resolves.toEqual({ id: 'during-1' });
+    expect(idp.requests).toBe(fetched);
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'rotated' }, 'k2')}`));
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError);
+    expect(idp.requests).toBe(fetched + 1);
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'during-2' })}`)).resolves.toEqual({ id: 'during-2' });
+  });
+
+  it('cached keys are trusted for the cache lifetime only: past it, with the provider down, the outage shows', async () => {
+    const authenticate = jwksAuthenticator(idp.url, { cacheMaxAgeMs: 50 });
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'a' })}`)).resolves.toEqual({ id: 'a' });
+    idp.mode = 'reset';
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    const error = await failure(authenticate(`Bearer ${await idp.sign({ sub: 'b' })}`));
+    expect(error).toBeInstanceOf(IdentityProviderUnavailableError);
+  });
+
+  it('an outage is not remembered as a verdict: the same token verifies once the provider is back', async () => {
+    const authenticate = jwksAuthenticator();
+    const token = await idp.sign({ sub: 'back' });
+    idp.mode = 'http-500';
+    await expect(authenticate(`Bearer ${token}`)).rejects.toBeInstanceOf(IdentityProviderUnavailableError);
+    idp.mode = 'up';
+    await expect(authenticate(`Bearer ${token}`)).resolves.toEqual({ id: 'back' });
+  });
+
+  it('probe(): rejects while the provider is down, resolves when it is back; status() says which', async () => {
+    const authenticate = jwksAuthenticator(idp.url, { probeReuseMs: 0 });
+    const provider = authenticate.identityProvider;
+    if (!provider) throw new Error('a JWKS authenticator has an identity provider');
+    expect(provider.status()).toMatchObject({ reachable: false, lastFetchedAt: null, lastFailure: null });
+    await expect(provider.probe()).resolves.toBeUndefined();
+    expect(provider.status()).toMatchObject({ reachable: true, lastFailure: null });
+    idp.mode = 'reset';
+    await expect(provider.probe()).rejects.toBeInstanceOf(IdentityProviderUnavailableError);
+    expect(provider.status()).toMatchObject({ reachable: false, lastFailure: { reason: expect.stringMatching(/TypeError/) as unknown } });
+    idp.mode = 'up';
+    await expect(provider.probe()).resolves.toBeUndefined();
+    expect(provider.status()).toMatchObject({ reachable: true, lastFailure: null });
+  });
+
+  it('probe() reuses a recent successful fetch instead of fetching on every probe', async () => {
+    const provider = jwksAuthenticator(idp.url, { probeReuseMs: 60_000 }).identityProvider;
+    if (!provider) throw new Error('a JWKS authenticator has an identity provider');
+    const before = idp.requests;
+    await provider.probe();
+    await provider.probe();
+    await provider.probe();
+    expect(idp.requests).toBe(before + 1);
+  });
+
+  it('a failed fetch by a request makes the next probe look again, even within the reuse window', async () => {
+    const authenticate = jwksAuthenticator(idp.url, { probeReuseMs: 60_000 });
+    const provider = authenticate.identityProvider;
+    if (!provider) throw new Error('a JWKS authenticator has an identity provider');
+    await provider.probe();
+    idp.mode = 'reset';
+    await expect(authenticate(`Bearer ${await idp.sign({ sub: 'u' }, 'k2')}`)).rejects.toBeInstanceOf(IdentityProviderUnavailableError);
+    await expect(provider.probe()).rejects.toBeInstanceOf(IdentityProviderUnavailableError);
+  });
+
+  it('an HS256 authenticator has no identity provider to probe', () => {
+    expect(createAuthenticator({ jwtSecret: SECRET, jwksUrl: null, issuer: null, audience: null }).identityProvider).toBeNull();
   });
 });

@@ -28,9 +28,20 @@ describe('loadConfig', () => {
     ['a bad timeout', { PLAID_TIMEOUT_MS: 'soon' }, /PLAID_TIMEOUT_MS/],
     ['an unknown environment', { PLAID_ENV: 'development' }, /PLAID_ENV/],
     ['a bad base URL', { PLAID_BASE_URL: 'not a url' }, /PLAID_BASE_URL/],
+    ['a JWKS timeout of 0', { AUTH_JWKS_TIMEOUT_MS: '0' }, /AUTH_JWKS_TIMEOUT_MS/],
+    ['a JWKS timeout that is not a number', { AUTH_JWKS_TIMEOUT_MS: 'soon' }, /AUTH_JWKS_TIMEOUT_MS/],
+    ['a negative clock skew', { AUTH_CLOCK_SKEW_SECONDS: '-1' }, /AUTH_CLOCK_SKEW_SECONDS/],
+    ['a token lifetime under a minute', { AUTH_MAX_TOKEN_LIFETIME_SECONDS: '10' }, /AUTH_MAX_TOKEN_LIFETIME_SECONDS/],
+    ['a token cache under 64 KiB', { AUTH_TOKEN_CACHE_MAX_BYTES: '1000' }, /AUTH_TOKEN_CACHE_MAX_BYTES/],
   ])('refuses %s with a message naming it', (_label, env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('auth defaults: 2 s JWKS timeout, 60 s clock skew, 24 h token lifetime, 16 MiB token cache; each can be set', () => {
+    expect(loadConfig({}).auth).toMatchObject({ jwksTimeoutMs: 2_000, clockSkewSeconds: 60, maxTokenLifetimeSeconds: 86_400, tokenCacheMaxBytes: 16_777_216 });
+    const set = loadConfig({ AUTH_JWKS_TIMEOUT_MS: '500', AUTH_CLOCK_SKEW_SECONDS: '5', AUTH_MAX_TOKEN_LIFETIME_SECONDS: '3600', AUTH_TOKEN_CACHE_MAX_BYTES: '1048576' });
+    expect(set.auth).toMatchObject({ jwksTimeoutMs: 500, clockSkewSeconds: 5, maxTokenLifetimeSeconds: 3_600, tokenCacheMaxBytes: 1_048_576 });
   });
 
   it('production defaults: GraphiQL off', () => {
