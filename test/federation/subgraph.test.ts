@@ -22,7 +22,11 @@ async function gql(query: string, variables: Record<string, unknown> = {}, token
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
-  return (await response.json()) as { data?: Record<string, unknown>; errors?: { message: string }[] };
+  const body = (await response.json()) as {
+    data?: Record<string, unknown>;
+    errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+  };
+  return { status: response.status, ...body };
 }
 
 const demoItems = () => Object.values(runtime.demo?.fixtures.items ?? {}).map((item) => item.itemId);
@@ -42,7 +46,8 @@ describe('the subgraph', () => {
     if (!result.schema) throw new Error('no supergraph');
     const api = result.schema.toAPISchema().toGraphQLJSSchema();
     const sdl = printSchema(api);
-    expect(sdl).toMatch(/type User \{[^}]*plaidItems: \[PlaidItem!\]!/s);
+    // Nullable: "not yours" nulls this field, not another subgraph's User.
+    expect(sdl).toMatch(/type User \{[^}]*plaidItems: \[PlaidItem!\]\n/s);
     expect(sdl).toMatch(/pinnedPlaidItem: PlaidItem/);
     // The frontends' operations are valid against the client-facing schema too.
     expect(validate(api, parse(exampleDocument()))).toEqual([]);
@@ -123,20 +128,25 @@ describe('_entities', () => {
     expect((data?._entities as unknown[]).filter((e) => e !== null)).toHaveLength(1_000);
   });
 
-  it("a User representation gains the caller's Items; another user's resolves to null", async () => {
-    const { data } = await gql(ENTITIES, {
+  it("a User representation gains the caller's Items; another user's resolves, with plaidItems null and FORBIDDEN", async () => {
+    const { data, errors } = await gql(ENTITIES, {
       representations: [
         { __typename: 'User', id: 'demo' },
         { __typename: 'User', id: 'someone-else' },
       ],
     });
-    const [me, other] = data?._entities as ({ id: string; plaidItems: { id: string }[] } | null)[];
-    expect(me?.plaidItems.map((i) => i.id).sort()).toEqual([...demoItems()].sort());
-    expect(other).toBeNull();
+    const [me, other] = data?._entities as ({ id: string; plaidItems: { id: string }[] | null } | null)[];
+    expect(me?.plaidItems?.map((i) => i.id).sort()).toEqual([...demoItems()].sort());
+    expect(other).toEqual({ __typename: 'User', id: 'someone-else', plaidItems: null });
+    expect(errors).toEqual([expect.objectContaining({ path: ['_entities', 1, 'plaidItems'], extensions: { code: 'FORBIDDEN' } })]);
   });
 
-  it('without a token nothing resolves', async () => {
-    const { data } = await gql(ENTITIES, { representations: demoItems().map((id) => ({ __typename: 'PlaidItem', id })) }, null);
+  it('without a token nothing resolves, and each entity says UNAUTHENTICATED', async () => {
+    const { status, data, errors } = await gql(ENTITIES, { representations: demoItems().map((id) => ({ __typename: 'PlaidItem', id })) }, null);
+    // A 200: the gateway's fetch worked; only these entities failed.
+    expect(status).toBe(200);
     expect((data?._entities as unknown[]).every((e) => e === null)).toBe(true);
+    expect(errors).toHaveLength(demoItems().length);
+    expect(errors?.every((e) => e.extensions?.code === 'UNAUTHENTICATED')).toBe(true);
   });
 });
