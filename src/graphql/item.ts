@@ -2,7 +2,7 @@
 import { requireViewer, type Context } from '../context.js';
 import type { ProductRefresh, VaultItem } from '../vault/vault.js';
 import { builder } from './builder.js';
-import { entityViewer } from './entities.js';
+import { entityViewer, referenceId } from './entities.js';
 
 const ProductRefreshRef = builder.objectRef<ProductRefresh>('ProductRefresh').implement({
   description: 'The last refresh of one product of an Item that Plaid accepted.',
@@ -36,8 +36,9 @@ builder.asEntity(PlaidItemRef, {
   key: builder.selection<{ id: string }>('id'),
   // A copy: @apollo/subgraph tags the result with __typename, and vault rows are frozen.
   resolveReference: async (reference, context) => {
+    const id = referenceId(reference, 'PlaidItem');
     entityViewer(context);
-    const item = await context.loaders.item.load(reference.id);
+    const item = await context.loaders.item.load(id);
     return item && { ...item };
   },
 });

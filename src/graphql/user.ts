@@ -5,10 +5,12 @@
  */
 import { GraphQLError } from 'graphql';
 import { builder } from './builder.js';
-import { entityViewer } from './entities.js';
+import { entityViewer, referenceId } from './entities.js';
 import { PlaidItemRef, listOwnItems } from './item.js';
 
-const UserRef = builder.externalRef('User', builder.selection<{ id: string }>('id'), (reference) => reference);
+const UserRef = builder.externalRef('User', builder.selection<{ id: string }>('id'), (reference) => ({
+  id: referenceId(reference, 'User'),
+}));
 
 UserRef.implement({
   fields: (t) => ({

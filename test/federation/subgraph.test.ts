@@ -4,14 +4,15 @@ import { parse, printSchema, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleDocument } from '../../src/graphql/graphiql.js';
 import type { Runtime } from '../../src/runtime.js';
-import { startTestService, tokenFor } from '../helpers/service.js';
+import { startTestService, tokenFor, type LogLine } from '../helpers/service.js';
 import { composeWithUsers } from './users-subgraph.js';
 
 let runtime: Runtime;
+let logs: LogLine[];
 let demoToken: string;
 
 beforeAll(async () => {
-  ({ runtime } = await startTestService());
+  ({ runtime, logs } = await startTestService());
   demoToken = await tokenFor('demo');
 });
 afterAll(() => runtime.close());
@@ -139,6 +140,27 @@ describe('_entities', () => {
     expect(me?.plaidItems?.map((i) => i.id).sort()).toEqual([...demoItems()].sort());
     expect(other).toEqual({ __typename: 'User', id: 'someone-else', plaidItems: null });
     expect(errors).toEqual([expect.objectContaining({ path: ['_entities', 1, 'plaidItems'], extensions: { code: 'FORBIDDEN' } })]);
+  });
+
+  // Anyone can send these; a gateway never does. Each is the client's error, not an unexpected one.
+  it.each([
+    ['a PlaidItem without id', { __typename: 'PlaidItem' }],
+    ['a User without id', { __typename: 'User' }],
+    ['a PlaidItem with an object for id', { __typename: 'PlaidItem', id: { $ne: null } }],
+    ['a User with a null id', { __typename: 'User', id: null }],
+    ['a type that is no entity here', { __typename: 'Viewer', id: 'demo' }],
+    ['no __typename', { id: 'demo' }],
+  ])('%s: BAD_USER_INPUT for that entity only, and nothing logged at error level', async (_name, bad) => {
+    const before = logs.length;
+    const good = { __typename: 'PlaidItem', id: demoItems()[0] };
+    const { status, data, errors } = await gql(ENTITIES, { representations: [bad, good] });
+    expect(status).toBe(200);
+    expect(errors).toHaveLength(1);
+    expect(errors?.[0]).toMatchObject({ path: ['_entities', 0], extensions: { code: 'BAD_USER_INPUT' } });
+    expect(data?._entities).toEqual([null, expect.objectContaining({ id: demoItems()[0] })]);
+    const logged = logs.slice(before);
+    expect(logged.filter((line) => line.level === 'error' || line.level === 'fatal')).toEqual([]);
+    expect(logged.find((line) => line.msg === 'graphql request')).toMatchObject({ status: 200, errors: ['BAD_USER_INPUT'] });
   });
 
   it('without a token nothing resolves, and each entity says UNAUTHENTICATED', async () => {
