@@ -78,8 +78,12 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       closers.push(() => started.close());
       plaidTarget = { baseUrl: started.url, clientId: started.clientId, secret: started.secret };
     }
+    // Embedded mode without a configured secret signs demo tokens with a random one.
+    const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);
     const plaid = new PlaidClient({
       ...plaidTarget,
+      // Plaid's error text reaches clients; the client scrubs its own secret, and these.
+      scrubSecrets: [jwtSecret, config.vault.encryptionKey],
       timeoutMs: config.plaid.timeoutMs,
       retry: config.plaid.retry,
       maxConnections: config.plaid.maxConnections,
@@ -122,8 +126,6 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       throttled: (endpoint, scope) => metrics.throttled(endpoint, scope),
     });
     const services: Services = { vault, refresh: new RefreshService({ vault, plaid, guard }), link: new LinkService({ vault, plaid }) };
-    // Embedded mode without a configured secret signs demo tokens with a random one.
-    const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);
     const authenticate = createAuthenticator({ ...config.auth, jwtSecret });
 
     let demo: Runtime['demo'] = null;
