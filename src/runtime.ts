@@ -89,8 +89,12 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       closers.push(() => started.close());
       plaidTarget = { baseUrl: started.url, clientId: started.clientId, secret: started.secret };
     }
+    // Embedded mode without a configured secret signs demo tokens with a random one.
+    const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);
     const plaid = new PlaidClient({
       ...plaidTarget,
+      // Plaid's error text reaches clients; the client scrubs its own secret, and these.
+      scrubSecrets: [jwtSecret, config.vault.encryptionKey],
       timeoutMs: config.plaid.timeoutMs,
       retry: config.plaid.retry,
       maxConnections: config.plaid.maxConnections,
@@ -164,8 +168,6 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       refresh: new RefreshService({ vault, plaid, guard, logger, onRecordDropped: () => metrics.refreshRecordDropped() }),
       link: new LinkService({ vault, plaid, guard, spool, logger, onNotSaved: (outcome) => metrics.linkNotSaved(outcome) }),
     };
-    // Embedded mode without a configured secret signs demo tokens with a random one.
-    const jwtSecret = config.auth.jwtSecret ?? (config.embedded && !config.auth.jwksUrl ? randomBytes(32).toString('base64url') : null);
     const authenticate = createAuthenticator({ ...config.auth, jwtSecret });
 
     let demo: Runtime['demo'] = null;

@@ -36,7 +36,7 @@ builder.scalarType('DateTime', {
 });
 
 builder.scalarType('JSON', {
-  description: 'Any JSON value, passed through as Plaid sent it.',
+  description: 'Any JSON value, as Plaid sent it (its strings scrubbed of credentials).',
   serialize: (value) => value,
   parseValue: (value) => value,
 });

@@ -63,7 +63,8 @@ export const BaseErrorInterface = builder.interfaceRef<Error>('BaseError').imple
 });
 
 export const PlaidErrorInterface = builder.interfaceRef<PlaidResponseError>('PlaidError').implement({
-  description: "An error Plaid answered with, carrying every field of Plaid's error object.",
+  description:
+    "An error Plaid answered with, carrying every field of Plaid's error object. Plaid's text is scrubbed: Plaid tokens, JWTs, bearer credentials and this service's secrets read `[REDACTED]` in every string, `causes` included.",
   interfaces: [BaseErrorInterface],
   fields: (t) => ({
     errorType: t.exposeString('errorType', { description: 'Plaid `error_type`; safe for programmatic use.' }),
@@ -74,7 +75,11 @@ export const PlaidErrorInterface = builder.interfaceRef<PlaidResponseError>('Pla
     requestId: t.exposeString('requestId', { nullable: true, description: 'Plaid `request_id`, for Plaid support.' }),
     documentationUrl: t.exposeString('documentationUrl', { nullable: true }),
     suggestedAction: t.exposeString('suggestedAction', { nullable: true }),
-    causes: t.field({ type: ['JSON'], resolve: (error) => [...error.causes] }),
+    causes: t.field({
+      type: ['JSON'],
+      description: 'Plaid `causes` (for requests over many Items, the per-Item errors), as Plaid sent them with every string scrubbed.',
+      resolve: (error) => [...error.causes],
+    }),
     status: t.exposeInt('status', { nullable: true, description: 'HTTP status Plaid answered with.' }),
   }),
 });

@@ -2,6 +2,7 @@
 import { requireViewer, type Context } from '../context.js';
 import type { ProductRefresh, VaultItem } from '../vault/vault.js';
 import { builder } from './builder.js';
+import { entityViewer, referenceId } from './entities.js';
 
 const ProductRefreshRef = builder.objectRef<ProductRefresh>('ProductRefresh').implement({
   description: 'The last refresh of one product of an Item that Plaid accepted.',
@@ -29,12 +30,15 @@ export const PlaidItemRef = builder.objectRef<VaultItem>('PlaidItem').implement(
 });
 
 // An entity other subgraphs can reference. Representations resolve through the request's
-// DataLoader (one vault query for all of them); Items that are not the caller's resolve to null.
+// DataLoader (one vault query for all of them); Items that are not the caller's resolve to null,
+// and without a token each representation answers UNAUTHENTICATED.
 builder.asEntity(PlaidItemRef, {
   key: builder.selection<{ id: string }>('id'),
   // A copy: @apollo/subgraph tags the result with __typename, and vault rows are frozen.
   resolveReference: async (reference, context) => {
-    const item = await context.loaders.item.load(reference.id);
+    const id = referenceId(reference, 'PlaidItem');
+    entityViewer(context);
+    const item = await context.loaders.item.load(id);
     return item && { ...item };
   },
 });

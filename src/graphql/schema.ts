@@ -2,6 +2,7 @@
 import { printSubgraphSchema } from '@apollo/subgraph';
 import { lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.js';
+import { guardEntityRepresentations } from './entities.js';
 import { instrumentRootFields } from './root-field-outcomes.js';
 import './errors.js';
 import './item.js';
@@ -15,6 +16,7 @@ import './user.js';
 export const FEDERATION_LINK = 'https://specs.apollo.dev/federation/v2.6';
 
 export const schema = builder.toSubGraphSchema({ linkUrl: FEDERATION_LINK });
+guardEntityRepresentations(schema);
 instrumentRootFields(schema);
 
 /**

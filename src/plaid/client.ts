@@ -14,12 +14,14 @@ import {
   type PlaidClientError,
 } from './errors.js';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision, type RetryPolicy } from './retry.js';
+import { createScrubber } from '../util/scrub.js';
 import { settlesWithin } from '../util/settles-within.js';
 import {
   CashflowReportRefreshRequest,
   ItemGetResponse,
   ItemRemoveResponse,
   PLAID_VERSION,
+  PlaidErrorBody,
   PublicTokenExchangeResponse,
   RefreshResponse,
   SandboxItemResetLoginResponse,
@@ -65,6 +67,8 @@ export interface PlaidClientOptions {
   readonly baseUrl: string;
   readonly clientId: string;
   readonly secret: string;
+  /** More exact values to scrub from Plaid's error answers (JWT secret, encryption key); `secret` always is. */
+  readonly scrubSecrets?: readonly (string | null | undefined)[];
   readonly timeoutMs?: number;
   readonly retry?: Partial<RetryPolicy>;
   /** Injected transport (tests swap it). Without it the client builds one keep-alive Pool and owns it. */
@@ -120,6 +124,12 @@ export class PlaidClient {
   private readonly random: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly onAttempt: ((event: PlaidAttemptEvent) => void) | undefined;
+  /**
+   * Plaid's error text travels on to GraphQL clients, logs and other replicas (through Redis), and
+   * a Plaid that echoes the request (a proxy, a bug) would put credentials in it: so every error
+   * object is scrubbed like a log line where it is built, here. Success bodies are not touched.
+   */
+  private readonly scrub: (value: unknown) => unknown;
 
   constructor(options: PlaidClientOptions) {
     this.baseUrl = resolvePlaidBaseUrl(options.baseUrl);
@@ -147,6 +157,7 @@ export class PlaidClient {
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.onAttempt = options.onAttempt;
+    this.scrub = createScrubber([options.secret, ...(options.scrubSecrets ?? [])]);
   }
 
   // ---- the four refreshes -------------------------------------------------------------------
@@ -180,7 +191,7 @@ export class PlaidClient {
       results: body.results.map((result) => ({
         itemId: result.item_id,
         product: result.product,
-        error: result.error ? plaidErrorFromBody(result.error.status, result.error) : null,
+        error: result.error ? plaidErrorFromBody(result.error.status, this.scrubbedError(result.error)) : null,
       })),
     };
   }
@@ -315,6 +326,11 @@ export class PlaidClient {
     }
   }
 
+  /** A per-Item error of the bundle, scrubbed (see `scrub`); the shape is kept, so it parses again. */
+  private scrubbedError(body: PlaidErrorBody): PlaidErrorBody {
+    return PlaidErrorBody.parse(this.scrub(body));
+  }
+
   /** One HTTP exchange, never throwing: parsed data, or a typed error and what the retry loop needs. */
   private async once<T>(endpoint: string, body: object, schema: z.ZodType<T>, timeoutMs: number): Promise<Attempt<T>> {
     let response: Dispatcher.ResponseData;
@@ -346,7 +362,8 @@ export class PlaidClient {
     } catch {
       return failed(new PlaidNonJsonResponseError(status, headerValue(response.headers['content-type']), text));
     }
-    if (status < 200 || status >= 300) return failed(plaidErrorFromResponse(status, json));
+    // Scrubbed before it becomes an error (see `scrub`).
+    if (status < 200 || status >= 300) return failed(plaidErrorFromResponse(status, this.scrub(json)));
     const parsed = schema.safeParse(json);
     if (parsed.success) return { ok: true, data: parsed.data, status };
     const problem = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');

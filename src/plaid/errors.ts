@@ -4,7 +4,8 @@
  *   built by `plaidErrorFromResponse(status, body)`.
  * - `PlaidTransportError`: no usable answer (timeout, connection, a body that is not Plaid's);
  *   each says whether the refresh may have run at Plaid, which decides whether it is safe to resend.
- * Messages never carry request bodies, so access tokens and secrets cannot leak through them.
+ * Messages never carry request bodies, so access tokens and secrets cannot leak through them;
+ * Plaid's own text (which an echoing Plaid could fill with them) is scrubbed by the client first.
  */
 import { PlaidErrorBody } from './schemas.js';
 

@@ -125,8 +125,36 @@ describe('through the gateway', () => {
     expect(runtime.services.vault.queryCount - before).toBe(1);
   });
 
-  it("asking for another user's Items through the gateway gives none", async () => {
-    const { data } = await throughGateway('{ user(id: "alice") { name plaidItems { id } } }');
-    expect(data?.user ?? null).toBeNull();
+  it("another user's User keeps the other subgraph's fields; only plaidItems is null, with FORBIDDEN", async () => {
+    const { data, errors } = await throughGateway('{ user(id: "alice") { name plaidItems { id } } }');
+    expect(data?.user).toEqual({ name: 'Alice', plaidItems: null });
+    expect(errors).toHaveLength(1);
+    expect(errors?.[0]).toMatchObject({
+      message: "only the caller's own Plaid Items are visible",
+      path: ['user', 'plaidItems'],
+      extensions: { code: 'FORBIDDEN' },
+    });
+    // The caller's own User still carries its Items, in the same kind of query.
+    const own = await throughGateway('{ user(id: "demo") { name plaidItems { id } } }');
+    expect(own.errors).toBeUndefined();
+    expect((own.data?.user as { plaidItems: unknown[] }).plaidItems).toHaveLength(8);
+  });
+});
+
+describe('through the gateway without a token', () => {
+  const codes = (errors: { extensions?: Record<string, unknown> }[] | undefined) => [...new Set(errors?.map((e) => e.extensions?.code))];
+
+  it("a User's plaidItems answers UNAUTHENTICATED and the user's other fields stay", async () => {
+    const { data, errors } = await throughGateway('{ user(id: "demo") { name plaidItems { id } } }', {}, null);
+    expect(data?.user).toEqual({ name: 'Demo Viewer', plaidItems: null });
+    expect(codes(errors)).toEqual(['UNAUTHENTICATED']);
+    expect(JSON.stringify(errors)).not.toContain('Unexpected error');
+  });
+
+  it('a referenced PlaidItem answers UNAUTHENTICATED, not an unexpected error', async () => {
+    const { data, errors } = await throughGateway('{ users { id pinnedPlaidItem { id institutionName } } }', {}, null);
+    expect((data?.users as { pinnedPlaidItem: unknown }[]).map((u) => u.pinnedPlaidItem)).toEqual([null, null, null, null]);
+    expect(codes(errors)).toEqual(['UNAUTHENTICATED']);
+    expect(JSON.stringify(errors)).not.toContain('Unexpected error');
   });
 });

@@ -4,15 +4,16 @@ import { parse, printSchema, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exampleDocument } from '../../src/graphql/graphiql.js';
 import type { Runtime } from '../../src/runtime.js';
-import { startTestService, tokenFor } from '../helpers/service.js';
+import { startTestService, tokenFor, type LogLine } from '../helpers/service.js';
 import { composeWithUsers } from './users-subgraph.js';
 import { callerFor } from '../../src/services/caller.js';
 
 let runtime: Runtime;
+let logs: LogLine[];
 let demoToken: string;
 
 beforeAll(async () => {
-  ({ runtime } = await startTestService());
+  ({ runtime, logs } = await startTestService());
   demoToken = await tokenFor('demo');
 });
 afterAll(() => runtime.close());
@@ -23,7 +24,11 @@ async function gql(query: string, variables: Record<string, unknown> = {}, token
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query, variables }),
   });
-  return (await response.json()) as { data?: Record<string, unknown>; errors?: { message: string }[] };
+  const body = (await response.json()) as {
+    data?: Record<string, unknown>;
+    errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
+  };
+  return { status: response.status, ...body };
 }
 
 const demoItems = () => Object.values(runtime.demo?.fixtures.items ?? {}).map((item) => item.itemId);
@@ -43,7 +48,8 @@ describe('the subgraph', () => {
     if (!result.schema) throw new Error('no supergraph');
     const api = result.schema.toAPISchema().toGraphQLJSSchema();
     const sdl = printSchema(api);
-    expect(sdl).toMatch(/type User \{[^}]*plaidItems: \[PlaidItem!\]!/s);
+    // Nullable: "not yours" nulls this field, not another subgraph's User.
+    expect(sdl).toMatch(/type User \{[^}]*plaidItems: \[PlaidItem!\]\n/s);
     expect(sdl).toMatch(/pinnedPlaidItem: PlaidItem/);
     // The frontends' operations are valid against the client-facing schema too.
     expect(validate(api, parse(exampleDocument()))).toEqual([]);
@@ -124,20 +130,46 @@ describe('_entities', () => {
     expect((data?._entities as unknown[]).filter((e) => e !== null)).toHaveLength(1_000);
   });
 
-  it("a User representation gains the caller's Items; another user's resolves to null", async () => {
-    const { data } = await gql(ENTITIES, {
+  it("a User representation gains the caller's Items; another user's resolves, with plaidItems null and FORBIDDEN", async () => {
+    const { data, errors } = await gql(ENTITIES, {
       representations: [
         { __typename: 'User', id: 'demo' },
         { __typename: 'User', id: 'someone-else' },
       ],
     });
-    const [me, other] = data?._entities as ({ id: string; plaidItems: { id: string }[] } | null)[];
-    expect(me?.plaidItems.map((i) => i.id).sort()).toEqual([...demoItems()].sort());
-    expect(other).toBeNull();
+    const [me, other] = data?._entities as ({ id: string; plaidItems: { id: string }[] | null } | null)[];
+    expect(me?.plaidItems?.map((i) => i.id).sort()).toEqual([...demoItems()].sort());
+    expect(other).toEqual({ __typename: 'User', id: 'someone-else', plaidItems: null });
+    expect(errors).toEqual([expect.objectContaining({ path: ['_entities', 1, 'plaidItems'], extensions: { code: 'FORBIDDEN' } })]);
   });
 
-  it('without a token nothing resolves', async () => {
-    const { data } = await gql(ENTITIES, { representations: demoItems().map((id) => ({ __typename: 'PlaidItem', id })) }, null);
+  // Anyone can send these; a gateway never does. Each is the client's error, not an unexpected one.
+  it.each([
+    ['a PlaidItem without id', { __typename: 'PlaidItem' }],
+    ['a User without id', { __typename: 'User' }],
+    ['a PlaidItem with an object for id', { __typename: 'PlaidItem', id: { $ne: null } }],
+    ['a User with a null id', { __typename: 'User', id: null }],
+    ['a type that is no entity here', { __typename: 'Viewer', id: 'demo' }],
+    ['no __typename', { id: 'demo' }],
+  ])('%s: BAD_USER_INPUT for that entity only, and nothing logged at error level', async (_name, bad) => {
+    const before = logs.length;
+    const good = { __typename: 'PlaidItem', id: demoItems()[0] };
+    const { status, data, errors } = await gql(ENTITIES, { representations: [bad, good] });
+    expect(status).toBe(200);
+    expect(errors).toHaveLength(1);
+    expect(errors?.[0]).toMatchObject({ path: ['_entities', 0], extensions: { code: 'BAD_USER_INPUT' } });
+    expect(data?._entities).toEqual([null, expect.objectContaining({ id: demoItems()[0] })]);
+    const logged = logs.slice(before);
+    expect(logged.filter((line) => line.level === 'error' || line.level === 'fatal')).toEqual([]);
+    expect(logged.find((line) => line.msg === 'graphql request')).toMatchObject({ status: 200, errors: ['BAD_USER_INPUT'] });
+  });
+
+  it('without a token nothing resolves, and each entity says UNAUTHENTICATED', async () => {
+    const { status, data, errors } = await gql(ENTITIES, { representations: demoItems().map((id) => ({ __typename: 'PlaidItem', id })) }, null);
+    // A 200: the gateway's fetch worked; only these entities failed.
+    expect(status).toBe(200);
     expect((data?._entities as unknown[]).every((e) => e === null)).toBe(true);
+    expect(errors).toHaveLength(demoItems().length);
+    expect(errors?.every((e) => e.extensions?.code === 'UNAUTHENTICATED')).toBe(true);
   });
 });

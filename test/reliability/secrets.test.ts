@@ -30,12 +30,15 @@ const responses: string[] = [];
 const stdio: string[] = [];
 const secrets = new Map<string, string>();
 
+// Every field of Plaid's error a client can select: all of it is Plaid's text.
+const PLAID_TEXT = '... on PlaidError { errorMessage displayMessage errorCodeReason suggestedAction documentationUrl causes }';
 const MUTATIONS: Record<string, (itemId: string) => string> = {
-  refreshTransactions: (id) => `mutation { refreshTransactions(itemId: "${id}") { __typename ... on BaseError { message } } }`,
-  refreshIdentity: (id) => `mutation { refreshIdentity(itemId: "${id}") { __typename ... on BaseError { message } } }`,
-  refreshCashflowReport: (id) => `mutation { refreshCashflowReport(itemId: "${id}", days: 90) { __typename ... on BaseError { message } } }`,
+  refreshTransactions: (id) => `mutation { refreshTransactions(itemId: "${id}") { __typename ... on BaseError { message } ${PLAID_TEXT} } }`,
+  refreshIdentity: (id) => `mutation { refreshIdentity(itemId: "${id}") { __typename ... on BaseError { message } ${PLAID_TEXT} } }`,
+  refreshCashflowReport: (id) =>
+    `mutation { refreshCashflowReport(itemId: "${id}", days: 90) { __typename ... on BaseError { message } ${PLAID_TEXT} } }`,
   refreshUserFinancialData: () =>
-    'mutation { refreshUserFinancialData { __typename ... on BaseError { message } ... on RefreshUserFinancialDataSuccess { results { itemId error { errorCode message } } } } }',
+    `mutation { refreshUserFinancialData { __typename ... on BaseError { message } ${PLAID_TEXT} ... on RefreshUserFinancialDataSuccess { results { itemId error { errorCode message ${PLAID_TEXT} } } } } }`,
 };
 const ENDPOINTS: Record<string, string> = {
   refreshTransactions: '/transactions/refresh',
@@ -49,9 +52,18 @@ const FAULTS: FaultInput['effect'][] = [
   { type: 'html_502' },
   { type: 'malformed_json' },
   { type: 'wrong_shape' },
-  { type: 'error', error_code: 'INSTITUTION_RATE_LIMIT' },
+  // A Plaid (or a proxy) that echoes what it was sent, into the text clients are shown.
+  {
+    type: 'error',
+    error_code: 'INTERNAL_SERVER_ERROR',
+    error_message: `echo ${PLAID_SECRET} ${JWT_SECRET} ${ENCRYPTION_KEY}`,
+    display_message: `echo ${PLAID_SECRET}`,
+    error_code_reason: `echo ${ENCRYPTION_KEY}`,
+  },
   { type: 'error', error_code: 'INTERNAL_SERVER_ERROR' },
   { type: 'error', error_code: 'PLANNED_MAINTENANCE' },
+  // Last: a 429 closes the Item's window for a minute, so faults after it would never reach Plaid.
+  { type: 'error', error_code: 'INSTITUTION_RATE_LIMIT' },
 ];
 
 async function post(body: unknown, authorization: string | null = `Bearer ${token}`): Promise<string> {

@@ -1,6 +1,6 @@
 /** The logger's second line of defence: secrets inside values and free text are replaced. */
 import { describe, expect, it } from 'vitest';
-import { REDACTED, createScrubber } from '../../src/observability/logger.js';
+import { REDACTED, createScrubber } from '../../src/util/scrub.js';
 import { memoryLogger } from '../helpers/logs.js';
 
 const SECRET = 'the-configured-jwt-secret-value';
