@@ -2,6 +2,7 @@
  * The token vault: Plaid access tokens and each viewer's Plaid `user_id`, kept server-side and
  * encrypted at rest. One SQL implementation serves both backends (see sql.ts).
  */
+import { accessTokenAad, plaidUserIdAad } from './aad.js';
 import type { TokenCipher } from './crypto.js';
 import { GroupBatcher } from './group-batcher.js';
 import { migrate } from './migrations.js';
@@ -86,11 +87,6 @@ interface ItemRow {
 type RefreshRow = ItemRow & { access_token_enc: string };
 
 const ITEM_COLUMNS = 'item_id, viewer_id, institution_id, institution_name, products, created_at';
-
-// The AAD names the column and the row. An access token is bound to its owner as well, so a row
-// whose viewer_id was rewritten in the database no longer yields a token to the new "owner".
-const accessTokenAad = (itemId: string, viewerId: string) => JSON.stringify(['vault_items.access_token', itemId, viewerId]);
-const plaidUserIdAad = (viewerId: string) => JSON.stringify(['vault_viewers.plaid_user_id', viewerId]);
 
 /** The vault over any SqlExecutor. */
 export class SqlTokenVault implements TokenVault {

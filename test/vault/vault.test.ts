@@ -198,7 +198,7 @@ function vaultSuite(backend: Backend): void {
       [saved.itemId],
     );
     const stored = rows[0]?.access_token_enc ?? '';
-    expect(stored.startsWith('v1.')).toBe(true);
+    expect(stored).toMatch(/^v2\.[A-Za-z0-9_-]{11}\./);
     expect(stored).not.toContain(saved.accessToken);
     expect(stored).not.toContain(saved.accessToken.slice('access-sandbox-'.length));
   });
@@ -255,7 +255,7 @@ function vaultSuite(backend: Backend): void {
       viewer,
     ]);
     const stored = rows[0]?.plaid_user_id_enc ?? '';
-    expect(stored.startsWith('v1.')).toBe(true);
+    expect(stored).toMatch(/^v2\.[A-Za-z0-9_-]{11}\./);
     expect(stored).not.toContain('plaid-user-2');
 
     await vault.setPlaidUserId(other, 'plaid-user-other');
