@@ -6,12 +6,24 @@ import { z } from 'zod';
 import type { EndpointLimits, GuardedEndpoint } from './guard/refresh-guard.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
+import { parseEncryptionKey, splitKeyList } from './vault/crypto.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+/** A 32-byte key as base64 or hex; the message (parseEncryptionKey's) never quotes the value. */
+function encryptionKey() {
+  return z.string().superRefine((value, ctx) => {
+    try {
+      parseEncryptionKey(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
+}
 
 const PlaidEnv = z.object({
   PLAID_ENV: z.enum(['sandbox', 'production']).default('sandbox'),
@@ -37,7 +49,8 @@ const AppEnv = z.object({
   AUTH_JWKS_URL: optionalString.pipe(z.url().optional()),
   AUTH_ISSUER: optionalString,
   AUTH_AUDIENCE: optionalString,
-  TOKEN_ENCRYPTION_KEY: optionalString,
+  TOKEN_ENCRYPTION_KEY: optionalString.pipe(encryptionKey().optional()),
+  TOKEN_ENCRYPTION_PREVIOUS_KEYS: optionalString.transform(splitKeyList).pipe(z.array(encryptionKey())),
   DATABASE_URL: optionalString,
   DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').optional()),
   VAULT_DATA_DIR: optionalString,
@@ -151,7 +164,10 @@ export interface AppConfig {
     /** PostgreSQL schema for the vault's tables (default: the connection's search_path). */
     readonly schema?: string;
     readonly dataDir: string | null;
+    /** The current key: new values are written under it. */
     readonly encryptionKey: string | null;
+    /** Older keys still read (key rotation); nothing new is written under them. */
+    readonly previousEncryptionKeys: readonly string[];
   };
   readonly graphiql: boolean;
   /** Schema introspection (__schema, __type); off by default in production. Federation needs none. */
@@ -191,6 +207,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters`);
   }
   if (e.GRAPHIQL === 'true' && e.INTROSPECTION === 'false') problems.push('GRAPHIQL=true needs INTROSPECTION (GraphiQL reads the schema by introspection)');
+  if (e.TOKEN_ENCRYPTION_PREVIOUS_KEYS.length > 0 && !e.TOKEN_ENCRYPTION_KEY) {
+    problems.push('TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY (the current key, for new writes)');
+  }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return Object.freeze({
     production,
@@ -210,6 +229,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       ...(e.DATABASE_SCHEMA ? { schema: e.DATABASE_SCHEMA } : {}),
       dataDir: e.VAULT_DATA_DIR ?? null,
       encryptionKey: e.TOKEN_ENCRYPTION_KEY ?? null,
+      previousEncryptionKeys: e.TOKEN_ENCRYPTION_PREVIOUS_KEYS,
     },
     graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',
     introspection: e.INTROSPECTION === undefined ? !production || e.GRAPHIQL === 'true' : e.INTROSPECTION === 'true',

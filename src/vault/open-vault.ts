@@ -1,8 +1,9 @@
 /**
- * Picks the vault's backend and key from configuration: PostgreSQL when a connection string is
+ * Picks the vault's backend and keys from configuration: PostgreSQL when a connection string is
  * given, else embedded PGlite (on disk with a data dir, in memory without).
  */
-import { TokenCipher, parseEncryptionKey } from './crypto.js';
+import { TokenCipher, parseEncryptionKey, splitKeyList } from './crypto.js';
+import { VaultConfigError } from './errors.js';
 import { openPglite, openPostgres, type SqlExecutor } from './sql.js';
 import { SqlTokenVault, type TokenVault } from './vault.js';
 
@@ -12,36 +13,61 @@ export interface OpenVaultOptions {
   databaseUrl?: string | null;
   /** PGlite data directory (VAULT_DATA_DIR); without it and without `databaseUrl` the vault is in memory. */
   dataDir?: string | null;
-  /** 32 bytes as base64 or hex (TOKEN_ENCRYPTION_KEY); optional only for the in-memory vault. */
+  /** 32 bytes as base64 or hex (TOKEN_ENCRYPTION_KEY): the current key; optional only for the in-memory vault. */
   encryptionKey?: string | null;
+  /** Older keys still accepted for reading (TOKEN_ENCRYPTION_PREVIOUS_KEYS), during a key rotation. */
+  previousEncryptionKeys?: readonly string[] | null;
   /** PostgreSQL schema for the tables (ignored by PGlite). */
   schema?: string;
 }
 
-/** Opens the vault and applies migrations. The key is checked before any connection is made. */
-export async function openVault(options: OpenVaultOptions): Promise<TokenVault> {
-  const databaseUrl = present(options.databaseUrl);
-  const dataDir = present(options.dataDir);
-  const encryptionKey = present(options.encryptionKey);
-  const inMemory = databaseUrl === null && dataDir === null;
+/** The vault's settings from the same variables the service reads (for the command-line tools). */
+export function vaultOptionsFromEnv(env: NodeJS.ProcessEnv): OpenVaultOptions {
+  const schema = present(env.DATABASE_SCHEMA);
+  return {
+    databaseUrl: env.DATABASE_URL ?? null,
+    dataDir: env.VAULT_DATA_DIR ?? null,
+    encryptionKey: env.TOKEN_ENCRYPTION_KEY ?? null,
+    previousEncryptionKeys: splitKeyList(env.TOKEN_ENCRYPTION_PREVIOUS_KEYS),
+    ...(schema !== null ? { schema } : {}),
+  };
+}
 
-  let cipher: TokenCipher;
-  if (encryptionKey !== null) {
-    try {
-      cipher = new TokenCipher(parseEncryptionKey(encryptionKey));
-    } catch (error) {
-      throw new Error(`TOKEN_ENCRYPTION_KEY is invalid: ${(error as Error).message}`, { cause: error });
-    }
-  } else if (inMemory) {
+/**
+ * The cipher for these options; VaultConfigError (naming the variable, never the value) for a
+ * missing or malformed key. Checked before any connection is made.
+ */
+export function cipherFor(options: OpenVaultOptions): TokenCipher {
+  const encryptionKey = present(options.encryptionKey);
+  const previous = (options.previousEncryptionKeys ?? []).filter((key) => present(key) !== null);
+  const inMemory = present(options.databaseUrl) === null && present(options.dataDir) === null;
+  if (encryptionKey === null) {
+    if (previous.length > 0) throw new VaultConfigError('TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY (the current key)');
     // Nothing outlives the process, so a random key loses nothing.
-    cipher = TokenCipher.ephemeral();
-  } else {
-    throw new Error(
+    if (inMemory) return TokenCipher.ephemeral();
+    throw new VaultConfigError(
       'TOKEN_ENCRYPTION_KEY is required for a persistent vault (DATABASE_URL or VAULT_DATA_DIR); ' +
         'generate one with: openssl rand -base64 32',
     );
   }
+  const current = parseKey(encryptionKey, 'TOKEN_ENCRYPTION_KEY');
+  const older = previous.map((key, index) => parseKey(key, `TOKEN_ENCRYPTION_PREVIOUS_KEYS entry ${index + 1}`));
+  try {
+    return new TokenCipher(current, older);
+  } catch (error) {
+    throw new VaultConfigError((error as Error).message, { cause: error });
+  }
+}
 
+/**
+ * Opens the vault, applies migrations and checks the keys against it (VaultKeyMismatchError when
+ * it holds data under a key that is not configured). A missing or malformed key is a
+ * VaultConfigError, checked before any connection is made.
+ */
+export async function openVault(options: OpenVaultOptions): Promise<TokenVault> {
+  const databaseUrl = present(options.databaseUrl);
+  const dataDir = present(options.dataDir);
+  const cipher = cipherFor(options);
   const db: SqlExecutor =
     databaseUrl !== null
       ? await openPostgres(databaseUrl, options.schema !== undefined ? { schema: options.schema } : {})
@@ -51,6 +77,14 @@ export async function openVault(options: OpenVaultOptions): Promise<TokenVault> 
   } catch (error) {
     await db.close().catch(() => {});
     throw error;
+  }
+}
+
+function parseKey(text: string, variable: string): Buffer {
+  try {
+    return parseEncryptionKey(text);
+  } catch (error) {
+    throw new VaultConfigError(`${variable} is invalid: ${(error as Error).message}`, { cause: error });
   }
 }
 

@@ -5,6 +5,7 @@
 import { accessTokenAad, plaidUserIdAad } from './aad.js';
 import type { TokenCipher } from './crypto.js';
 import { GroupBatcher } from './group-batcher.js';
+import { checkAndRecordKeys } from './key-registry.js';
 import { migrate } from './migrations.js';
 import type { SqlExecutor } from './sql.js';
 
@@ -130,9 +131,12 @@ export class SqlTokenVault implements TokenVault {
     return refreshes.map(() => undefined);
   });
 
-  /** Applies missing migrations, then returns the vault. `queryCount` starts at 0 after them. The vault owns `db`. */
+  /**
+   * Applies missing migrations and checks the cipher's keys against the vault (VaultKeyMismatchError
+   * when they do not fit), then returns the vault. `queryCount` starts at 0 after them. The vault owns `db`.
+   */
   static async open(db: SqlExecutor, cipher: TokenCipher): Promise<SqlTokenVault> {
-    await migrate(db);
+    await prepareVault(db, cipher);
     return new SqlTokenVault(db, cipher);
   }
 
@@ -260,6 +264,12 @@ export class SqlTokenVault implements TokenVault {
     if (!row) throw new ItemOwnedByAnotherViewerError(input.itemId);
     return toItem(row);
   }
+}
+
+/** Migrations, then the key check: what must hold before anything reads or writes the vault. */
+export async function prepareVault(db: SqlExecutor, cipher: TokenCipher): Promise<void> {
+  await migrate(db);
+  await checkAndRecordKeys(db, cipher);
 }
 
 function toItem(row: ItemRow): VaultItem {

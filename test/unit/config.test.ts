@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
+const OLD_KEY = Buffer.alloc(32, 8).toString('base64');
+const OLDER_KEY = Buffer.alloc(32, 9).toString('hex');
 const SECRET = 's'.repeat(40);
 
 describe('loadConfig', () => {
@@ -28,9 +30,18 @@ describe('loadConfig', () => {
     ['a bad timeout', { PLAID_TIMEOUT_MS: 'soon' }, /PLAID_TIMEOUT_MS/],
     ['an unknown environment', { PLAID_ENV: 'development' }, /PLAID_ENV/],
     ['a bad base URL', { PLAID_BASE_URL: 'not a url' }, /PLAID_BASE_URL/],
+    ['a malformed TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: 'hunter2-hunter2' }, /TOKEN_ENCRYPTION_KEY: encryption key must be 32 bytes/],
+    ['a malformed previous key', { TOKEN_ENCRYPTION_KEY: KEY, TOKEN_ENCRYPTION_PREVIOUS_KEYS: `${OLD_KEY},nope-nope-nope` }, /TOKEN_ENCRYPTION_PREVIOUS_KEYS\.1: encryption key must be 32 bytes/],
+    ['previous keys without a current one', { TOKEN_ENCRYPTION_PREVIOUS_KEYS: OLD_KEY }, /TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY/],
   ])('refuses %s with a message naming it', (_label, env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('reads the previous keys as a list', () => {
+    const config = loadConfig({ TOKEN_ENCRYPTION_KEY: KEY, TOKEN_ENCRYPTION_PREVIOUS_KEYS: ` ${OLD_KEY} , ${OLDER_KEY},` });
+    expect(config.vault.previousEncryptionKeys).toEqual([OLD_KEY, OLDER_KEY]);
+    expect(loadConfig({}).vault.previousEncryptionKeys).toEqual([]);
   });
 
   it('production defaults: GraphiQL off', () => {

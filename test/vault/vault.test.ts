@@ -371,6 +371,14 @@ describe('openVault', () => {
     await expect(attempt).rejects.not.toThrow(bad);
   });
 
+  it('refuses previous keys without a current one, and a bad previous key without quoting it', async () => {
+    const key = randomBytes(32).toString('base64');
+    await expect(openVault({ previousEncryptionKeys: [key] })).rejects.toThrow(/TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY/);
+    const badPrevious = openVault({ encryptionKey: key, previousEncryptionKeys: [randomBytes(32).toString('hex'), 'not-a-key-at-all'] });
+    await expect(badPrevious).rejects.toThrow(/^TOKEN_ENCRYPTION_PREVIOUS_KEYS entry 2 is invalid: /);
+    await expect(badPrevious).rejects.not.toThrow('not-a-key-at-all');
+  });
+
   it('opens an in-memory vault without a key', async () => {
     const vault = await openVault({});
     await vault.ping();
