@@ -8,9 +8,9 @@
  * VAULT_DATA_DIR, DATABASE_SCHEMA, TOKEN_ENCRYPTION_KEY / _PREVIOUS_KEYS). Nothing it prints ever
  * holds a token or a user id.
  */
-import { readFile, realpath } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { isEntryPoint } from '../cli/is-entry-point.js';
 import { openVault, vaultOptionsFromEnv } from './open-vault.js';
 import type { SaveItemInput, TokenVault } from './vault.js';
 
@@ -170,15 +170,4 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   }
 }
 
-async function isEntryPoint(): Promise<boolean> {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    // import.meta.url is the resolved path; argv[1] may go through a symlink.
-    return import.meta.url === pathToFileURL(await realpath(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (await isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
+if (await isEntryPoint(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

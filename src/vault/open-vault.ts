@@ -5,7 +5,7 @@
 import { TokenCipher, parseEncryptionKey, splitKeyList } from './crypto.js';
 import { VaultConfigError } from './errors.js';
 import { openPglite, openPostgres, type SqlExecutor } from './sql.js';
-import { SqlTokenVault, type TokenVault } from './vault.js';
+import { SqlTokenVault, prepareVault, type TokenVault } from './vault.js';
 
 /** Where the vault lives and how it is encrypted; empty strings count as absent. */
 export interface OpenVaultOptions {
@@ -65,6 +65,22 @@ export function cipherFor(options: OpenVaultOptions): TokenCipher {
  * VaultConfigError, checked before any connection is made.
  */
 export async function openVault(options: OpenVaultOptions): Promise<TokenVault> {
+  return withDatabase(options, (db, cipher) => SqlTokenVault.open(db, cipher));
+}
+
+/**
+ * The prepared database and the cipher, for tools that work below the vault's API (key rotation).
+ * Checked exactly as `openVault` checks; the caller closes `db`.
+ */
+export async function openVaultDatabase(options: OpenVaultOptions): Promise<{ db: SqlExecutor; cipher: TokenCipher }> {
+  return withDatabase(options, async (db, cipher) => {
+    await prepareVault(db, cipher);
+    return { db, cipher };
+  });
+}
+
+/** Opens the database and runs `use`; on failure closes it. */
+async function withDatabase<T>(options: OpenVaultOptions, use: (db: SqlExecutor, cipher: TokenCipher) => Promise<T>): Promise<T> {
   const databaseUrl = present(options.databaseUrl);
   const dataDir = present(options.dataDir);
   const cipher = cipherFor(options);
@@ -73,7 +89,7 @@ export async function openVault(options: OpenVaultOptions): Promise<TokenVault> 
       ? await openPostgres(databaseUrl, options.schema !== undefined ? { schema: options.schema } : {})
       : await openPglite(dataDir ?? undefined);
   try {
-    return await SqlTokenVault.open(db, cipher);
+    return await use(db, cipher);
   } catch (error) {
     await db.close().catch(() => {});
     throw error;
