@@ -7,6 +7,7 @@ import type { EndpointLimits, GuardedEndpoint } from './guard/refresh-guard.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
 import { parseEncryptionKey, splitKeyList } from './vault/crypto.js';
+import { DATABASE_URL_FORMAT, isPostgresUrl } from './vault/database-url.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const optionalString = z
@@ -51,7 +52,7 @@ const AppEnv = z.object({
   AUTH_AUDIENCE: optionalString,
   TOKEN_ENCRYPTION_KEY: optionalString.pipe(encryptionKey().optional()),
   TOKEN_ENCRYPTION_PREVIOUS_KEYS: optionalString.transform(splitKeyList).pipe(z.array(encryptionKey())),
-  DATABASE_URL: optionalString,
+  DATABASE_URL: optionalString.pipe(z.string().refine(isPostgresUrl, DATABASE_URL_FORMAT).optional()),
   DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').optional()),
   VAULT_DATA_DIR: optionalString,
   GRAPHIQL: z.enum(['true', 'false']).optional(),
@@ -106,21 +107,25 @@ export interface GraphQLLimits {
   readonly maxCost: number;
 }
 
+/** A bad environment; `problems` name the variables (one per line in the message), never a secret value. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  ${problem}`).join('\n')}`);
+  }
 }
 
 function parse<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.infer<T> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
-  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
 }
 
 export function loadPlaidConfig(env: NodeJS.ProcessEnv = process.env): PlaidConfig {
   const e = parse(PlaidEnv, env);
   if ((e.PLAID_CLIENT_ID === undefined) !== (e.PLAID_SECRET === undefined)) {
-    throw new ConfigError('invalid configuration:\n  PLAID_CLIENT_ID and PLAID_SECRET must be set together');
+    throw new ConfigError(['PLAID_CLIENT_ID and PLAID_SECRET must be set together']);
   }
   return Object.freeze({
     credentials: e.PLAID_CLIENT_ID && e.PLAID_SECRET ? { clientId: e.PLAID_CLIENT_ID, secret: e.PLAID_SECRET } : null,
@@ -210,7 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   if (e.TOKEN_ENCRYPTION_PREVIOUS_KEYS.length > 0 && !e.TOKEN_ENCRYPTION_KEY) {
     problems.push('TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY (the current key, for new writes)');
   }
-  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     production,
     embedded,

@@ -1,18 +1,27 @@
 /**
  * The process: config -> runtime -> listen on PORT. SIGTERM/SIGINT: readiness turns 503, the
  * listener stops accepting, in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then pools, the
- * vault and Redis are closed and the process exits.
+ * vault and Redis are closed and the process exits. A start-up failure is one line on stderr
+ * (`start-up failed: ...`, see startup-failure.ts) and exit code 1.
  */
 import { GRAPHQL_ENDPOINT } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
-import { createRuntime, listen } from './runtime.js';
+import { loadConfig } from './config.js';
+import { createRuntime, listen, type HttpListener } from './runtime.js';
+import { listenFailure, startupFailureText, startupSecrets } from './startup-failure.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const runtime = await createRuntime(config);
   const { logger } = runtime;
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
-  const http = await listen(runtime.app, config.host, config.port);
+  let http: HttpListener;
+  try {
+    http = await listen(runtime.app, config.host, config.port);
+  } catch (error) {
+    // The vault, the simulator and the pools are open by now; close them before exiting.
+    await runtime.close();
+    throw listenFailure(error, config.host, config.port) ?? error;
+  }
   const graphqlUrl = `${http.url}${GRAPHQL_ENDPOINT}`;
   logger.info({ url: graphqlUrl, embedded: config.embedded, graphiql: config.graphiql, introspection: config.introspection }, 'ready');
   if (runtime.demo && runtime.simulator) {
@@ -49,6 +58,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  // One line naming the cause and the variable for known faults; never a key or a password.
+  console.error(startupFailureText(error, startupSecrets(process.env)));
   process.exit(1);
 });

@@ -3,7 +3,8 @@
  * given, else embedded PGlite (on disk with a data dir, in memory without).
  */
 import { TokenCipher, parseEncryptionKey, splitKeyList } from './crypto.js';
-import { VaultConfigError } from './errors.js';
+import { DATABASE_URL_FORMAT, isPostgresUrl } from './database-url.js';
+import { VaultConfigError, VaultKeyMismatchError, classifyPgliteFailure, classifyPostgresFailure } from './errors.js';
 import { openPglite, openPostgres, type SqlExecutor } from './sql.js';
 import { SqlTokenVault, prepareVault, type TokenVault } from './vault.js';
 
@@ -61,8 +62,8 @@ export function cipherFor(options: OpenVaultOptions): TokenCipher {
 
 /**
  * Opens the vault, applies migrations and checks the keys against it (VaultKeyMismatchError when
- * it holds data under a key that is not configured). A missing or malformed key is a
- * VaultConfigError, checked before any connection is made.
+ * it holds data under a key that is not configured). A database that cannot be reached is a
+ * VaultUnavailableError naming the cause; a malformed URL or key a VaultConfigError.
  */
 export async function openVault(options: OpenVaultOptions): Promise<TokenVault> {
   return withDatabase(options, (db, cipher) => SqlTokenVault.open(db, cipher));
@@ -79,20 +80,26 @@ export async function openVaultDatabase(options: OpenVaultOptions): Promise<{ db
   });
 }
 
-/** Opens the database and runs `use`; on failure closes it. */
+/** Opens the database and runs `use`; on failure closes it and throws a typed error where the cause is known. */
 async function withDatabase<T>(options: OpenVaultOptions, use: (db: SqlExecutor, cipher: TokenCipher) => Promise<T>): Promise<T> {
   const databaseUrl = present(options.databaseUrl);
   const dataDir = present(options.dataDir);
   const cipher = cipherFor(options);
-  const db: SqlExecutor =
-    databaseUrl !== null
-      ? await openPostgres(databaseUrl, options.schema !== undefined ? { schema: options.schema } : {})
-      : await openPglite(dataDir ?? undefined);
+  if (databaseUrl !== null && !isPostgresUrl(databaseUrl)) throw new VaultConfigError(`DATABASE_URL ${DATABASE_URL_FORMAT}`);
+
+  let db: SqlExecutor | null = null;
   try {
+    db =
+      databaseUrl !== null
+        ? await openPostgres(databaseUrl, options.schema !== undefined ? { schema: options.schema } : {})
+        : await openPglite(dataDir ?? undefined);
     return await use(db, cipher);
   } catch (error) {
-    await db.close().catch(() => {});
-    throw error;
+    await db?.close().catch(() => {});
+    if (error instanceof VaultKeyMismatchError || error instanceof VaultConfigError) throw error;
+    const known =
+      databaseUrl !== null ? classifyPostgresFailure(error, databaseUrl) : dataDir !== null ? classifyPgliteFailure(error, dataDir) : null;
+    throw known ?? error;
   }
 }
 

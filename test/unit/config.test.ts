@@ -30,12 +30,35 @@ describe('loadConfig', () => {
     ['a bad timeout', { PLAID_TIMEOUT_MS: 'soon' }, /PLAID_TIMEOUT_MS/],
     ['an unknown environment', { PLAID_ENV: 'development' }, /PLAID_ENV/],
     ['a bad base URL', { PLAID_BASE_URL: 'not a url' }, /PLAID_BASE_URL/],
+    ['a DATABASE_URL that is not a URL', { DATABASE_URL: 'not a url' }, /DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/],
+    ['a DATABASE_URL that does not parse', { DATABASE_URL: 'postgres://::nonsense' }, /DATABASE_URL: must be a postgres:\/\//],
+    ['a DATABASE_URL of another database', { DATABASE_URL: 'mysql://u:p@db/x' }, /DATABASE_URL: must be a postgres:\/\//],
     ['a malformed TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: 'hunter2-hunter2' }, /TOKEN_ENCRYPTION_KEY: encryption key must be 32 bytes/],
     ['a malformed previous key', { TOKEN_ENCRYPTION_KEY: KEY, TOKEN_ENCRYPTION_PREVIOUS_KEYS: `${OLD_KEY},nope-nope-nope` }, /TOKEN_ENCRYPTION_PREVIOUS_KEYS\.1: encryption key must be 32 bytes/],
     ['previous keys without a current one', { TOKEN_ENCRYPTION_PREVIOUS_KEYS: OLD_KEY }, /TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY/],
   ])('refuses %s with a message naming it', (_label, env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never quotes a rejected DATABASE_URL or key, and lists each problem separately', () => {
+    let error: unknown;
+    try {
+      loadConfig({ DATABASE_URL: 'postgres://u:s3cret-password@::nonsense/db', TOKEN_ENCRYPTION_KEY: 'my-secret-passphrase' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { message, problems } = error as ConfigError;
+    expect(problems).toEqual([expect.stringMatching(/^TOKEN_ENCRYPTION_KEY: /), expect.stringMatching(/^DATABASE_URL: /)]);
+    expect(message).not.toContain('s3cret-password');
+    expect(message).not.toContain('my-secret-passphrase');
+  });
+
+  it('accepts postgres:// and postgresql:// URLs', () => {
+    for (const url of ['postgres://postgres@127.0.0.1:5432/test', 'postgresql://u:p@db.internal/vault?sslmode=require', 'postgres:///vault?host=/run/postgresql']) {
+      expect(loadConfig({ DATABASE_URL: url, TOKEN_ENCRYPTION_KEY: KEY }).vault.databaseUrl).toBe(url);
+    }
   });
 
   it('reads the previous keys as a list', () => {
