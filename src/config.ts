@@ -7,12 +7,25 @@ import { AUTH_DEFAULTS } from './auth/authenticate.js';
 import type { GuardLimits } from './guard/refresh-guard.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
+import { parseEncryptionKey, splitKeyList } from './vault/crypto.js';
+import { DATABASE_URL_FORMAT, isPostgresUrl } from './vault/database-url.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+/** A 32-byte key as base64 or hex; the message (parseEncryptionKey's) never quotes the value. */
+function encryptionKey() {
+  return z.string().superRefine((value, ctx) => {
+    try {
+      parseEncryptionKey(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
+}
 
 const PlaidEnv = z.object({
   PLAID_ENV: z.enum(['sandbox', 'production']).default('sandbox'),
@@ -42,8 +55,9 @@ const AppEnv = z.object({
   AUTH_CLOCK_SKEW_SECONDS: int(0, 600).default(AUTH_DEFAULTS.clockSkewSeconds),
   AUTH_MAX_TOKEN_LIFETIME_SECONDS: int(60, 31_536_000).default(AUTH_DEFAULTS.maxTokenLifetimeSeconds),
   AUTH_TOKEN_CACHE_MAX_BYTES: int(65_536, 1_073_741_824).default(AUTH_DEFAULTS.tokenCacheMaxBytes),
-  TOKEN_ENCRYPTION_KEY: optionalString,
-  DATABASE_URL: optionalString,
+  TOKEN_ENCRYPTION_KEY: optionalString.pipe(encryptionKey().optional()),
+  TOKEN_ENCRYPTION_PREVIOUS_KEYS: optionalString.transform(splitKeyList).pipe(z.array(encryptionKey())),
+  DATABASE_URL: optionalString.pipe(z.string().refine(isPostgresUrl, DATABASE_URL_FORMAT).optional()),
   DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').optional()),
   VAULT_DATA_DIR: optionalString,
   GRAPHIQL: z.enum(['true', 'false']).optional(),
@@ -110,21 +124,25 @@ export interface GraphQLLimits {
   readonly maxCost: number;
 }
 
+/** A bad environment; `problems` name the variables (one per line in the message), never a secret value. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
+
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  ${problem}`).join('\n')}`);
+  }
 }
 
 function parse<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.infer<T> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
-  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
 }
 
 export function loadPlaidConfig(env: NodeJS.ProcessEnv = process.env): PlaidConfig {
   const e = parse(PlaidEnv, env);
   if ((e.PLAID_CLIENT_ID === undefined) !== (e.PLAID_SECRET === undefined)) {
-    throw new ConfigError('invalid configuration:\n  PLAID_CLIENT_ID and PLAID_SECRET must be set together');
+    throw new ConfigError(['PLAID_CLIENT_ID and PLAID_SECRET must be set together']);
   }
   return Object.freeze({
     credentials: e.PLAID_CLIENT_ID && e.PLAID_SECRET ? { clientId: e.PLAID_CLIENT_ID, secret: e.PLAID_SECRET } : null,
@@ -174,6 +192,7 @@ export interface AppConfig {
     /** PostgreSQL schema for the vault's tables (default: the connection's search_path). */
     readonly schema?: string;
     readonly dataDir: string | null;
+    /** The current key: new values are written under it. */
     readonly encryptionKey: string | null;
     /** PostgreSQL: connecting (and waiting for a pooled connection), and each statement, give up after these. */
     readonly connectTimeoutMs: number;
@@ -181,6 +200,8 @@ export interface AppConfig {
     readonly poolSize: number;
     /** Where an exchanged Item goes when neither the vault nor /item/remove works (see link-spool.ts). */
     readonly linkSpoolDir: string | null;
+    /** Older keys still read (key rotation); nothing new is written under them. */
+    readonly previousEncryptionKeys: readonly string[];
   };
   readonly graphiql: boolean;
   /** Schema introspection (__schema, __type); off by default in production. Federation needs none. */
@@ -231,7 +252,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     problems.push(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters`);
   }
   if (e.GRAPHIQL === 'true' && e.INTROSPECTION === 'false') problems.push('GRAPHIQL=true needs INTROSPECTION (GraphiQL reads the schema by introspection)');
-  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (e.TOKEN_ENCRYPTION_PREVIOUS_KEYS.length > 0 && !e.TOKEN_ENCRYPTION_KEY) {
+    problems.push('TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY (the current key, for new writes)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     production,
     embedded,
@@ -258,6 +282,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
       poolSize: e.DATABASE_POOL_SIZE,
       linkSpoolDir: e.LINK_SPOOL_DIR ?? null,
+      previousEncryptionKeys: e.TOKEN_ENCRYPTION_PREVIOUS_KEYS,
     },
     graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',
     introspection: e.INTROSPECTION === undefined ? !production || e.GRAPHIQL === 'true' : e.INTROSPECTION === 'true',

@@ -3,12 +3,15 @@
  * listener keeps serving for SHUTDOWN_DRAIN_MS (load balancers stop sending), then it stops
  * accepting, in-flight requests get SHUTDOWN_TIMEOUT_MS to finish, then pools, the vault and
  * Redis are closed (each step bounded) and the process exits; a hard timer makes sure it does.
+ * A start-up failure is one line on stderr (`start-up failed: ...`, see startup-failure.ts) and
+ * exit code 1.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GRAPHQL_ENDPOINT } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
-import { listen } from './http/listen.js';
+import { loadConfig } from './config.js';
+import { listen, type HttpListener } from './http/listen.js';
 import { createRuntime } from './runtime.js';
+import { listenFailure, startupFailureText, startupSecrets } from './startup-failure.js';
 
 /** Beyond drain and grace, what closing the dependencies may take before the process leaves anyway. */
 const CLOSE_BOUND_MS = 10_000;
@@ -18,7 +21,14 @@ async function main(): Promise<void> {
   const runtime = await createRuntime(config);
   const { logger } = runtime;
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
-  const http = await listen(runtime.app, config.host, config.port);
+  let http: HttpListener;
+  try {
+    http = await listen(runtime.app, config.host, config.port);
+  } catch (error) {
+    // The vault, the simulator and the pools are open by now; close them before exiting.
+    await runtime.close();
+    throw listenFailure(error, config.host, config.port) ?? error;
+  }
   const graphqlUrl = `${http.url}${GRAPHQL_ENDPOINT}`;
   logger.info({ url: graphqlUrl, embedded: config.embedded, graphiql: config.graphiql, introspection: config.introspection }, 'ready');
   if (runtime.demo && runtime.simulator) {
@@ -65,6 +75,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  // One line naming the cause and the variable for known faults; never a key or a password.
+  console.error(startupFailureText(error, startupSecrets(process.env)));
   process.exit(1);
 });

@@ -67,7 +67,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     options.logger ??
     createLogger({
       level: config.logLevel,
-      secrets: [config.plaid.credentials?.secret, config.auth.jwtSecret, config.vault.encryptionKey],
+      secrets: [config.plaid.credentials?.secret, config.auth.jwtSecret, config.vault.encryptionKey, ...config.vault.previousEncryptionKeys],
       ...(options.logDestination ? { destination: options.logDestination } : {}),
     });
   const metrics = options.metrics ?? createMetrics();

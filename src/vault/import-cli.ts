@@ -4,13 +4,14 @@
  *   tsx src/vault/import-cli.ts tokens.json
  *
  * The file is `{ "items": [{ viewerId, itemId, accessToken, institutionId, institutionName?, products? }],
- * "users"?: [{ viewerId, plaidUserId }] }`. The vault comes from DATABASE_URL / VAULT_DATA_DIR /
- * TOKEN_ENCRYPTION_KEY. Nothing it prints ever holds a token or a user id.
+ * "users"?: [{ viewerId, plaidUserId }] }`. The vault comes from the service's variables (DATABASE_URL /
+ * VAULT_DATA_DIR, DATABASE_SCHEMA, TOKEN_ENCRYPTION_KEY / _PREVIOUS_KEYS). Nothing it prints ever
+ * holds a token or a user id.
  */
-import { readFile, realpath } from 'node:fs/promises';
-import { pathToFileURL } from 'node:url';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { openVault } from './open-vault.js';
+import { isEntryPoint } from '../cli/is-entry-point.js';
+import { openVault, vaultOptionsFromEnv } from './open-vault.js';
 import type { SaveItemInput, TokenVault } from './vault.js';
 
 const text = z.string().trim().min(1, 'must be a non-empty string');
@@ -155,11 +156,8 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   try {
     // A bad file is reported before any connection is made or migration applied.
     parseImportFile(json);
-    vault = await openVault({
-      databaseUrl: env.DATABASE_URL ?? null,
-      dataDir: env.VAULT_DATA_DIR ?? null,
-      encryptionKey: env.TOKEN_ENCRYPTION_KEY ?? null,
-    });
+    // The service's variables, DATABASE_SCHEMA and TOKEN_ENCRYPTION_PREVIOUS_KEYS included.
+    vault = await openVault(vaultOptionsFromEnv(env));
     const summary = await importTokens(vault, json);
     console.log(`imported ${summary.items} item(s) and ${summary.users} Plaid user id(s)`);
     for (const itemId of summary.itemIds) console.log(`  ${itemId}`);
@@ -172,15 +170,4 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   }
 }
 
-async function isEntryPoint(): Promise<boolean> {
-  const script = process.argv[1];
-  if (script === undefined) return false;
-  try {
-    // import.meta.url is the resolved path; argv[1] may go through a symlink.
-    return import.meta.url === pathToFileURL(await realpath(script)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (await isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
+if (await isEntryPoint(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

@@ -50,6 +50,20 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );
     `,
   },
+  {
+    version: 3,
+    name: 'create_vault_keys',
+    // Every key id that has written into this vault, each with a canary sealed under it: start-up
+    // checks the configured keys against these few rows instead of every stored value.
+    sql: `
+      create table vault_keys (
+        key_id text primary key,
+        canary_enc text not null,
+        first_used_at timestamptz not null default now(),
+        retired_at timestamptz
+      );
+    `,
+  },
 ]);
 
 // Any constant works as long as nothing else on the database uses it: 'vault' in ASCII.

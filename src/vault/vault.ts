@@ -2,9 +2,11 @@
  * The token vault: Plaid access tokens and each viewer's Plaid `user_id`, kept server-side and
  * encrypted at rest. One SQL implementation serves both backends (see sql.ts).
  */
+import { accessTokenAad, linkSpoolAad, plaidUserIdAad } from './aad.js';
 import type { TokenCipher } from './crypto.js';
 import { isOutage } from './errors.js';
 import { GroupBatcher } from './group-batcher.js';
+import { checkAndRecordKeys } from './key-registry.js';
 import { migrate } from './migrations.js';
 import type { SqlExecutor } from './sql.js';
 
@@ -92,12 +94,6 @@ type RefreshRow = ItemRow & { access_token_enc: string };
 
 const ITEM_COLUMNS = 'item_id, viewer_id, institution_id, institution_name, products, created_at';
 
-// The AAD names the column and the row. An access token is bound to its owner as well, so a row
-// whose viewer_id was rewritten in the database no longer yields a token to the new "owner".
-const accessTokenAad = (itemId: string, viewerId: string) => JSON.stringify(['vault_items.access_token', itemId, viewerId]);
-const plaidUserIdAad = (viewerId: string) => JSON.stringify(['vault_viewers.plaid_user_id', viewerId]);
-const SPOOL_AAD = JSON.stringify(['link_spool.item']);
-
 /** A failed group statement is re-run per caller, so one caller's bad value fails only that caller; an outage fails all. */
 const SINGLY_UNLESS_OUTAGE = { retrySingly: (error: unknown) => !isOutage(error) };
 
@@ -143,9 +139,12 @@ export class SqlTokenVault implements TokenVault {
     return refreshes.map(() => undefined);
   }, SINGLY_UNLESS_OUTAGE);
 
-  /** Applies missing migrations, then returns the vault. `queryCount` starts at 0 after them. The vault owns `db`. */
+  /**
+   * Applies missing migrations and checks the cipher's keys against the vault (VaultKeyMismatchError
+   * when they do not fit), then returns the vault. `queryCount` starts at 0 after them. The vault owns `db`.
+   */
   static async open(db: SqlExecutor, cipher: TokenCipher): Promise<SqlTokenVault> {
-    await migrate(db);
+    await prepareVault(db, cipher);
     return new SqlTokenVault(db, cipher);
   }
 
@@ -218,11 +217,11 @@ export class SqlTokenVault implements TokenVault {
   }
 
   seal(input: SaveItemInput): string {
-    return this.cipher.encrypt(JSON.stringify(input), SPOOL_AAD);
+    return this.cipher.encrypt(JSON.stringify(input), linkSpoolAad);
   }
 
   unseal(sealed: string): SaveItemInput {
-    const value = JSON.parse(this.cipher.decrypt(sealed, SPOOL_AAD)) as SaveItemInput;
+    const value = JSON.parse(this.cipher.decrypt(sealed, linkSpoolAad)) as SaveItemInput;
     for (const field of ['viewerId', 'itemId', 'accessToken', 'institutionId', 'institutionName'] as const) requireText(field, value[field]);
     if (!Array.isArray(value.products)) throw new TypeError('products must be an array');
     return value;
@@ -284,6 +283,12 @@ export class SqlTokenVault implements TokenVault {
     if (!row) throw new ItemOwnedByAnotherViewerError(input.itemId);
     return toItem(row);
   }
+}
+
+/** Migrations, then the key check: what must hold before anything reads or writes the vault. */
+export async function prepareVault(db: SqlExecutor, cipher: TokenCipher): Promise<void> {
+  await migrate(db);
+  await checkAndRecordKeys(db, cipher);
 }
 
 function toItem(row: ItemRow): VaultItem {

@@ -46,3 +46,38 @@ export async function startServiceProcess(
   });
   return { child, url, output: () => output };
 }
+
+export interface ExitedService {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * The real process for a start that is meant to fail: resolves with its exit code and output once
+ * it exits. One that becomes ready (or runs past the timeout) instead is killed and rejected.
+ */
+export async function runServiceUntilExit(env: NodeJS.ProcessEnv, options: { readonly timeoutMs?: number } = {}): Promise<ExitedService> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  return new Promise<ExitedService>((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(new Error(`service ${why} instead of refusing to start:\n${stdout}${stderr}`));
+    };
+    const timer = setTimeout(() => fail('did not exit'), options.timeoutMs ?? 30_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (READY_LINE.test(stdout)) fail('became ready');
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}

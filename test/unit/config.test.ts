@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 const KEY = Buffer.alloc(32, 7).toString('base64');
+const OLD_KEY = Buffer.alloc(32, 8).toString('base64');
+const OLDER_KEY = Buffer.alloc(32, 9).toString('hex');
 const SECRET = 's'.repeat(40);
 
 describe('loadConfig', () => {
@@ -33,6 +35,12 @@ describe('loadConfig', () => {
     ['a negative clock skew', { AUTH_CLOCK_SKEW_SECONDS: '-1' }, /AUTH_CLOCK_SKEW_SECONDS/],
     ['a token lifetime under a minute', { AUTH_MAX_TOKEN_LIFETIME_SECONDS: '10' }, /AUTH_MAX_TOKEN_LIFETIME_SECONDS/],
     ['a token cache under 64 KiB', { AUTH_TOKEN_CACHE_MAX_BYTES: '1000' }, /AUTH_TOKEN_CACHE_MAX_BYTES/],
+    ['a DATABASE_URL that is not a URL', { DATABASE_URL: 'not a url' }, /DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/],
+    ['a DATABASE_URL that does not parse', { DATABASE_URL: 'postgres://::nonsense' }, /DATABASE_URL: must be a postgres:\/\//],
+    ['a DATABASE_URL of another database', { DATABASE_URL: 'mysql://u:p@db/x' }, /DATABASE_URL: must be a postgres:\/\//],
+    ['a malformed TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: 'hunter2-hunter2' }, /TOKEN_ENCRYPTION_KEY: encryption key must be 32 bytes/],
+    ['a malformed previous key', { TOKEN_ENCRYPTION_KEY: KEY, TOKEN_ENCRYPTION_PREVIOUS_KEYS: `${OLD_KEY},nope-nope-nope` }, /TOKEN_ENCRYPTION_PREVIOUS_KEYS\.1: encryption key must be 32 bytes/],
+    ['previous keys without a current one', { TOKEN_ENCRYPTION_PREVIOUS_KEYS: OLD_KEY }, /TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY/],
   ])('refuses %s with a message naming it', (_label, env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -42,6 +50,32 @@ describe('loadConfig', () => {
     expect(loadConfig({}).auth).toMatchObject({ jwksTimeoutMs: 2_000, clockSkewSeconds: 60, maxTokenLifetimeSeconds: 86_400, tokenCacheMaxBytes: 16_777_216 });
     const set = loadConfig({ AUTH_JWKS_TIMEOUT_MS: '500', AUTH_CLOCK_SKEW_SECONDS: '5', AUTH_MAX_TOKEN_LIFETIME_SECONDS: '3600', AUTH_TOKEN_CACHE_MAX_BYTES: '1048576' });
     expect(set.auth).toMatchObject({ jwksTimeoutMs: 500, clockSkewSeconds: 5, maxTokenLifetimeSeconds: 3_600, tokenCacheMaxBytes: 1_048_576 });
+  });
+
+  it('never quotes a rejected DATABASE_URL or key, and lists each problem separately', () => {
+    let error: unknown;
+    try {
+      loadConfig({ DATABASE_URL: 'postgres://u:s3cret-password@::nonsense/db', TOKEN_ENCRYPTION_KEY: 'my-secret-passphrase' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const { message, problems } = error as ConfigError;
+    expect(problems).toEqual([expect.stringMatching(/^TOKEN_ENCRYPTION_KEY: /), expect.stringMatching(/^DATABASE_URL: /)]);
+    expect(message).not.toContain('s3cret-password');
+    expect(message).not.toContain('my-secret-passphrase');
+  });
+
+  it('accepts postgres:// and postgresql:// URLs', () => {
+    for (const url of ['postgres://postgres@127.0.0.1:5432/test', 'postgresql://u:p@db.internal/vault?sslmode=require', 'postgres:///vault?host=/run/postgresql']) {
+      expect(loadConfig({ DATABASE_URL: url, TOKEN_ENCRYPTION_KEY: KEY }).vault.databaseUrl).toBe(url);
+    }
+  });
+
+  it('reads the previous keys as a list', () => {
+    const config = loadConfig({ TOKEN_ENCRYPTION_KEY: KEY, TOKEN_ENCRYPTION_PREVIOUS_KEYS: ` ${OLD_KEY} , ${OLDER_KEY},` });
+    expect(config.vault.previousEncryptionKeys).toEqual([OLD_KEY, OLDER_KEY]);
+    expect(loadConfig({}).vault.previousEncryptionKeys).toEqual([]);
   });
 
   it('production defaults: GraphiQL off', () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenCipher, TokenDecryptionError } from '../../src/vault/crypto.js';
+import { VaultConfigError, VaultUnreachableError } from '../../src/vault/open-errors.js';
 import { MIGRATIONS, splitStatements } from '../../src/vault/migrations.js';
 import { openVault } from '../../src/vault/open-vault.js';
 import { openPglite, openPostgres, type SqlExecutor } from '../../src/vault/sql.js';
@@ -198,7 +199,7 @@ function vaultSuite(backend: Backend): void {
       [saved.itemId],
     );
     const stored = rows[0]?.access_token_enc ?? '';
-    expect(stored.startsWith('v1.')).toBe(true);
+    expect(stored).toMatch(/^v2\.[A-Za-z0-9_-]{11}\./);
     expect(stored).not.toContain(saved.accessToken);
     expect(stored).not.toContain(saved.accessToken.slice('access-sandbox-'.length));
   });
@@ -255,7 +256,7 @@ function vaultSuite(backend: Backend): void {
       viewer,
     ]);
     const stored = rows[0]?.plaid_user_id_enc ?? '';
-    expect(stored.startsWith('v1.')).toBe(true);
+    expect(stored).toMatch(/^v2\.[A-Za-z0-9_-]{11}\./);
     expect(stored).not.toContain('plaid-user-2');
 
     await vault.setPlaidUserId(other, 'plaid-user-other');
@@ -369,6 +370,31 @@ describe('openVault', () => {
     const attempt = openVault({ encryptionKey: bad });
     await expect(attempt).rejects.toThrow(/TOKEN_ENCRYPTION_KEY is invalid/);
     await expect(attempt).rejects.not.toThrow(bad);
+  });
+
+  it('refuses a malformed DATABASE_URL as VaultConfigError, without quoting it', async () => {
+    const key = randomBytes(32).toString('base64');
+    for (const databaseUrl of ['postgres://::nonsense', 'not a url', 'mysql://u:p@h/db']) {
+      const attempt = openVault({ databaseUrl, encryptionKey: key });
+      await expect(attempt).rejects.toBeInstanceOf(VaultConfigError);
+      await expect(attempt).rejects.toThrow(/^DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
+      await expect(attempt).rejects.not.toThrow(databaseUrl);
+    }
+  });
+
+  it('refuses previous keys without a current one, and a bad previous key without quoting it', async () => {
+    const key = randomBytes(32).toString('base64');
+    await expect(openVault({ previousEncryptionKeys: [key] })).rejects.toThrow(/TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY/);
+    const badPrevious = openVault({ encryptionKey: key, previousEncryptionKeys: [randomBytes(32).toString('hex'), 'not-a-key-at-all'] });
+    await expect(badPrevious).rejects.toThrow(/^TOKEN_ENCRYPTION_PREVIOUS_KEYS entry 2 is invalid: /);
+    await expect(badPrevious).rejects.not.toThrow('not-a-key-at-all');
+  });
+
+  it('names an unreachable database in one line, without its password', async () => {
+    const attempt = openVault({ databaseUrl: 'postgres://vault:s3cret-password@127.0.0.1:1/vault', encryptionKey: randomBytes(32).toString('hex') });
+    await expect(attempt).rejects.toBeInstanceOf(VaultUnreachableError);
+    await expect(attempt).rejects.toThrow('cannot connect to the database at 127.0.0.1:1/vault: connection refused (DATABASE_URL)');
+    await expect(attempt).rejects.not.toThrow('s3cret-password');
   });
 
   it('opens an in-memory vault without a key', async () => {
