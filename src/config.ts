@@ -77,6 +77,7 @@ const AppEnv = z.object({
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
   DATABASE_POOL_SIZE: int(1, 1_000).default(10),
   LINK_SPOOL_DIR: optionalString,
+  LINK_SPOOL_REPLAY_MS: int(100, 3_600_000).default(15_000),
   REDIS_URL: optionalString.pipe(z.url().optional()),
   REDIS_KEY_PREFIX: z.string().min(1).default('plaid-refresh:'),
   REDIS_CONNECT_TIMEOUT_MS: int(100, 600_000).default(2_000),
@@ -198,8 +199,9 @@ export interface AppConfig {
     readonly connectTimeoutMs: number;
     readonly statementTimeoutMs: number;
     readonly poolSize: number;
-    /** Where an exchanged Item goes when neither the vault nor /item/remove works (see link-spool.ts). */
+    /** Where an exchanged Item goes when the vault cannot store it (see link-spool.ts), and how often it is offered again. */
     readonly linkSpoolDir: string | null;
+    readonly linkSpoolReplayMs: number;
     /** Older keys still read (key rotation); nothing new is written under them. */
     readonly previousEncryptionKeys: readonly string[];
   };
@@ -282,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
       poolSize: e.DATABASE_POOL_SIZE,
       linkSpoolDir: e.LINK_SPOOL_DIR ?? null,
+      linkSpoolReplayMs: e.LINK_SPOOL_REPLAY_MS,
       previousEncryptionKeys: e.TOKEN_ENCRYPTION_PREVIOUS_KEYS,
     },
     graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',

@@ -57,8 +57,6 @@ export interface RuntimeOptions {
 const READINESS_TIMEOUT_MS = 2_000;
 /** Each close step (Plaid pool, vault, Redis, simulator) gets this long; a hung dependency must not hold shutdown. */
 const CLOSE_STEP_MS = 3_000;
-/** How often Items waiting in the link spool are offered to the vault again. */
-const SPOOL_REPLAY_MS = 15_000;
 /** Keys Redis names in development when there is no encryption key to derive them from. */
 const DEVELOPMENT_KEY_NAME_SECRET = 'plaid-refresh-graphql development key names';
 
@@ -112,7 +110,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     });
     closers.push(() => vault.close());
     const spool = linkSpoolFor(config, vault);
-    if (spool) closers.push(replaySpoolEvery(spool, logger));
+    if (spool) closers.push(replaySpoolEvery(spool, config.vault.linkSpoolReplayMs, logger));
 
     let quota: QuotaLimiter = new MemoryQuotaLimiter();
     let distributed: RedisFlight | null = null;
@@ -230,8 +228,8 @@ function linkSpoolFor(config: AppConfig, vault: TokenVault): LinkSpool | null {
   return new LinkSpool(join(tmpdir(), `plaid-refresh-graphql-link-spool-${name}`), vault);
 }
 
-/** Offers spooled Items to the vault now and every SPOOL_REPLAY_MS; returns the step that stops it. */
-function replaySpoolEvery(spool: LinkSpool, logger: Logger): () => Promise<void> {
+/** Offers spooled Items to the vault now and every `everyMs`; returns the step that stops it. */
+function replaySpoolEvery(spool: LinkSpool, everyMs: number, logger: Logger): () => Promise<void> {
   let running: Promise<void> = Promise.resolve();
   const replay = () => {
     running = spool
@@ -245,7 +243,10 @@ function replaySpoolEvery(spool: LinkSpool, logger: Logger): () => Promise<void>
       .catch((error: unknown) => logger.warn({ err: error }, 'link spool: replay failed'));
   };
   replay();
-  const timer = setInterval(replay, SPOOL_REPLAY_MS);
+  const timer = setInterval(() => {
+    // One replay at a time: a slow vault must not stack them up.
+    void running.then(replay);
+  }, everyMs);
   timer.unref();
   return async () => {
     clearInterval(timer);

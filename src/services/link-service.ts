@@ -5,7 +5,9 @@
  * the access token must not be lost to a vault fault: the write is retried with backoff within
  * the request; if the vault still fails, the Item is removed at Plaid (nothing is billed for an
  * Item nobody holds), and if Plaid cannot be reached either, it goes to the local spool, which
- * saves it once the vault is back. The caller hears which of these happened.
+ * saves it once the vault is back. When the last write may have landed (its answer was lost), the
+ * spool comes first: removing the Item at Plaid would leave a vault row with a dead token, while
+ * saving it again is harmless. The caller hears which of these happened.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RefreshGuard } from '../guard/refresh-guard.js';
@@ -74,7 +76,7 @@ export class LinkService {
       return await this.saveWithRetry(input, caller.deadline);
     } catch (error) {
       if (!(error instanceof VaultUnavailableError)) throw error;
-      const outcome = await this.rescue(input, caller.deadline);
+      const outcome = await this.rescue(input, caller.deadline, error.mayHaveWritten);
       this.deps.onNotSaved?.(outcome);
       throw new LinkNotSavedError(outcome, { cause: error });
     }
@@ -93,26 +95,35 @@ export class LinkService {
     }
   }
 
-  /** The vault will not take the Item: remove it at Plaid, or failing that keep it in the spool. */
-  private async rescue(input: SaveItemInput, deadline: number): Promise<LinkNotSavedOutcome> {
-    try {
-      await this.deps.plaid.removeItem(input.accessToken, { deadline }).catch((error: unknown) => {
-        if (error instanceof PlaidResponseError && ALREADY_GONE.has(error.errorCode)) return;
-        throw error;
-      });
-      this.logger.warn({ itemId: input.itemId }, 'linked Item removed at Plaid: the vault could not store it');
-      return 'REMOVED_AT_PLAID';
-    } catch (removeError) {
+  /** The vault will not take the Item: remove it at Plaid or keep it in the spool, in the order that cannot leave a dead row. */
+  private async rescue(input: SaveItemInput, deadline: number, mayHaveWritten: boolean): Promise<LinkNotSavedOutcome> {
+    const steps = mayHaveWritten ? [() => this.spool(input), () => this.removeAtPlaid(input, deadline)] : [() => this.removeAtPlaid(input, deadline), () => this.spool(input)];
+    const failures: unknown[] = [];
+    for (const step of steps) {
       try {
-        if (!this.deps.spool) throw new Error('no link spool configured', { cause: removeError });
-        await this.deps.spool.put(input);
-        this.logger.warn({ itemId: input.itemId, err: removeError }, 'linked Item kept in the link spool: neither the vault nor /item/remove worked');
-        return 'KEPT_FOR_LATER';
-      } catch (spoolError) {
-        // Nothing more can be done; the id lets support remove the Item at Plaid by hand.
-        this.logger.error({ itemId: input.itemId, err: spoolError, removeError }, 'exchanged access token lost: vault, /item/remove and the link spool all failed');
-        return 'NOT_KEPT';
+        return await step();
+      } catch (error) {
+        failures.push(error);
       }
     }
+    // Nothing more can be done; the id lets support remove the Item at Plaid by hand.
+    this.logger.error({ itemId: input.itemId, err: failures[0], also: failures[1] }, 'exchanged access token lost: the vault, /item/remove and the link spool all failed');
+    return 'NOT_KEPT';
+  }
+
+  private async removeAtPlaid(input: SaveItemInput, deadline: number): Promise<LinkNotSavedOutcome> {
+    await this.deps.plaid.removeItem(input.accessToken, { deadline }).catch((error: unknown) => {
+      if (error instanceof PlaidResponseError && ALREADY_GONE.has(error.errorCode)) return;
+      throw error;
+    });
+    this.logger.warn({ itemId: input.itemId }, 'linked Item removed at Plaid: the vault could not store it');
+    return 'REMOVED_AT_PLAID';
+  }
+
+  private async spool(input: SaveItemInput): Promise<LinkNotSavedOutcome> {
+    if (!this.deps.spool) throw new Error('no link spool configured');
+    await this.deps.spool.put(input);
+    this.logger.warn({ itemId: input.itemId }, 'linked Item kept in the link spool until the vault is back');
+    return 'KEPT_FOR_LATER';
   }
 }

@@ -4,11 +4,17 @@
  */
 import pg from 'pg';
 
-/** Raised when the vault's database could not answer in time (down, unreachable, timed out, overloaded). */
+/**
+ * Raised when the vault's database could not answer in time (down, unreachable, timed out,
+ * overloaded). `mayHaveWritten`: the statement may have reached the server and committed (the
+ * answer was lost), as opposed to a connection that was never made or a statement the server cancelled.
+ */
 export class VaultUnavailableError extends Error {
   override name = 'VaultUnavailableError';
-  constructor(options?: ErrorOptions) {
+  readonly mayHaveWritten: boolean;
+  constructor(options?: ErrorOptions & { mayHaveWritten?: boolean }) {
     super('the vault database is unavailable', options);
+    this.mayHaveWritten = options?.mayHaveWritten ?? true;
   }
 }
 
@@ -27,12 +33,25 @@ export function isOutage(error: unknown): boolean {
   return OUTAGE_MESSAGE.test(error.message) || (typeof code === 'string' && OUTAGE_MESSAGE.test(code));
 }
 
+// Failures where the statement certainly did not run: no connection was made (refused, unknown
+// host, the pool's connect/checkout timeout), or the server refused or cancelled it.
+const NOT_RUN_SQLSTATES = new Set(['57014', '57P03', '53300', '08001', '08004']);
+const NOT_RUN_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NOT_RUN_MESSAGE = /timeout exceeded when trying to connect|connection timeout|ECONNREFUSED/i;
+
+function certainlyNotRun(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError) return NOT_RUN_SQLSTATES.has(error.code ?? '');
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return (typeof code === 'string' && NOT_RUN_CODES.has(code)) || NOT_RUN_MESSAGE.test(error.message);
+}
+
 /** Runs one database call; an outage comes out as VaultUnavailableError, anything else as it is. */
 export async function viaDatabase<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof VaultUnavailableError || !isOutage(error)) throw error;
-    throw new VaultUnavailableError({ cause: error });
+    throw new VaultUnavailableError({ cause: error, mayHaveWritten: !certainlyNotRun(error) });
   }
 }

@@ -135,6 +135,19 @@ function vaultSuite(backend: Backend): void {
     expect((await vault.getRefreshes([target])).find((r) => r.product === 'identity')?.requestId).toBe('newest');
   });
 
+  it("one caller's NUL byte fails only that caller: a failed group statement is re-run per caller", async () => {
+    const alice = unique('alice');
+    const inputs = Array.from({ length: 20 }, () => item(alice));
+    for (const input of inputs) await vault.saveItem(input);
+    // Issued in one turn, so they share one statement; the NUL id makes PostgreSQL refuse that statement.
+    const answers = await Promise.allSettled([
+      ...inputs.map((input) => vault.getItemForRefresh(alice, input.itemId)),
+      vault.getItemForRefresh(unique('mallory'), 'bad\u0000id'),
+    ]);
+    expect(answers.slice(0, 20).map((a) => a.status === 'fulfilled' && a.value?.accessToken)).toEqual(inputs.map((i) => i.accessToken));
+    expect(answers[20]?.status).toBe('rejected');
+  });
+
   it('refuses to save an Item owned by another viewer and changes nothing', async () => {
     const owner = unique('viewer');
     const original = item(owner);
