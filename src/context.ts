@@ -4,7 +4,7 @@ import { GraphQLError } from 'graphql';
 import type { Viewer } from './auth/authenticate.js';
 import type { OutcomeSink, RootFieldOutcome } from './graphql/root-field-outcomes.js';
 import type { Caller } from './services/caller.js';
-import { isPlausibleId } from './services/ids.js';
+import { isPlausibleId } from './util/ids.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
 import type { ProductRefresh, TokenVault, VaultItem } from './vault/vault.js';

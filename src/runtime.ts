@@ -22,6 +22,7 @@ import { LinkService } from './services/link-service.js';
 import { RefreshService } from './services/refresh-service.js';
 import type { LinkedFixtures } from './simulator/fixtures.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
+import { redisFailure } from './startup-failure.js';
 import { settlesWithin } from './util/settles-within.js';
 import { LinkSpool } from './vault/link-spool.js';
 import { openVault } from './vault/open-vault.js';
@@ -130,9 +131,11 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       });
       // Without a listener ioredis prints every reconnect failure to stderr; /readiness reports the outage.
       let lastRedisError = '';
+      let lastRedisFailure: Error | null = null;
       redis.on('error', (error: Error) => {
         if (error.message !== lastRedisError) logger.warn({ err: error }, 'redis connection error');
         lastRedisError = error.message;
+        lastRedisFailure = error;
       });
       redis.on('ready', () => {
         lastRedisError = '';
@@ -141,8 +144,14 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
         // quit() waits for Redis to answer; a hung Redis gets a hard disconnect.
         if (!(await settlesWithin(redis.quit(), 1_000).catch(() => false))) redis.disconnect();
       });
-      await redis.connect();
-      await redis.ping();
+      try {
+        await redis.connect();
+        await redis.ping();
+      } catch (error) {
+        // connect() rejects with "Connection is closed."; the socket's own error says why.
+        redis.disconnect();
+        throw redisFailure(lastRedisFailure ?? error, config.redis.url);
+      }
       redisClient = redis;
       quota = new RedisQuotaLimiter(redis, `${config.redis.keyPrefix}quota:`);
       // Short-lived and renewed while its holder runs: a replica that dies frees it within one TTL.

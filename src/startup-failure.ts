@@ -28,6 +28,25 @@ export function listenFailure(error: unknown, host: string, port: number): Liste
   return text === undefined ? null : new ListenError(text, { cause: error });
 }
 
+/** Redis (REDIS_URL) did not answer at start. */
+export class RedisUnreachableError extends Error {
+  override name = 'RedisUnreachableError';
+}
+
+/** A Redis connect failure at start as one line naming the target (never its password). */
+export function redisFailure(error: unknown, redisUrl: string): RedisUnreachableError {
+  let target = 'REDIS_URL';
+  try {
+    const url = new URL(redisUrl);
+    target = `${url.hostname}:${url.port || '6379'}`;
+  } catch {
+    // config.ts validated it; keep the generic name.
+  }
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  const why = typeof code === 'string' ? code : error instanceof Error && /timeout|timed out/i.test(error.message) ? 'no answer in time' : 'no answer';
+  return new RedisUnreachableError(`cannot connect to Redis at ${target}: ${why} (REDIS_URL)`, { cause: error });
+}
+
 /** One line for a failure whose cause is known, or null. */
 export function describeStartupFailure(error: unknown): string | null {
   if (error instanceof ConfigError) return `invalid configuration: ${error.problems.join('; ')}`;
@@ -35,6 +54,7 @@ export function describeStartupFailure(error: unknown): string | null {
     error instanceof VaultConfigError ||
     error instanceof VaultKeyMismatchError ||
     error instanceof VaultUnreachableError ||
+    error instanceof RedisUnreachableError ||
     error instanceof ListenError
   ) {
     return error.message;
@@ -56,7 +76,23 @@ export function startupFailureText(error: unknown, secrets: readonly (string | n
 
 /** The secrets a start-up message must not show, from the environment (the config may not have loaded). */
 export function startupSecrets(env: NodeJS.ProcessEnv): string[] {
-  const values = [env.PLAID_SECRET, env.AUTH_JWT_SECRET, env.TOKEN_ENCRYPTION_KEY, env.DATABASE_URL, databasePassword(env.DATABASE_URL ?? '')];
+  const values = [
+    env.PLAID_SECRET,
+    env.AUTH_JWT_SECRET,
+    env.TOKEN_ENCRYPTION_KEY,
+    env.DATABASE_URL,
+    databasePassword(env.DATABASE_URL ?? ''),
+    env.REDIS_URL,
+    urlPassword(env.REDIS_URL),
+  ];
   for (const key of (env.TOKEN_ENCRYPTION_PREVIOUS_KEYS ?? '').split(',')) values.push(key.trim());
   return values.filter((value): value is string => typeof value === 'string' && value.trim() !== '');
+}
+
+function urlPassword(text: string | undefined): string | null {
+  try {
+    return text ? decodeURIComponent(new URL(text).password) || null : null;
+  } catch {
+    return null;
+  }
 }

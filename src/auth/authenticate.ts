@@ -6,6 +6,7 @@
 import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { createIdentityProvider, IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderOptions } from './identity-provider.js';
 import { VerifiedTokenCache } from './token-cache.js';
+import { isPlausibleId } from '../util/ids.js';
 
 export { IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderStatus } from './identity-provider.js';
 
@@ -93,6 +94,8 @@ export function createAuthenticator(config: AuthConfig): JwtAuthenticator {
     if (refusal) throw new AuthenticationError(refusal);
     const { sub, exp } = payload;
     if (typeof sub !== 'string' || sub === '') throw new AuthenticationError('the token has no subject');
+    // The subject becomes the viewer id in SQL and Redis keys: the same rules as any id.
+    if (!isPlausibleId(sub)) throw new AuthenticationError('the token subject is not a valid id (at most 256 characters, no control characters)');
     const viewer: Viewer = Object.freeze({ id: sub });
     verified.set(token, viewer, typeof exp === 'number' ? exp * 1000 : undefined);
     return viewer;

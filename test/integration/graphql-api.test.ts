@@ -166,6 +166,19 @@ describe('the four mutations', () => {
   });
 });
 
+describe("one viewer's bad input never fails another viewer's requests", () => {
+  it('a NUL byte in an itemId is an InputValidationError for its sender; 20 refreshes of another viewer sent with it all succeed', async () => {
+    const mallory = await tokenFor('mallory');
+    const answers = await Promise.all([
+      ...Array.from({ length: 20 }, () => run(runtime, RefreshIdentityDocument, { itemId: item('healthy').itemId }, demoToken)),
+      run(runtime, RefreshIdentityDocument, { itemId: 'item\u0000x' }, mallory),
+    ]);
+    expect(answers.slice(0, 20).map((a) => a.data?.refreshIdentity?.__typename)).toEqual(Array.from({ length: 20 }, () => 'RefreshIdentitySuccess'));
+    expect(answers[20]?.data?.refreshIdentity).toMatchObject({ __typename: 'InputValidationError', nextAction: 'FIX_REQUEST' });
+    expect(answers.flatMap((a) => a.errors ?? [])).toEqual([]);
+  });
+});
+
 describe('every error member the simulator can produce', () => {
   it.each([
     ['oauthLoginRequired', 'PlaidItemError', 'ITEM_LOGIN_REQUIRED', 'UPDATE_LOGIN_WITH_LINK', null],

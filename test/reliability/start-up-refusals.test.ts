@@ -2,7 +2,7 @@
  * The real process (`src/main.ts`) refuses to start on a known fault with exit code 1 and one line
  * on stderr that names the cause and the variable: no stack, no password, no key. A wrong
  * encryption key, a malformed DATABASE_URL, a database that does not exist (PostgreSQL only), an
- * unreachable one, and a port already in use.
+ * unreachable one, a Redis that refuses connections, and a port already in use.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -78,6 +78,11 @@ describe('start-up refusals (the real process)', () => {
   it('a database that refuses connections', async () => {
     const result = await runServiceUntilExit(serviceEnv({ DATABASE_URL: 'postgres://vault:s3cret-pw@127.0.0.1:1/vault', TOKEN_ENCRYPTION_KEY: KEY }));
     expectOneLineRefusal(result, 'start-up failed: cannot connect to the database at 127.0.0.1:1/vault: connection refused (DATABASE_URL)', ['s3cret-pw', KEY]);
+  });
+
+  it('a Redis that refuses connections', async () => {
+    const result = await runServiceUntilExit(serviceEnv({ REDIS_URL: 'redis://:redis-pw-secret@127.0.0.1:1' }));
+    expectOneLineRefusal(result, 'start-up failed: cannot connect to Redis at 127.0.0.1:1: ECONNREFUSED (REDIS_URL)', ['redis-pw-secret']);
   });
 
   describe('a PORT something else listens on', () => {

@@ -32,6 +32,15 @@ describe('HS256', () => {
     expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
 
+  it.each([
+    ['a NUL byte', 'user\u0000x'],
+    ['a newline', 'user\nx'],
+    ['300 characters', 'u'.repeat(300)],
+  ])('a subject with %s is refused before it becomes a viewer id in SQL or Redis', async (_label, sub) => {
+    const token = await hs256({ sub, iss: 'https://idp.example', aud: 'refresh-api' });
+    await expect(authenticate(`Bearer ${token}`)).rejects.toThrow(/subject is not a valid id/);
+  });
+
   it('no header -> no viewer (fields that need one answer UNAUTHENTICATED)', async () => {
     await expect(authenticate(null)).resolves.toBeNull();
   });

@@ -23,7 +23,7 @@ describe('vault errors: outage or bug, and whether a write may have landed', () 
     ['a TypeError of our own', new TypeError('x is undefined'), false, null],
   ])('%s -> outage %s, may have written %s', async (_label, error, outage, mayHaveWritten) => {
     expect(isOutage(error)).toBe(outage);
-    const thrown = await viaDatabase(() => Promise.reject(error)).catch((e: unknown) => e);
+    const thrown = await viaDatabase(() => Promise.reject(error as Error)).catch((e: unknown) => e);
     if (!outage) {
       expect(thrown).toBe(error);
       return;
