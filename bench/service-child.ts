@@ -19,6 +19,7 @@ import type * as ConfigModule from '../src/config.js';
 import type { AppConfig } from '../src/config.js';
 import type * as SeedModule from '../src/demo/seed.js';
 import type * as CallerModule from '../src/services/caller.js';
+import type { TokenVault } from '../src/vault/vault.js';
 import type { GuardedEndpoint } from '../src/guard/refresh-guard.js';
 import type * as ListenModule from '../src/http/listen.js';
 import type * as RuntimeModule from '../src/runtime.js';
@@ -100,11 +101,15 @@ const quotas =
 const config = { ...loaded, quotas } as AppConfig;
 
 const runtime = await createRuntime(config);
+// Older revisions (bench:ab) kept the vault in `services` and counted statements on it.
+const legacy = runtime as unknown as { services: { vault?: TokenVault & { queryCount?: number } }; vault?: TokenVault; metrics: { vaultStatements?: () => number } };
+const vault = (legacy.vault ?? legacy.services.vault) as TokenVault;
+const vaultStatements = () => legacy.metrics.vaultStatements?.() ?? legacy.services.vault?.queryCount ?? 0;
 const http = await listen(runtime.app, config.host, config.port);
 
 const count = Number(process.env.BENCH_ITEMS ?? '100');
 const items = await seedItems(count);
-const demo = await seedDemoViewer({ plaid: runtime.plaid, vault: runtime.services.vault, link: runtime.services.link });
+const demo = await seedDemoViewer({ plaid: runtime.plaid, vault, link: runtime.services.link });
 const ready: ServiceReady = {
   type: 'ready',
   url: http.url,
@@ -139,7 +144,7 @@ process.on('message', (message: ParentMessage) => {
       maxMs: delayMs(eventLoop.max),
       meanMs: delayMs(eventLoop.mean),
     },
-    vaultQueries: runtime.services.vault.queryCount,
+    vaultQueries: vaultStatements(),
   };
   if (message.reset) {
     eventLoop.reset();
@@ -177,7 +182,7 @@ async function seedItems(n: number): Promise<BenchItem[]> {
     const batch = Array.from({ length: Math.min(20, n - start) }, async () => {
       const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions', 'identity'] });
       const item = await runtime.services.link.linkItem(callerFor(VIEWER), publicToken);
-      const accessToken = await runtime.services.vault.getAccessToken(VIEWER, item.id);
+      const accessToken = await vault.getAccessToken(VIEWER, item.id);
       if (accessToken === null) throw new Error('a seeded Item was not stored');
       return { id: item.id, accessToken };
     });

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { AUTH_DEFAULTS } from './auth/authenticate.js';
+import { REFRESH_PRODUCTS } from './catalogue/refresh-products.js';
 import type { GuardLimits } from './guard/refresh-guard.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
@@ -42,6 +43,16 @@ const PlaidEnv = z.object({
     z.number().int().min(1).max(10_000).optional(),
   ),
 });
+
+/** The two quota variables of every refresh product in the catalogue, with its defaults. */
+const QuotaEnv = z.object(
+  Object.fromEntries(
+    REFRESH_PRODUCTS.flatMap(({ quota }) => [
+      [quota.perTargetVariable, int(1, 10_000).default(quota.perTarget)],
+      [quota.perClientVariable, int(1, 100_000).default(quota.perClient)],
+    ]),
+  ),
+);
 
 const AppEnv = z.object({
   NODE_ENV: z.string().optional(),
@@ -83,25 +94,12 @@ const AppEnv = z.object({
   REDIS_CONNECT_TIMEOUT_MS: int(100, 600_000).default(2_000),
   REDIS_COMMAND_TIMEOUT_MS: int(100, 600_000).default(2_000),
   FLIGHT_LOCK_TTL_MS: int(300, 600_000).default(6_000),
-  QUOTA_TRANSACTIONS_PER_ITEM: int(1, 10_000).default(2),
-  QUOTA_TRANSACTIONS_PER_CLIENT: int(1, 100_000).default(100),
-  QUOTA_IDENTITY_PER_ITEM: int(1, 10_000).default(2),
-  QUOTA_IDENTITY_PER_CLIENT: int(1, 100_000).default(100),
-  QUOTA_CASHFLOW_PER_ITEM: int(1, 10_000).default(2),
-  QUOTA_CASHFLOW_PER_CLIENT: int(1, 100_000).default(100),
-  QUOTA_USER_PER_USER: int(1, 10_000).default(2),
-  QUOTA_USER_PER_CLIENT: int(1, 100_000).default(100),
+  // QUOTA_<product>_PER_ITEM / _PER_USER / _PER_CLIENT: one pair per catalogue entry (QuotaEnv below).
   QUOTA_PER_VIEWER: int(1, 100_000).default(20),
   LINK_PER_VIEWER_PER_HOUR: int(1, 100_000).default(10),
   LINK_PER_CLIENT_PER_MINUTE: int(1, 100_000).default(100),
 });
 
-const SimulatorEnv = z.object({
-  SIMULATOR_HOST: z.string().default('127.0.0.1'),
-  SIMULATOR_PORT: int(0, 65_535).default(4010),
-  SIMULATOR_LATENCY_MS: int(0, 600_000).default(0),
-  SIMULATOR_CONTROL_API: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
-});
 
 export interface PlaidConfig {
   /** null in embedded mode: no credentials, so the service talks to its own simulator. */
@@ -159,15 +157,6 @@ export function loadPlaidConfig(env: NodeJS.ProcessEnv = process.env): PlaidConf
   });
 }
 
-export function loadSimulatorConfig(env: NodeJS.ProcessEnv = process.env) {
-  const e = parse(SimulatorEnv, env);
-  return Object.freeze({
-    host: e.SIMULATOR_HOST,
-    port: e.SIMULATOR_PORT,
-    latencyMs: e.SIMULATOR_LATENCY_MS,
-    controlApi: e.SIMULATOR_CONTROL_API,
-  });
-}
 
 export interface AppConfig {
   readonly production: boolean;
@@ -240,6 +229,7 @@ const MIN_JWT_SECRET_LENGTH = 32;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const e = parse(AppEnv, env);
+  const quotas = parse(QuotaEnv, env) as Record<string, number>;
   const plaid = loadPlaidConfig(env);
   const production = e.NODE_ENV === 'production';
   const embedded = plaid.credentials === null;
@@ -309,12 +299,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         }
       : null,
     quotas: {
-      endpoints: {
-        '/transactions/refresh': { perTarget: e.QUOTA_TRANSACTIONS_PER_ITEM, perViewer: e.QUOTA_PER_VIEWER, perClient: e.QUOTA_TRANSACTIONS_PER_CLIENT },
-        '/identity/refresh': { perTarget: e.QUOTA_IDENTITY_PER_ITEM, perViewer: e.QUOTA_PER_VIEWER, perClient: e.QUOTA_IDENTITY_PER_CLIENT },
-        '/cashflow_report/refresh': { perTarget: e.QUOTA_CASHFLOW_PER_ITEM, perViewer: e.QUOTA_PER_VIEWER, perClient: e.QUOTA_CASHFLOW_PER_CLIENT },
-        '/user/financial_data/refresh': { perTarget: e.QUOTA_USER_PER_USER, perViewer: e.QUOTA_PER_VIEWER, perClient: e.QUOTA_USER_PER_CLIENT },
-      },
+      endpoints: Object.fromEntries(
+        REFRESH_PRODUCTS.map(({ endpoint, quota }) => [
+          endpoint,
+          { perTarget: quotas[quota.perTargetVariable] ?? quota.perTarget, perViewer: e.QUOTA_PER_VIEWER, perClient: quotas[quota.perClientVariable] ?? quota.perClient },
+        ]),
+      ) as GuardLimits['endpoints'],
       link: { perViewerPerHour: e.LINK_PER_VIEWER_PER_HOUR, perClientPerMinute: e.LINK_PER_CLIENT_PER_MINUTE },
     },
   });

@@ -2,15 +2,15 @@
 import DataLoader from 'dataloader';
 import { GraphQLError } from 'graphql';
 import type { Viewer } from './auth/authenticate.js';
-import type { OutcomeSink, RootFieldOutcome } from './graphql/root-field-outcomes.js';
+import type { OutcomeSink, RootFieldOutcome } from './observability/outcomes.js';
 import type { Caller } from './services/caller.js';
-import { isPlausibleId } from './util/ids.js';
+import type { ItemService, PlaidItemRecord, ProductRefreshRecord } from './services/item-service.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
-import type { ProductRefresh, TokenVault, VaultItem } from './vault/vault.js';
 
+/** The use cases the schema may call; the vault, the guard and the Plaid client stay behind them. */
 export interface Services {
-  readonly vault: TokenVault;
+  readonly items: ItemService;
   readonly refresh: RefreshService;
   readonly link: LinkService;
 }
@@ -23,9 +23,9 @@ export interface Context extends OutcomeSink {
   readonly services: Services;
   readonly loaders: {
     /** The viewer's Items by id; null for unknown ids and for other viewers' Items. */
-    readonly item: DataLoader<string, VaultItem | null>;
+    readonly item: DataLoader<string, PlaidItemRecord | null>;
     /** Last refreshes per Item id (every product), one query for all Items of a request. */
-    readonly refreshes: DataLoader<string, ProductRefresh[]>;
+    readonly refreshes: DataLoader<string, ProductRefreshRecord[]>;
   };
 }
 
@@ -37,21 +37,8 @@ export function createContext(services: Services, viewer: Viewer | null, request
     deadline,
     services,
     loaders: {
-      item: new DataLoader<string, VaultItem | null>(async (ids) => {
-        // An id that cannot exist (NUL, too long) resolves to null without reaching SQL.
-        const found = await services.vault.getItems(ids.filter(isPlausibleId));
-        const mine = new Map(found.filter((item) => item.viewerId === viewer?.id).map((item) => [item.id, item]));
-        return ids.map((id) => mine.get(id) ?? null);
-      }),
-      refreshes: new DataLoader<string, ProductRefresh[]>(async (ids) => {
-        const byItem = new Map<string, ProductRefresh[]>();
-        for (const row of await services.vault.getRefreshes(ids)) {
-          const rows = byItem.get(row.itemId);
-          if (rows) rows.push(row);
-          else byItem.set(row.itemId, [row]);
-        }
-        return ids.map((id) => byItem.get(id) ?? []);
-      }),
+      item: new DataLoader<string, PlaidItemRecord | null>((ids) => services.items.ownItems(viewer?.id ?? null, ids)),
+      refreshes: new DataLoader<string, ProductRefreshRecord[]>((ids) => services.items.lastRefreshes(ids)),
     },
   };
 }

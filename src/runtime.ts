@@ -18,9 +18,10 @@ import { RedisFlight } from './guard/redis-flight.js';
 import { RedisQuotaLimiter } from './guard/redis-quota.js';
 import { RefreshGuard } from './guard/refresh-guard.js';
 import { PlaidClient } from './plaid/client.js';
+import { ItemService } from './services/item-service.js';
 import { LinkService } from './services/link-service.js';
 import { RefreshService } from './services/refresh-service.js';
-import type { LinkedFixtures } from './simulator/fixtures.js';
+import type { LinkedFixtures } from './demo/link-fixtures.js';
 import { startSimulator, type Simulator } from './simulator/server.js';
 import { redisFailure } from './startup-failure.js';
 import { settlesWithin } from './util/settles-within.js';
@@ -35,6 +36,8 @@ import type { PlaidAttemptEvent } from './plaid/client.js';
 export interface Runtime {
   readonly app: App;
   readonly services: Services;
+  /** The token vault behind the services (the demo seed, tests and tools read it directly). */
+  readonly vault: TokenVault;
   readonly plaid: PlaidClient;
   /** Embedded mode only. */
   readonly simulator: Simulator | null;
@@ -108,6 +111,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       connectTimeoutMs: config.vault.connectTimeoutMs,
       statementTimeoutMs: config.vault.statementTimeoutMs,
       poolSize: config.vault.poolSize,
+      onStatement: () => metrics.vaultStatement(),
     });
     closers.push(() => vault.close());
     const spool = linkSpoolFor(config, vault);
@@ -171,7 +175,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       },
     });
     const services: Services = {
-      vault,
+      items: new ItemService(vault),
       refresh: new RefreshService({ vault, plaid, guard, logger, onRecordDropped: () => metrics.refreshRecordDropped() }),
       link: new LinkService({ vault, plaid, guard, spool, logger, onNotSaved: (outcome) => metrics.linkNotSaved(outcome) }),
     };
@@ -216,7 +220,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     const drain = () => {
       draining = true;
     };
-    return { app, services, plaid, simulator, demo, logger, metrics, drain, close };
+    return { app, services, vault, plaid, simulator, demo, logger, metrics, drain, close };
   } catch (error) {
     await close();
     throw error;

@@ -7,6 +7,7 @@ import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose'
 import { createIdentityProvider, IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderOptions } from './identity-provider.js';
 import { VerifiedTokenCache } from './token-cache.js';
 import { isPlausibleId } from '../util/ids.js';
+import { SingleFlight } from '../util/single-flight.js';
 
 export { IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderStatus } from './identity-provider.js';
 
@@ -78,7 +79,7 @@ export function createAuthenticator(config: AuthConfig): JwtAuthenticator {
   });
   // Requests that arrive together with one new token share its verification (a burst of 1,000
   // requests otherwise verified the same token 1,000 times before the first one was cached).
-  const verifying = new Map<string, Promise<Viewer>>();
+  const verifying = new SingleFlight();
 
   const verify = async (token: string): Promise<Viewer> => {
     let payload: JWTPayload;
@@ -108,12 +109,7 @@ export function createAuthenticator(config: AuthConfig): JwtAuthenticator {
     if (!token) throw new AuthenticationError('the Authorization header must be "Bearer <token>"');
     const known = verified.get(token);
     if (known) return known;
-    let pending = verifying.get(token);
-    if (!pending) {
-      pending = verify(token).finally(() => verifying.delete(token));
-      verifying.set(token, pending);
-    }
-    return pending;
+    return (await verifying.run(token, () => verify(token))).value;
   };
   return Object.assign(authenticate, { identityProvider });
 }

@@ -5,7 +5,7 @@
 import { SignJWT } from 'jose';
 import type { PlaidClient } from '../plaid/client.js';
 import type { LinkService } from '../services/link-service.js';
-import { linkFixtures, type LinkedFixtures } from '../simulator/fixtures.js';
+import { linkFixtures, type LinkedFixtures } from './link-fixtures.js';
 import type { TokenVault } from '../vault/vault.js';
 import { callerFor } from '../services/caller.js';
 

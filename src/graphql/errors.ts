@@ -3,9 +3,8 @@
  * the ones Plaid sent also implement `PlaidError`, with every field Plaid sends, and come as one
  * object type per Plaid `error_type` plus `PlaidUnknownError` for types Plaid adds later.
  */
-import type {
-  PlaidResponseError} from '../plaid/errors.js';
 import {
+  ERROR_CLASS_BY_TYPE,
   PlaidApiError,
   PlaidInstitutionError,
   PlaidInvalidInputError,
@@ -16,6 +15,7 @@ import {
   PlaidRateLimitExceededError,
   PlaidUnknownTypeError,
   PlaidUserError,
+  type PlaidErrorData,
 } from '../plaid/errors.js';
 import {
   DependencyUnavailableError,
@@ -36,20 +36,17 @@ export const NextActionEnum = builder.enumType('NextAction', {
   values: Object.fromEntries(NEXT_ACTIONS.map((value) => [value, { value }])) as Record<(typeof NEXT_ACTIONS)[number], { value: (typeof NEXT_ACTIONS)[number] }>,
 });
 
-/**
- * Advice for any error this schema can show. Not by `instanceof`: the errors plugin hands fields a
- * proxy of the error whose prototype chain is proxied too, so we read properties instead.
- */
-function adviceFor(error: Error): Advice {
-  const fields = error as Partial<ServiceError & PlaidResponseError>;
-  if (fields.advice) return fields.advice;
-  if (typeof fields.errorType === 'string' && typeof fields.errorCode === 'string') {
-    return adviceForPlaidError(fields.errorType, fields.errorCode);
-  }
+/** What every error this schema shows has: a thrown error of ours or Plaid's, or a bundle's per-Item error (data). */
+type ShownError = { readonly message: string } & Partial<Pick<ServiceError, 'advice'> & Pick<PlaidErrorData, 'errorType' | 'errorCode'>>;
+
+/** Advice for any error this schema shows: our errors carry it, Plaid's are looked up by code. */
+function adviceFor(error: ShownError): Advice {
+  if (error.advice) return error.advice;
+  if (error.errorType !== undefined && error.errorCode !== undefined) return adviceForPlaidError(error.errorType, error.errorCode);
   return { nextAction: 'CONTACT_SUPPORT', retryAfterSeconds: null };
 }
 
-export const BaseErrorInterface = builder.interfaceRef<Error>('BaseError').implement({
+export const BaseErrorInterface = builder.interfaceRef<ShownError>('BaseError').implement({
   description: 'Fields every error in this API has. Select them once with `... on BaseError`.',
   fields: (t) => ({
     message: t.exposeString('message', { description: 'For developers and logs; not meant for end users.' }),
@@ -62,10 +59,12 @@ export const BaseErrorInterface = builder.interfaceRef<Error>('BaseError').imple
   }),
 });
 
-export const PlaidErrorInterface = builder.interfaceRef<PlaidResponseError>('PlaidError').implement({
+export const PlaidErrorInterface = builder.interfaceRef<PlaidErrorData>('PlaidError').implement({
   description:
     "An error Plaid answered with, carrying every field of Plaid's error object. Plaid's text is scrubbed: Plaid tokens, JWTs, bearer credentials and this service's secrets read `[REDACTED]` in every string, `causes` included.",
   interfaces: [BaseErrorInterface],
+  // A per-Item error of the bundle is data: its type follows from Plaid's error_type.
+  resolveType: (error) => typeNameOf(error.errorType),
   fields: (t) => ({
     errorType: t.exposeString('errorType', { description: 'Plaid `error_type`; safe for programmatic use.' }),
     errorCode: t.exposeString('errorCode', { description: 'Plaid `error_code`; safe for programmatic use.' }),
@@ -97,26 +96,14 @@ const PLAID_ERROR_TYPES = [
   [PlaidUnknownTypeError, 'PlaidUnknownError', 'An `error_type` this API does not know yet; see `errorType`.'],
 ] as const;
 
-const TYPE_NAME = Symbol('graphqlTypeName');
-
 for (const [Class, name, description] of PLAID_ERROR_TYPES) {
-  builder.objectType(Class, {
-    name,
-    description,
-    interfaces: [BaseErrorInterface, PlaidErrorInterface],
-    // Needed where these appear as the PlaidError interface (bundle results), not only in unions.
-    isTypeOf: (value) => value instanceof Class || (value as { [TYPE_NAME]?: string })[TYPE_NAME] === name,
-    fields: () => ({}),
-  });
+  builder.objectType(Class, { name, description, interfaces: [BaseErrorInterface, PlaidErrorInterface], fields: () => ({}) });
 }
 
-/**
- * A Plaid error as a plain value for a field of type PlaidError: graphql-js treats an Error
- * returned by a resolver as thrown, so the per-Item errors of a bundle travel as copies.
- */
-export function plaidErrorAsData(error: PlaidResponseError): PlaidResponseError {
-  const name = PLAID_ERROR_TYPES.find(([Class]) => error instanceof Class)?.[1] ?? 'PlaidUnknownError';
-  return { ...error, message: error.message, [TYPE_NAME]: name } as unknown as PlaidResponseError;
+/** The GraphQL type of a Plaid error by its `error_type` (PlaidUnknownError for types Plaid adds later). */
+function typeNameOf(errorType: string): string {
+  const Class = Object.hasOwn(ERROR_CLASS_BY_TYPE, errorType) ? ERROR_CLASS_BY_TYPE[errorType] : undefined;
+  return PLAID_ERROR_TYPES.find(([known]) => known === Class)?.[1] ?? 'PlaidUnknownError';
 }
 
 /**

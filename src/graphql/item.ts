@@ -1,10 +1,10 @@
 /** PlaidItem and the viewer: what a frontend may refresh. Access tokens have no field here, by design. */
 import { requireViewer, type Context } from '../context.js';
-import type { ProductRefresh, VaultItem } from '../vault/vault.js';
+import type { PlaidItemRecord, ProductRefreshRecord } from '../services/item-service.js';
 import { builder } from './builder.js';
 import { entityViewer, referenceId } from './entities.js';
 
-const ProductRefreshRef = builder.objectRef<ProductRefresh>('ProductRefresh').implement({
+const ProductRefreshRef = builder.objectRef<ProductRefreshRecord>('ProductRefresh').implement({
   description: 'The last refresh of one product of an Item that Plaid accepted.',
   fields: (t) => ({
     product: t.exposeString('product'),
@@ -13,7 +13,7 @@ const ProductRefreshRef = builder.objectRef<ProductRefresh>('ProductRefresh').im
   }),
 });
 
-export const PlaidItemRef = builder.objectRef<VaultItem>('PlaidItem').implement({
+export const PlaidItemRef = builder.objectRef<PlaidItemRecord>('PlaidItem').implement({
   description: 'A linked bank connection (a Plaid Item) of the caller.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'Plaid `item_id`; name the Item by it in the refresh mutations.' }),
@@ -44,8 +44,8 @@ builder.asEntity(PlaidItemRef, {
 });
 
 /** The caller's Items, oldest first; primes the DataLoader so later look-ups cost nothing. */
-export async function listOwnItems(context: Context, viewerId: string): Promise<VaultItem[]> {
-  const items = await context.services.vault.listItems(viewerId);
+export async function listOwnItems(context: Context, viewerId: string): Promise<PlaidItemRecord[]> {
+  const items = await context.services.items.listOwn(viewerId);
   for (const item of items) context.loaders.item.prime(item.id, item);
   return items;
 }
@@ -61,7 +61,7 @@ const ViewerRef = builder.objectRef<{ id: string }>('Viewer').implement({
     }),
     hasPlaidUser: t.boolean({
       description: 'Whether `refreshUserFinancialData` can run for the caller.',
-      resolve: async (viewer, _args, context) => (await context.services.vault.getPlaidUserId(viewer.id)) !== null,
+      resolve: (viewer, _args, context) => context.services.items.hasPlaidUser(viewer.id),
     }),
   }),
 });

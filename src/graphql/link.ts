@@ -1,5 +1,5 @@
 /** linkItem: the end of the Plaid Link flow. The access token goes to the vault; only the Item comes back. */
-import type { VaultItem } from '../vault/vault.js';
+import type { PlaidItemRecord } from '../services/item-service.js';
 import { requireCaller } from '../context.js';
 import { builder } from './builder.js';
 import {
@@ -12,7 +12,7 @@ import {
 import { PLAID_ERROR_CLASSES } from './errors.js';
 import { PlaidItemRef } from './item.js';
 
-const LinkItemSuccess = builder.objectRef<{ item: VaultItem }>('LinkItemSuccess').implement({
+const LinkItemSuccess = builder.objectRef<{ item: PlaidItemRecord }>('LinkItemSuccess').implement({
   isTypeOf: (value) => typeof value === 'object' && value !== null && 'item' in value,
   fields: (t) => ({ item: t.field({ type: PlaidItemRef, resolve: (result) => result.item }) }),
 });

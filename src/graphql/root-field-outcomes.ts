@@ -15,20 +15,7 @@ import {
   type GraphQLResolveInfo,
   type GraphQLSchema,
 } from 'graphql';
-
-export interface RootFieldOutcome {
-  readonly field: string;
-  /** The GraphQL type the value resolved to (the union member), `null`, or `ERROR` when it threw. */
-  readonly result: string;
-  readonly durationMs: number;
-  /** Plaid request_id(s) the value carries (success receipts and Plaid errors have one). */
-  readonly plaidRequestIds: readonly string[];
-}
-
-/** What a context must offer to be instrumented. */
-export interface OutcomeSink {
-  readonly outcomes: RootFieldOutcome[];
-}
+import type { OutcomeSink } from '../observability/outcomes.js';
 
 const INSTRUMENTED = Symbol('rootFieldOutcomes');
 

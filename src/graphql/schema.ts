@@ -7,9 +7,7 @@ import { instrumentRootFields } from './root-field-outcomes.js';
 import './errors.js';
 import './item.js';
 import './link.js';
-import './refresh/transactions.js';
-import './refresh/identity.js';
-import './refresh/cashflow-report.js';
+import './refresh/item-refreshes.js';
 import './refresh/user-financial-data.js';
 import './user.js';
 

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { CoordinationUnavailableError, SharedRefreshTimeoutError, viaRedis } from './errors.js';
 import { decodeOutcome, encodeOutcome, type FlightOutcome } from './flight-codec.js';
-import type { FlightResult } from './single-flight.js';
+import type { FlightResult } from '../util/single-flight.js';
 
 // Compare-and-delete / compare-and-extend: only the owner's token may release or renew the lock.
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;

@@ -4,12 +4,13 @@
  * Plaid user, per viewer, per Plaid client) is refused before it is sent. Every attempt counts,
  * re-sends included, since each one spends Plaid's quota.
  */
+import type { RefreshEndpoint } from '../catalogue/refresh-products.js';
 import { PlaidRateLimitExceededError } from '../plaid/errors.js';
 import { QuotaExceededError, type QuotaScope } from './errors.js';
 import type { KeyHash } from './key-hash.js';
 import type { QuotaLimiter, QuotaRule } from './quota.js';
 import type { RedisFlight } from './redis-flight.js';
-import { SingleFlight, type FlightResult } from './single-flight.js';
+import { SingleFlight, type FlightResult } from '../util/single-flight.js';
 
 /** Per-minute limits of one endpoint: per Item (or Plaid user for the bundle), per viewer, per Plaid client. */
 export interface EndpointLimits {
@@ -24,7 +25,8 @@ export interface LinkLimits {
   readonly perClientPerMinute: number;
 }
 
-export type GuardedEndpoint = '/transactions/refresh' | '/identity/refresh' | '/cashflow_report/refresh' | '/user/financial_data/refresh';
+/** Every refresh endpoint of the catalogue is guarded. */
+export type GuardedEndpoint = RefreshEndpoint;
 
 export interface GuardLimits {
   readonly endpoints: Readonly<Record<GuardedEndpoint, EndpointLimits>>;

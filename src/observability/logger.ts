@@ -1,11 +1,12 @@
 /**
- * The service's logger: pino, one JSON object per line, with secrets removed twice over. Keys that
- * hold secrets are censored by pino's `redact`; every string that is logged (messages, error
- * messages, stacks, URLs) is also scrubbed of anything shaped like a Plaid token or a JWT and of
- * the configured secrets themselves, because a secret inside free text has no key to redact.
+ * The service's logger: pino, one JSON object per line, scrubbed by the one scrubber of
+ * src/util/scrub.ts: values under secret-bearing keys are censored at any depth, and every string
+ * (messages, error messages, stacks, URLs) loses anything shaped like a Plaid token or a JWT and
+ * the configured secrets themselves. pino's own `redact` is not used: it needs every path spelled
+ * out and cannot see a secret inside free text, which the scrubber covers either way.
  */
 import { pino, type DestinationStream, type Level, type Logger as PinoLogger } from 'pino';
-import { REDACTED, createScrubber } from '../util/scrub.js';
+import { createScrubber } from '../util/scrub.js';
 
 // Where the scrubbing lives now; kept importable from here for the logger's existing users.
 export { REDACTED, createScrubber } from '../util/scrub.js';
@@ -34,24 +35,9 @@ export function createLogger(options: LoggerOptions): Logger {
       formatters: { level: (label) => ({ level: label }) },
       // Errors arrive already turned into scrubbed plain objects (see logMethod); keep them as they are.
       serializers: { err: (value: unknown) => value },
-      // Key-based censoring for the places secrets are known to live.
-      redact: {
-        paths: [
-          'access_token',
-          'public_token',
-          'secret',
-          'headers.authorization',
-          'req.headers.authorization',
-          'request.headers.authorization',
-          '*.access_token',
-          '*.public_token',
-          '*.secret',
-          '*.authorization',
-        ],
-        censor: REDACTED,
-      },
       hooks: {
-        // Everything passed to a log call is scrubbed before pino serialises it.
+        // Everything passed to a log call is scrubbed (a copy: callers' objects stay as they are)
+        // before pino serialises it.
         logMethod(args, method) {
           const cleaned = args.map((arg) => scrub(arg)) as Parameters<typeof method>;
           method.apply(this, cleaned);

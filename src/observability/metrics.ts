@@ -4,7 +4,16 @@
  * result type names come from the schema, Plaid error codes are checked against a pattern.
  */
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PlaidAttemptEvent } from '../plaid/client.js';
+
+/** One attempt sent to Plaid, as the client reports it (src/plaid/client.ts PlaidAttemptEvent). */
+export interface PlaidAttemptSample {
+  readonly endpoint: string;
+  readonly durationMs: number;
+  readonly status: number | null;
+  readonly errorCode: string | null;
+  readonly error: { readonly name: string } | null;
+  readonly decision: { readonly retry: boolean } | null;
+}
 
 export interface Metrics {
   readonly registry: Registry;
@@ -12,13 +21,17 @@ export interface Metrics {
   operation(event: { readonly field: string; readonly result: string; readonly durationMs: number }): void;
   /** One HTTP response of the GraphQL endpoint (refused requests included). */
   request(status: number): void;
-  plaidAttempt(event: PlaidAttemptEvent): void;
+  plaidAttempt(event: PlaidAttemptSample): void;
   flightJoined(endpoint: string): void;
   throttled(endpoint: string, scope: string): void;
   /** A refresh Plaid accepted whose record the vault could not write (the caller still heard yes). */
   refreshRecordDropped(): void;
   /** An exchanged Item the vault could not store, by what became of it. */
   linkNotSaved(outcome: string): void;
+  /** One SQL statement the vault sent. */
+  vaultStatement(): void;
+  /** Statements the vault sent so far (tests and benchmarks prove batching with it). */
+  vaultStatements(): number;
 }
 
 const PLAID_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
@@ -92,6 +105,14 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     registers: [registry],
   });
 
+  const statements = new Counter({
+    name: 'vault_statements_total',
+    help: 'SQL statements the vault sent (grouped reads and writes count once).',
+    registers: [registry],
+  });
+  // prom-client reads counters asynchronously; the running total is kept here for synchronous readers.
+  let statementTotal = 0;
+
   return {
     registry,
     operation({ field, result, durationMs }) {
@@ -120,5 +141,10 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     linkNotSaved(outcome) {
       linksNotSaved.inc({ outcome });
     },
+    vaultStatement() {
+      statementTotal++;
+      statements.inc();
+    },
+    vaultStatements: () => statementTotal,
   };
 }

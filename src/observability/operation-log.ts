@@ -6,7 +6,7 @@
  */
 import { getOperationAST, type DocumentNode, type GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import type { RootFieldOutcome } from '../graphql/root-field-outcomes.js';
+import type { RootFieldOutcome } from './outcomes.js';
 import { requestIdOf } from '../http/request-id.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';

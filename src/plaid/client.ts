@@ -3,31 +3,30 @@
  * errors, and the retry loop driven by `decideRetry`.
  */
 import { Pool, request, type Dispatcher } from 'undici';
+import { USER_PRODUCT, itemRequestBody, resolveArgs, type ItemProduct } from '../catalogue/refresh-products.js';
 import type { z } from 'zod';
 import {
   PlaidMalformedResponseError,
   PlaidNonJsonResponseError,
   PlaidResponseError,
-  plaidErrorFromBody,
+  plaidErrorData,
   plaidErrorFromResponse,
   transportErrorFrom,
   type PlaidClientError,
+  type PlaidErrorData,
 } from './errors.js';
 import { DEFAULT_RETRY_POLICY, decideRetry, type RetryDecision, type RetryPolicy } from './retry.js';
 import { createScrubber } from '../util/scrub.js';
 import { settlesWithin } from '../util/settles-within.js';
 import {
-  CashflowReportRefreshRequest,
   ItemGetResponse,
   ItemRemoveResponse,
   PLAID_VERSION,
   PlaidErrorBody,
   PublicTokenExchangeResponse,
-  RefreshResponse,
   SandboxItemResetLoginResponse,
   SandboxPublicTokenCreateResponse,
   UserCreateResponse,
-  UserFinancialDataRefreshResponse,
 } from './schemas.js';
 
 export const PLAID_ENVIRONMENTS = Object.freeze({
@@ -80,18 +79,20 @@ export interface PlaidClientOptions {
   readonly onAttempt?: (event: PlaidAttemptEvent) => void;
 }
 
-/** What the three single-Item refreshes return. */
+/** What the single-Item refreshes return. */
 export interface RefreshReceipt {
   readonly requestId: string;
 }
 
+/** One Item of the bundle: refreshed (`error: null`), or Plaid's error for it, as data. */
 export interface UserRefreshItemResult {
   readonly itemId: string;
   readonly product: string;
-  readonly error: PlaidResponseError | null;
+  readonly error: PlaidErrorData | null;
 }
 
-export interface UserRefreshReceipt {
+/** What /user/financial_data/refresh answered: one result per Item of the Plaid user. */
+export interface UserRefreshAnswer {
   readonly requestId: string;
   readonly userId: string | null;
   readonly results: readonly UserRefreshItemResult[];
@@ -160,28 +161,22 @@ export class PlaidClient {
     this.scrub = createScrubber([options.secret, ...(options.scrubSecrets ?? [])]);
   }
 
-  // ---- the four refreshes -------------------------------------------------------------------
+  // ---- the refreshes -------------------------------------------------------------------------
 
-  async refreshTransactions(accessToken: string, options: CallOptions = {}): Promise<RefreshReceipt> {
-    const body = await this.post('/transactions/refresh', { access_token: accessToken }, RefreshResponse, { ...options, billed: true });
-    return { requestId: body.request_id };
-  }
-
-  async refreshIdentity(accessToken: string, options: CallOptions = {}): Promise<RefreshReceipt> {
-    const body = await this.post('/identity/refresh', { access_token: accessToken }, RefreshResponse, { ...options, billed: true });
-    return { requestId: body.request_id };
-  }
-
-  async refreshCashflowReport(accessToken: string, daysRequested: number, options: CallOptions = {}): Promise<RefreshReceipt> {
+  /**
+   * One of the Item refreshes of the catalogue (/transactions/refresh, /identity/refresh,
+   * /cashflow_report/refresh, ...): its endpoint, request body and answer come from the entry.
+   */
+  async refreshItem(product: ItemProduct, accessToken: string, args: Readonly<Record<string, number>> = {}, options: CallOptions = {}): Promise<RefreshReceipt> {
     // Checked here too, so a bad value never becomes a paid call.
-    const request = CashflowReportRefreshRequest.safeParse({ access_token: accessToken, days_requested: daysRequested });
-    if (!request.success) throw new RangeError(`days_requested must be an integer from 1 to 730, got ${daysRequested}`);
-    const body = await this.post('/cashflow_report/refresh', request.data, RefreshResponse, { ...options, billed: true });
+    const resolved = resolveArgs(product, args);
+    if (!resolved.ok) throw new RangeError(`${resolved.field} ${resolved.reason}`);
+    const body = await this.post(product.endpoint, itemRequestBody(product, accessToken, resolved.args), product.response, { ...options, billed: true });
     return { requestId: body.request_id };
   }
 
-  async refreshUserFinancialData(userId: string, options: CallOptions = {}): Promise<UserRefreshReceipt> {
-    const body = await this.post('/user/financial_data/refresh', { user_id: userId }, UserFinancialDataRefreshResponse, {
+  async refreshUserFinancialData(userId: string, options: CallOptions = {}): Promise<UserRefreshAnswer> {
+    const body = await this.post(USER_PRODUCT.endpoint, { user_id: userId }, USER_PRODUCT.response, {
       ...options,
       billed: true,
     });
@@ -191,7 +186,7 @@ export class PlaidClient {
       results: body.results.map((result) => ({
         itemId: result.item_id,
         product: result.product,
-        error: result.error ? plaidErrorFromBody(result.error.status, this.scrubbedError(result.error)) : null,
+        error: result.error ? plaidErrorData(result.error.status, this.scrubbedError(result.error)) : null,
       })),
     };
   }

@@ -21,8 +21,49 @@ export abstract class PlaidClientError extends Error {
 
 // ---- errors Plaid answered with -----------------------------------------------------------
 
+/**
+ * Plaid's error object as plain data: every field Plaid sends. What a `PlaidResponseError` carries,
+ * and what the bundle's per-Item results hold (data, not thrown: one Item failing is an answer).
+ */
+export interface PlaidErrorData {
+  /** `<error_type> <error_code>: <error_message>`, for logs. */
+  readonly message: string;
+  /** HTTP status of the answer (for an error inside `results[]`, Plaid's `status` field). */
+  readonly status: number | null;
+  readonly errorType: string;
+  readonly errorCode: string;
+  readonly errorCodeReason: string | null;
+  readonly errorMessage: string;
+  readonly displayMessage: string | null;
+  readonly requestId: string | null;
+  readonly causes: readonly unknown[];
+  readonly documentationUrl: string | null;
+  readonly suggestedAction: string | null;
+  readonly requiredAccountSubtypes: readonly string[] | null;
+  readonly providedAccountSubtypes: readonly string[] | null;
+}
+
+/** The plain data of one Plaid error object (top level, or inside `results[]`). */
+export function plaidErrorData(status: number | null, body: PlaidErrorBody): PlaidErrorData {
+  return {
+    message: `${body.error_type} ${body.error_code}: ${body.error_message || '(no message)'}`,
+    status: status ?? body.status,
+    errorType: body.error_type,
+    errorCode: body.error_code,
+    errorCodeReason: body.error_code_reason,
+    errorMessage: body.error_message,
+    displayMessage: body.display_message,
+    requestId: body.request_id,
+    causes: body.causes,
+    documentationUrl: body.documentation_url,
+    suggestedAction: body.suggested_action,
+    requiredAccountSubtypes: body.required_account_subtypes,
+    providedAccountSubtypes: body.provided_account_subtypes,
+  };
+}
+
 /** Raised when Plaid answers with its error object. Carries every field Plaid sent. */
-export abstract class PlaidResponseError extends PlaidClientError {
+export abstract class PlaidResponseError extends PlaidClientError implements PlaidErrorData {
   /** HTTP status of the answer (for an error inside `results[]`, Plaid's `status` field). */
   readonly status: number | null;
   readonly errorType: string;
@@ -40,19 +81,20 @@ export abstract class PlaidResponseError extends PlaidClientError {
   readonly raw: Readonly<Record<string, unknown>>;
 
   constructor(status: number | null, body: PlaidErrorBody) {
-    super(`${body.error_type} ${body.error_code}: ${body.error_message || '(no message)'}`);
-    this.status = status ?? body.status;
-    this.errorType = body.error_type;
-    this.errorCode = body.error_code;
-    this.errorCodeReason = body.error_code_reason;
-    this.errorMessage = body.error_message;
-    this.displayMessage = body.display_message;
-    this.requestId = body.request_id;
-    this.causes = body.causes;
-    this.documentationUrl = body.documentation_url;
-    this.suggestedAction = body.suggested_action;
-    this.requiredAccountSubtypes = body.required_account_subtypes;
-    this.providedAccountSubtypes = body.provided_account_subtypes;
+    const data = plaidErrorData(status, body);
+    super(data.message);
+    this.status = data.status;
+    this.errorType = data.errorType;
+    this.errorCode = data.errorCode;
+    this.errorCodeReason = data.errorCodeReason;
+    this.errorMessage = data.errorMessage;
+    this.displayMessage = data.displayMessage;
+    this.requestId = data.requestId;
+    this.causes = data.causes;
+    this.documentationUrl = data.documentationUrl;
+    this.suggestedAction = data.suggestedAction;
+    this.requiredAccountSubtypes = data.requiredAccountSubtypes;
+    this.providedAccountSubtypes = data.providedAccountSubtypes;
     this.raw = body;
   }
 }

@@ -1,5 +1,6 @@
 /**
- * zod schemas for what we send to Plaid and what Plaid sends back.
+ * zod schemas for what Plaid sends back (request bodies are built from the catalogue,
+ * src/catalogue/refresh-products.ts, and by the client's methods).
  *
  * Plaid treats new fields and new enum values as non-breaking changes, so every response schema is
  * a loose object (extra keys kept) and `error_type` / `error_code` are plain strings.
@@ -7,40 +8,6 @@
 import { z } from 'zod';
 
 export const PLAID_VERSION = '2020-09-14';
-
-/** `days_requested` bounds of /cashflow_report/refresh (Plaid's OpenAPI: 1..730, default 365). */
-export const CASHFLOW_DAYS = { min: 1, max: 730, default: 365 } as const;
-
-// ---- requests -------------------------------------------------------------------------------
-
-export const AccessTokenRequest = z.strictObject({ access_token: z.string().min(1) });
-export type AccessTokenRequest = z.infer<typeof AccessTokenRequest>;
-
-export const CashflowReportRefreshRequest = z.strictObject({
-  access_token: z.string().min(1),
-  days_requested: z.number().int().min(CASHFLOW_DAYS.min).max(CASHFLOW_DAYS.max),
-});
-export type CashflowReportRefreshRequest = z.infer<typeof CashflowReportRefreshRequest>;
-
-export const UserFinancialDataRefreshRequest = z.strictObject({ user_id: z.string().min(1) });
-export type UserFinancialDataRefreshRequest = z.infer<typeof UserFinancialDataRefreshRequest>;
-
-export const SandboxPublicTokenCreateRequest = z.strictObject({
-  institution_id: z.string().min(1),
-  initial_products: z.array(z.string().min(1)).min(1),
-  options: z
-    .strictObject({
-      override_username: z.string().nullish(),
-      override_password: z.string().nullish(),
-      webhook: z.string().optional(),
-    })
-    .optional(),
-  user_id: z.string().optional(),
-});
-export type SandboxPublicTokenCreateRequest = z.infer<typeof SandboxPublicTokenCreateRequest>;
-
-export const PublicTokenExchangeRequest = z.strictObject({ public_token: z.string().min(1) });
-export const UserCreateRequest = z.strictObject({ client_user_id: z.string().min(1).max(128) });
 
 // ---- the error object -----------------------------------------------------------------------
 

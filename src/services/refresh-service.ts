@@ -4,41 +4,38 @@
  * call these. Once Plaid has accepted a refresh the caller hears so: a record that cannot be
  * written afterwards is dropped with a log line, never turned into a failure that invites a paid retry.
  */
-import type { RefreshGuard, GuardedEndpoint } from '../guard/refresh-guard.js';
+import { USER_PRODUCT, argsKey, itemProduct, resolveArgs, type ItemProductKey, type RefreshArgs } from '../catalogue/refresh-products.js';
+import type { RefreshGuard } from '../guard/refresh-guard.js';
 import type { Logger } from '../observability/logger.js';
 import { silentLogger } from '../observability/logger.js';
-import type { CallOptions, PlaidClient } from '../plaid/client.js';
-import type { PlaidResponseError } from '../plaid/errors.js';
-import { CASHFLOW_DAYS } from '../plaid/schemas.js';
+import type { PlaidClient, UserRefreshItemResult } from '../plaid/client.js';
+
+export type { UserRefreshItemResult } from '../plaid/client.js';
 import type { ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
 import type { Caller } from './caller.js';
 import { InputValidationError, ItemNotFoundError, NoPlaidUserError } from './errors.js';
 import { requireId } from './ids.js';
 import { translated } from './translate-errors.js';
 
-export type ItemProduct = 'transactions' | 'identity' | 'cashflow_report';
-
 export interface ItemRefreshReceipt {
   readonly itemId: string;
   /** The caller's Item as read for this refresh (the same query gave its access token). */
   readonly item: VaultItem;
-  readonly product: ItemProduct;
+  readonly product: ItemProductKey;
+  /** The arguments sent to Plaid, defaults applied (cashflow's `days`). */
+  readonly args: RefreshArgs;
   readonly requestId: string;
   readonly requestedAt: Date;
-  readonly daysRequested: number | null;
   /** True when this caller joined a refresh already in flight: one Plaid call, one bill. */
   readonly joinedInFlight: boolean;
 }
 
+/** The bundle refresh: Plaid's answer per Item of the caller's Plaid user. */
 export interface UserRefreshReceipt {
   readonly requestId: string;
   readonly requestedAt: Date;
   readonly joinedInFlight: boolean;
-  readonly results: readonly {
-    readonly itemId: string;
-    readonly product: string;
-    readonly error: PlaidResponseError | null;
-  }[];
+  readonly results: readonly UserRefreshItemResult[];
 }
 
 export interface RefreshServiceDeps {
@@ -52,12 +49,6 @@ export interface RefreshServiceDeps {
   readonly now?: () => Date;
 }
 
-const ENDPOINTS: Readonly<Record<ItemProduct, GuardedEndpoint>> = {
-  transactions: '/transactions/refresh',
-  identity: '/identity/refresh',
-  cashflow_report: '/cashflow_report/refresh',
-};
-
 export class RefreshService {
   private readonly now: () => Date;
   private readonly logger: Logger;
@@ -67,30 +58,32 @@ export class RefreshService {
     this.logger = deps.logger ?? silentLogger;
   }
 
-  refreshItem(caller: Caller, itemId: string, product: ItemProduct, daysRequested?: number): Promise<ItemRefreshReceipt> {
+  /** `givenArgs`: the product's arguments as the caller gave them (absent ones take their defaults). */
+  refreshItem(
+    caller: Caller,
+    itemId: string,
+    key: ItemProductKey,
+    givenArgs: Readonly<Record<string, number | null | undefined>> = {},
+  ): Promise<ItemRefreshReceipt> {
     return translated(async () => {
+      const product = itemProduct(key);
       // Inputs first: a bad request never reaches the vault or Plaid.
       requireId('itemId', itemId);
-      const days = product === 'cashflow_report' ? validDays(daysRequested) : null;
+      const resolved = resolveArgs(product, givenArgs);
+      if (!resolved.ok) throw new InputValidationError(resolved.field, resolved.reason);
+      const { args } = resolved;
       const found = await this.deps.vault.getItemForRefresh(caller.viewerId, itemId);
       if (found === null) throw new ItemNotFoundError(itemId);
       const { item, accessToken } = found;
-      const plaid = this.deps.plaid;
-      const endpoint = ENDPOINTS[product];
       // Checked per caller above (the vault answers only for the owner); shared from here on.
-      const guarded = { endpoint, viewerId: caller.viewerId, target: { scope: 'ITEM', id: itemId }, variant: String(days ?? ''), deadline: caller.deadline } as const;
+      const guarded = { endpoint: product.endpoint, viewerId: caller.viewerId, target: { scope: 'ITEM', id: itemId }, variant: argsKey(args), deadline: caller.deadline } as const;
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
-        const options: CallOptions = { deadline: caller.deadline, beforeResend };
-        const receipt = await (product === 'transactions'
-          ? plaid.refreshTransactions(accessToken, options)
-          : product === 'identity'
-            ? plaid.refreshIdentity(accessToken, options)
-            : plaid.refreshCashflowReport(accessToken, days ?? CASHFLOW_DAYS.default, options));
-        await this.keepRecords([{ itemId, product, requestId: receipt.requestId, refreshedAt: requestedAt }]);
+        const receipt = await this.deps.plaid.refreshItem(product, accessToken, args, { deadline: caller.deadline, beforeResend });
+        await this.keepRecords([{ itemId, product: key, requestId: receipt.requestId, refreshedAt: requestedAt }]);
         return { requestId: receipt.requestId, requestedAt };
       });
-      return { itemId, item, product, requestId: value.requestId, requestedAt: value.requestedAt, daysRequested: days, joinedInFlight: joined };
+      return { itemId, item, product: key, args, requestId: value.requestId, requestedAt: value.requestedAt, joinedInFlight: joined };
     });
   }
 
@@ -98,7 +91,7 @@ export class RefreshService {
     return translated(async () => {
       const userId = await this.deps.vault.getPlaidUserId(caller.viewerId);
       if (userId === null) throw new NoPlaidUserError();
-      const guarded = { endpoint: '/user/financial_data/refresh', viewerId: caller.viewerId, target: { scope: 'USER', id: userId }, deadline: caller.deadline } as const;
+      const guarded = { endpoint: USER_PRODUCT.endpoint, viewerId: caller.viewerId, target: { scope: 'USER', id: userId }, deadline: caller.deadline } as const;
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
         const receipt = await this.deps.plaid.refreshUserFinancialData(userId, { deadline: caller.deadline, beforeResend });
@@ -137,12 +130,4 @@ export class RefreshService {
       );
     }
   }
-}
-
-function validDays(days: number | undefined): number {
-  const value = days ?? CASHFLOW_DAYS.default;
-  if (!Number.isInteger(value) || value < CASHFLOW_DAYS.min || value > CASHFLOW_DAYS.max) {
-    throw new InputValidationError('days', `must be a whole number from ${CASHFLOW_DAYS.min} to ${CASHFLOW_DAYS.max}, got ${value}`);
-  }
-  return value;
 }

@@ -3,7 +3,6 @@
  * client needs to make Items. Each route declares its fields (checked before it runs, as Plaid does)
  * and resolves who the call is about, so faults and the request log can match on Item or user.
  */
-import { CASHFLOW_DAYS } from '../plaid/schemas.js';
 import { plaidError, resultError, type SimError, type SimErrorBody } from './error-bodies.js';
 import { INSTITUTIONS } from './institutions.js';
 import type { SimItem, SimUser, SimulatorState } from './state.js';
@@ -36,6 +35,9 @@ export interface Route {
   readonly resolve?: (body: Record<string, unknown>, state: SimulatorState, requestId: string) => { item?: SimItem; user?: SimUser } | SimError;
   readonly handle: (ctx: RouteContext) => Record<string, unknown> | SimError;
 }
+
+/** `days_requested` of /cashflow_report/refresh, as Plaid's OpenAPI has it. */
+const DAYS_REQUESTED = { min: 1, max: 730 } as const;
 
 export function isSimError(value: unknown): value is SimError {
   return typeof value === 'object' && value !== null && 'status' in value && 'body' in value;
@@ -134,9 +136,9 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     required: ['access_token', 'days_requested'],
     check: (body, requestId) => {
       const days = body.days_requested as number;
-      if (days >= CASHFLOW_DAYS.min && days <= CASHFLOW_DAYS.max) return null;
+      if (days >= DAYS_REQUESTED.min && days <= DAYS_REQUESTED.max) return null;
       return plaidError('INVALID_FIELD', requestId, {
-        error_message: `days_requested must be an integer between ${CASHFLOW_DAYS.min} and ${CASHFLOW_DAYS.max}`,
+        error_message: `days_requested must be an integer between ${DAYS_REQUESTED.min} and ${DAYS_REQUESTED.max}`,
       });
     },
     resolve: resolveAccessToken,

@@ -9,7 +9,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PLAID_VERSION } from '../plaid/schemas.js';
 import { plaidError, type SimError } from './error-bodies.js';
 import { isSimError, ROUTES, validateFields, type SimulatorRules } from './routes.js';
 import { FaultInput, plaidId, SimulatorState, type Fault, type RequestLogEntry } from './state.js';
@@ -40,7 +39,8 @@ export interface Simulator {
 export const DEFAULT_SIMULATOR_CREDENTIALS = Object.freeze({ clientId: 'sim_client_id', secret: 'sim_secret' });
 
 const MAX_BODY_BYTES = 1024 * 1024;
-const KNOWN_VERSIONS = new Set([PLAID_VERSION, '2019-05-29', '2018-05-22', '2017-03-08']);
+// Plaid's API versions (the Plaid-Version header); an unknown one is INVALID_HEADERS.
+const KNOWN_VERSIONS = new Set(['2020-09-14', '2019-05-29', '2018-05-22', '2017-03-08']);
 
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const clientId = options.clientId ?? DEFAULT_SIMULATOR_CREDENTIALS.clientId;

@@ -32,7 +32,7 @@ export interface RecordedKey {
  */
 export async function checkAndRecordKeys(db: SqlExecutor, cipher: TokenCipher): Promise<void> {
   await db.transaction(async (tx) => {
-    if (tx.supportsAdvisoryLocks) await tx.query(`select pg_advisory_xact_lock(${KEY_CHECK_LOCK_KEY})`);
+    await tx.query(`select pg_advisory_xact_lock(${KEY_CHECK_LOCK_KEY})`);
     const { rows } = await tx.query<{ key_id: string; canary_enc: string }>(
       'select key_id, canary_enc from vault_keys where retired_at is null order by first_used_at, key_id',
     );

@@ -99,7 +99,7 @@ export async function migrate(db: SqlExecutor, migrations: readonly Migration[] 
 
 async function lock(tx: SqlExecutor): Promise<void> {
   // Released at commit or rollback; a crashed replica cannot leave it held.
-  if (tx.supportsAdvisoryLocks) await tx.query(`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
+  await tx.query(`select pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`);
 }
 
 /**

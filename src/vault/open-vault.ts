@@ -20,6 +20,8 @@ export interface OpenVaultOptions {
   previousEncryptionKeys?: readonly string[] | null;
   /** PostgreSQL schema for the tables (ignored by PGlite). */
   schema?: string;
+  /** Called for each statement the opened vault sends (metrics). */
+  onStatement?: () => void;
   /** PostgreSQL timeouts and pool size (see openPostgres). */
   connectTimeoutMs?: number;
   statementTimeoutMs?: number;
@@ -70,7 +72,7 @@ export function cipherFor(options: OpenVaultOptions): TokenCipher {
  * VaultUnreachableError naming the cause; a malformed URL or key a VaultConfigError.
  */
 export async function openVault(options: OpenVaultOptions): Promise<TokenVault> {
-  return withDatabase(options, (db, cipher) => SqlTokenVault.open(db, cipher));
+  return withDatabase(options, (db, cipher) => SqlTokenVault.open(db, cipher, options.onStatement ? { onStatement: options.onStatement } : {}));
 }
 
 /**

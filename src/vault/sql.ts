@@ -17,8 +17,6 @@ export interface SqlExecutor {
    * an executor that is already a transaction, it joins that transaction (no nesting).
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
-  /** Whether `pg_advisory_xact_lock` may be used (true for both backends today). */
-  readonly supportsAdvisoryLocks: boolean;
   close(): Promise<void>;
 }
 
@@ -33,8 +31,6 @@ export async function openPglite(dataDir?: string): Promise<SqlExecutor> {
 }
 
 class PgliteExecutor implements SqlExecutor {
-  readonly supportsAdvisoryLocks = true;
-
   constructor(private readonly db: PGlite) {}
 
   async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
@@ -51,8 +47,6 @@ class PgliteExecutor implements SqlExecutor {
 }
 
 class PgliteTransaction implements SqlExecutor {
-  readonly supportsAdvisoryLocks = true;
-
   constructor(private readonly tx: Transaction) {}
 
   async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
@@ -135,7 +129,6 @@ async function createSchema(pool: pg.Pool, schema: string): Promise<void> {
 }
 
 class PoolExecutor implements SqlExecutor {
-  readonly supportsAdvisoryLocks = true;
   private closed = false;
 
   constructor(private readonly pool: pg.Pool) {}
@@ -174,8 +167,6 @@ class PoolExecutor implements SqlExecutor {
 }
 
 class ClientExecutor implements SqlExecutor {
-  readonly supportsAdvisoryLocks = true;
-
   constructor(private readonly client: PoolClient) {}
 
   async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {

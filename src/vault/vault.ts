@@ -57,8 +57,6 @@ export interface TokenVault {
   seal(input: SaveItemInput): string;
   /** The reverse of `seal`; throws if the text was not sealed by this vault's key. */
   unseal(sealed: string): SaveItemInput;
-  /** Number of SQL queries run so far (tests prove batching with it). */
-  readonly queryCount: number;
   /** Throws if the database does not answer (readiness checks). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -99,16 +97,15 @@ const SINGLY_UNLESS_OUTAGE = { retrySingly: (error: unknown) => !isOutage(error)
 
 /** The vault over any SqlExecutor. */
 export class SqlTokenVault implements TokenVault {
-  private readonly counter: { count: number };
   private readonly db: SqlExecutor;
   private closed = false;
 
   private constructor(
     private readonly inner: SqlExecutor,
     private readonly cipher: TokenCipher,
+    onStatement: (() => void) | undefined,
   ) {
-    this.counter = { count: 0 };
-    this.db = new CountingExecutor(inner, this.counter);
+    this.db = onStatement ? new ObservedExecutor(inner, onStatement) : inner;
   }
 
   // The two statements of every refresh, grouped when refreshes run concurrently (see GroupBatcher).
@@ -141,15 +138,12 @@ export class SqlTokenVault implements TokenVault {
 
   /**
    * Applies missing migrations and checks the cipher's keys against the vault (VaultKeyMismatchError
-   * when they do not fit), then returns the vault. `queryCount` starts at 0 after them. The vault owns `db`.
+   * when they do not fit), then returns the vault. The vault owns `db`. `onStatement` is called for
+   * each statement it sends from then on (metrics; tests prove batching with it).
    */
-  static async open(db: SqlExecutor, cipher: TokenCipher): Promise<SqlTokenVault> {
+  static async open(db: SqlExecutor, cipher: TokenCipher, options: VaultOptions = {}): Promise<SqlTokenVault> {
     await prepareVault(db, cipher);
-    return new SqlTokenVault(db, cipher);
-  }
-
-  get queryCount(): number {
-    return this.counter.count;
+    return new SqlTokenVault(db, cipher, options.onStatement);
   }
 
   async saveItem(input: SaveItemInput): Promise<VaultItem> {
@@ -307,24 +301,25 @@ function requireText(field: string, value: string): void {
   if (typeof value !== 'string' || value === '') throw new TypeError(`${field} must be a non-empty string`);
 }
 
-/** Counts every statement the vault sends, inside transactions too (BEGIN/COMMIT are the executor's, not counted). */
-class CountingExecutor implements SqlExecutor {
+export interface VaultOptions {
+  /** Called once per statement the vault sends, inside transactions too (BEGIN/COMMIT are the executor's). */
+  readonly onStatement?: () => void;
+}
+
+/** Reports every statement to `onStatement`, then runs it. */
+class ObservedExecutor implements SqlExecutor {
   constructor(
     private readonly inner: SqlExecutor,
-    private readonly counter: { count: number },
+    private readonly onStatement: () => void,
   ) {}
 
-  get supportsAdvisoryLocks(): boolean {
-    return this.inner.supportsAdvisoryLocks;
-  }
-
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
-    this.counter.count++;
+    this.onStatement();
     return this.inner.query<R>(text, params);
   }
 
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.inner.transaction((tx) => fn(new CountingExecutor(tx, this.counter)));
+    return this.inner.transaction((tx) => fn(new ObservedExecutor(tx, this.onStatement)));
   }
 
   close(): Promise<void> {

@@ -113,7 +113,7 @@ describe('through the gateway', () => {
   });
 
   it("_entities are batched into one vault query, and another user's Item resolves to null", async () => {
-    const before = runtime.services.vault.queryCount;
+    const before = runtime.metrics.vaultStatements();
     const { data } = await throughGateway('{ users { id pinnedPlaidItem { id institutionName } } }');
     const users = data?.users as { id: string; pinnedPlaidItem: { id: string } | null }[];
     expect(users.map((u) => [u.id, u.pinnedPlaidItem?.id ?? null])).toEqual([
@@ -122,7 +122,7 @@ describe('through the gateway', () => {
       ['u3', item('transactionsOnly')],
       ['alice', null],
     ]);
-    expect(runtime.services.vault.queryCount - before).toBe(1);
+    expect(runtime.metrics.vaultStatements() - before).toBe(1);
   });
 
   it("another user's User keeps the other subgraph's fields; only plaidItems is null, with FORBIDDEN", async () => {

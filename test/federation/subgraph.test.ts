@@ -106,9 +106,9 @@ describe('_entities', () => {
     const aliceItem = await runtime.services.link.linkItem(callerFor('alice'), publicToken);
     const representations = [...demoItems(), aliceItem.id, 'no-such-item'].map((id) => ({ __typename: 'PlaidItem', id }));
 
-    const before = runtime.services.vault.queryCount;
+    const before = runtime.metrics.vaultStatements();
     const { data, errors } = await gql(ENTITIES, { representations });
-    expect(runtime.services.vault.queryCount - before).toBe(1);
+    expect(runtime.metrics.vaultStatements() - before).toBe(1);
     expect(errors).toBeUndefined();
     const entities = data?._entities as ({ id: string } | null)[];
     expect(entities.slice(0, demoItems().length).every((e, i) => e?.id === demoItems()[i])).toBe(true);
@@ -123,10 +123,10 @@ describe('_entities', () => {
   it('a gateway batch of 1,000 representations passes the production limits and is still ONE vault query', async () => {
     const ids = demoItems();
     const representations = Array.from({ length: 1_000 }, (_, i) => ({ __typename: 'PlaidItem', id: ids[i % ids.length] ?? '' }));
-    const before = runtime.services.vault.queryCount;
+    const before = runtime.metrics.vaultStatements();
     const { data, errors } = await gql(ENTITIES, { representations });
     expect(errors).toBeUndefined();
-    expect(runtime.services.vault.queryCount - before).toBe(1);
+    expect(runtime.metrics.vaultStatements() - before).toBe(1);
     expect((data?._entities as unknown[]).filter((e) => e !== null)).toHaveLength(1_000);
   });
 

@@ -26,6 +26,7 @@ import { LinkSpool } from '../../src/vault/link-spool.js';
 import { openVault } from '../../src/vault/open-vault.js';
 import type { TokenVault } from '../../src/vault/vault.js';
 import { clientFor, injectFault, startTestSimulator } from '../helpers/simulator.js';
+import { itemProduct } from '../../src/catalogue/refresh-products.js';
 
 const UNLIMITED: GuardLimits = {
   endpoints: {
@@ -252,7 +253,7 @@ describe.skipIf(!process.env.REDIS_URL)('Redis key names', () => {
 it('an Item removed at Plaid is gone there: its token no longer refreshes', async () => {
   const { accessToken } = await plaid.exchangePublicToken(await publicToken());
   await plaid.removeItem(accessToken);
-  await expect(plaid.refreshIdentity(accessToken)).rejects.toBeInstanceOf(PlaidInvalidInputError);
+  await expect(plaid.refreshItem(itemProduct('identity'), accessToken)).rejects.toBeInstanceOf(PlaidInvalidInputError);
   // Removing again is harmless (a lost answer to the first may make the client ask twice).
   await expect(plaid.removeItem(accessToken)).rejects.toMatchObject({ errorCode: 'INVALID_ACCESS_TOKEN' });
 });

@@ -131,16 +131,16 @@ describe('the four mutations', () => {
   });
 
   it('a refresh costs two vault queries: the Item with its token, and the accepted refresh', async () => {
-    const before = runtime.services.vault.queryCount;
+    const before = runtime.metrics.vaultStatements();
     const { data } = await run(runtime, RefreshIdentityDocument, { itemId: item('healthy').itemId }, demoToken);
     expect(data?.refreshIdentity).toMatchObject({ __typename: 'RefreshIdentitySuccess', item: { id: item('healthy').itemId, institutionName: 'First Platypus Bank' } });
-    expect(runtime.services.vault.queryCount - before).toBe(2);
+    expect(runtime.metrics.vaultStatements() - before).toBe(2);
   });
 
   it('refreshUserFinancialData: mixed results, every entry item from ONE batched vault query', async () => {
-    const before = runtime.services.vault.queryCount;
+    const before = runtime.metrics.vaultStatements();
     const { data } = await run(runtime, RefreshUserFinancialDataDocument, {}, demoToken);
-    const queries = runtime.services.vault.queryCount - before;
+    const queries = runtime.metrics.vaultStatements() - before;
     const result = data?.refreshUserFinancialData;
     if (result?.__typename !== 'RefreshUserFinancialDataSuccess') throw new Error(`unexpected ${result?.__typename}`);
     const byItem = new Map(result.results.map((r) => [r.itemId, r]));

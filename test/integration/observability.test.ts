@@ -152,7 +152,7 @@ describe('/health and /readiness', () => {
       await other.close();
     }
     const { runtime: third, logs: thirdLogs } = await startTestService();
-    await third.services.vault.close();
+    await third.vault.close();
     const down = await third.app.fetch('http://localhost/readiness');
     expect(down.status).toBe(503);
     expect(await down.text()).toBe('vault unreachable');

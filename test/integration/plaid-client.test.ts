@@ -19,9 +19,10 @@ import {
   PlaidUserError,
   type PlaidClientError,
 } from '../../src/plaid/errors.js';
-import { linkFixtures, type LinkedFixtures } from '../../src/simulator/fixtures.js';
+import { linkFixtures, type LinkedFixtures } from '../../src/demo/link-fixtures.js';
 import type { Simulator } from '../../src/simulator/server.js';
 import { clientFor, injectFault, loggedRequests, startTestSimulator } from '../helpers/simulator.js';
+import { itemProduct } from '../../src/catalogue/refresh-products.js';
 
 let simulator: Simulator;
 let client: PlaidClient;
@@ -57,11 +58,11 @@ describe('the four refreshes succeed', () => {
   it('transactions, identity and cashflow return Plaid request ids', async () => {
     const item = await freshItem();
     const receipts = [
-      await client.refreshTransactions(item.accessToken),
-      await client.refreshIdentity(item.accessToken),
-      await client.refreshCashflowReport(item.accessToken, 365),
-      await client.refreshCashflowReport(item.accessToken, 1),
-      await client.refreshCashflowReport(item.accessToken, 730),
+      await client.refreshItem(itemProduct('transactions'), item.accessToken),
+      await client.refreshItem(itemProduct('identity'), item.accessToken),
+      await client.refreshItem(itemProduct('cashflow_report'), item.accessToken, { days: 365 }),
+      await client.refreshItem(itemProduct('cashflow_report'), item.accessToken, { days: 1 }),
+      await client.refreshItem(itemProduct('cashflow_report'), item.accessToken, { days: 730 }),
     ];
     const ids = receipts.map((r) => r.requestId);
     expect(new Set(ids).size).toBe(ids.length);
@@ -75,26 +76,28 @@ describe('the four refreshes succeed', () => {
     ]);
   });
 
-  it('the user bundle mixes successes and typed per-Item errors', async () => {
+  it('the user bundle mixes successes and per-Item errors, as data (one Item failing is an answer, not a throw)', async () => {
     const receipt = await client.refreshUserFinancialData(fixtures.userId);
     expect(receipt.userId).toBe(fixtures.userId);
     const byItem = new Map(receipt.results.map((r) => [r.itemId, r]));
     expect(byItem.size).toBe(3);
     expect(byItem.get(fixtures.items.healthy.itemId)?.error).toBeNull();
     const login = byItem.get(fixtures.items.oauthLoginRequired.itemId)?.error;
-    expect(login).toBeInstanceOf(PlaidItemError);
-    expect(login).toMatchObject({ errorCode: 'ITEM_LOGIN_REQUIRED', errorCodeReason: 'OAUTH_INVALID_TOKEN', status: 400 });
-    expect(byItem.get(fixtures.items.institutionDown.itemId)?.error).toBeInstanceOf(PlaidInstitutionError);
+    expect(login).not.toBeInstanceOf(Error);
+    expect(login).toMatchObject({ errorType: 'ITEM_ERROR', errorCode: 'ITEM_LOGIN_REQUIRED', errorCodeReason: 'OAUTH_INVALID_TOKEN', status: 400 });
+    expect(byItem.get(fixtures.items.institutionDown.itemId)?.error).toMatchObject({ errorType: 'INSTITUTION_ERROR', errorCode: 'INSTITUTION_DOWN' });
     expect(receipt.results.every((r) => r.product === 'transactions')).toBe(true);
   });
 
   it('refuses days outside 1..730 before anything is sent', async () => {
     for (const days of [0, 731, 1.5]) {
-      await expect(client.refreshCashflowReport(fixtures.items.healthy.accessToken, days)).rejects.toBeInstanceOf(RangeError);
+      await expect(client.refreshItem(itemProduct('cashflow_report'), fixtures.items.healthy.accessToken, { days: days })).rejects.toBeInstanceOf(RangeError);
     }
     expect(await loggedRequests(simulator)).toEqual([]);
   });
 });
+
+const METHOD_PRODUCT = { refreshTransactions: 'transactions', refreshIdentity: 'identity', refreshCashflowReport: 'cashflow_report' } as const;
 
 describe('fixture Items answer typed Plaid errors', () => {
   it.each([
@@ -108,7 +111,7 @@ describe('fixture Items answer typed Plaid errors', () => {
     ['refreshLimit', 'refreshIdentity', PlaidRateLimitExceededError, 'TRANSACTIONS_REFRESH_LIMIT', 429],
   ] as const)('%s %s -> %o %s', async (key, method, Class, code, status) => {
     const token = fixtures.items[key].accessToken;
-    const call = method === 'refreshCashflowReport' ? client.refreshCashflowReport(token, 365) : client[method](token);
+    const call = client.refreshItem(itemProduct(METHOD_PRODUCT[method]), token);
     const error = await failure(call);
     expect(error).toBeInstanceOf(Class);
     expect(error).toMatchObject({ errorCode: code, status, endpoint: expect.stringMatching(/refresh$/) as unknown });
@@ -116,11 +119,11 @@ describe('fixture Items answer typed Plaid errors', () => {
   });
 
   it('capital one identity still succeeds', async () => {
-    await expect(client.refreshIdentity(fixtures.items.capitalOneCredit.accessToken)).resolves.toHaveProperty('requestId');
+    await expect(client.refreshItem(itemProduct('identity'), fixtures.items.capitalOneCredit.accessToken)).resolves.toHaveProperty('requestId');
   });
 
   it('unknown access token -> INVALID_ACCESS_TOKEN; unknown user -> USER_NOT_FOUND', async () => {
-    expect(await failure(client.refreshTransactions('access-sandbox-00000000-0000-4000-8000-000000000000'))).toBeInstanceOf(
+    expect(await failure(client.refreshItem(itemProduct('transactions'), 'access-sandbox-00000000-0000-4000-8000-000000000000'))).toBeInstanceOf(
       PlaidInvalidInputError,
     );
     expect(await failure(client.refreshUserFinancialData('usr_unknown'))).toBeInstanceOf(PlaidUserError);
@@ -128,17 +131,17 @@ describe('fixture Items answer typed Plaid errors', () => {
 
   it('bad credentials -> INVALID_API_KEYS', async () => {
     const wrong = clientFor(simulator, { secret: 'not-the-secret' });
-    const error = await failure(wrong.refreshTransactions(fixtures.items.healthy.accessToken));
+    const error = await failure(wrong.refreshItem(itemProduct('transactions'), fixtures.items.healthy.accessToken));
     expect(error).toMatchObject({ errorType: 'INVALID_INPUT', errorCode: 'INVALID_API_KEYS', status: 400 });
     await wrong.close();
   });
 
   it("Plaid's 2-per-Item-per-minute /transactions/refresh limit", async () => {
     const item = await freshItem();
-    await client.refreshTransactions(item.accessToken);
-    await client.refreshTransactions(item.accessToken);
+    await client.refreshItem(itemProduct('transactions'), item.accessToken);
+    await client.refreshItem(itemProduct('transactions'), item.accessToken);
     const noRetry = clientFor(simulator, { retry: { maxAttempts: 1 } });
-    const error = await failure(noRetry.refreshTransactions(item.accessToken));
+    const error = await failure(noRetry.refreshItem(itemProduct('transactions'), item.accessToken));
     expect(error).toMatchObject({ errorCode: 'TRANSACTIONS_REFRESH_LIMIT', status: 429 });
     await noRetry.close();
   });
@@ -149,7 +152,7 @@ describe('faults are normalised into transport errors', () => {
     const item = await freshItem();
     await injectFault(simulator, { item_id: item.itemId, effect: { type: 'latency', ms: 1_000 } });
     const quick = clientFor(simulator, { timeoutMs: 150 });
-    const error = await failure(quick.refreshIdentity(item.accessToken));
+    const error = await failure(quick.refreshItem(itemProduct('identity'), item.accessToken));
     expect(error).toBeInstanceOf(PlaidTimeoutError);
     expect((error as PlaidTimeoutError).mayHaveRun).toBe(true);
     expect(await loggedRequests(simulator, `?item_id=${item.itemId}`)).toHaveLength(1);
@@ -164,18 +167,18 @@ describe('faults are normalised into transport errors', () => {
   ] as const)('%s -> %o, may have run, sent once', async (type, Class) => {
     const item = await freshItem();
     await injectFault(simulator, { item_id: item.itemId, count: 1, effect: { type } });
-    const error = await failure(client.refreshIdentity(item.accessToken));
+    const error = await failure(client.refreshItem(itemProduct('identity'), item.accessToken));
     expect(error).toBeInstanceOf(Class);
     expect(error).toMatchObject({ mayHaveRun: true });
     expect(await loggedRequests(simulator, `?item_id=${item.itemId}`)).toHaveLength(1);
     // The fault was for one call: the next one succeeds.
-    await expect(client.refreshIdentity(item.accessToken)).resolves.toHaveProperty('requestId');
+    await expect(client.refreshItem(itemProduct('identity'), item.accessToken)).resolves.toHaveProperty('requestId');
   });
 
   it('an HTML 502 keeps a short snippet of the body for the log', async () => {
     const item = await freshItem();
     await injectFault(simulator, { item_id: item.itemId, count: 1, effect: { type: 'html_502' } });
-    const error = (await failure(client.refreshIdentity(item.accessToken))) as PlaidNonJsonResponseError;
+    const error = (await failure(client.refreshItem(itemProduct('identity'), item.accessToken))) as PlaidNonJsonResponseError;
     expect(error).toMatchObject({ status: 502, contentType: 'text/html' });
     expect(error.bodySnippet).toContain('502 Bad Gateway');
   });
@@ -192,7 +195,7 @@ describe('faults are normalised into transport errors', () => {
       count: 1,
       effect: { type: 'error', error_type: 'REFRESH_ERROR', error_code: 'BRAND_NEW_CODE', http_status: 400 },
     });
-    const error = await failure(client.refreshIdentity(item.accessToken));
+    const error = await failure(client.refreshItem(itemProduct('identity'), item.accessToken));
     expect(error).toBeInstanceOf(PlaidUnknownTypeError);
     expect(error).toMatchObject({ errorType: 'REFRESH_ERROR', errorCode: 'BRAND_NEW_CODE' });
   });
@@ -204,7 +207,7 @@ describe('retries over HTTP', () => {
     await injectFault(simulator, { item_id: item.itemId, count: 1, effect: { type: 'error', error_code: 'INTERNAL_SERVER_ERROR' } });
     const events: PlaidAttemptEvent[] = [];
     const observed = clientFor(simulator, { onAttempt: (e) => events.push(e) });
-    await expect(observed.refreshIdentity(item.accessToken)).resolves.toHaveProperty('requestId');
+    await expect(observed.refreshItem(itemProduct('identity'), item.accessToken)).resolves.toHaveProperty('requestId');
     expect(events.map((e) => [e.attempt, e.status, e.errorCode, e.decision?.retry ?? null])).toEqual([
       [1, 500, 'INTERNAL_SERVER_ERROR', true],
       [2, 200, null, null],
@@ -214,7 +217,7 @@ describe('retries over HTTP', () => {
   });
 
   it('INSTITUTION_DOWN (a 400) on a billed refresh is not re-sent: the outage lasts minutes, the caller gets retryAfterSeconds', async () => {
-    const error = await failure(client.refreshIdentity(fixtures.items.institutionDown.accessToken));
+    const error = await failure(client.refreshItem(itemProduct('identity'), fixtures.items.institutionDown.accessToken));
     expect(error).toBeInstanceOf(PlaidInstitutionError);
     expect(await loggedRequests(simulator, `?item_id=${fixtures.items.institutionDown.itemId}`)).toHaveLength(1);
   });
@@ -224,7 +227,7 @@ describe('retries over HTTP', () => {
     await injectFault(simulator, { item_id: item.itemId, effect: { type: 'error', error_code: 'INTERNAL_SERVER_ERROR' } });
     let asked = 0;
     const error = await failure(
-      client.refreshTransactions(item.accessToken, {
+      client.refreshItem(itemProduct('transactions'), item.accessToken, {}, {
         beforeResend: () => {
           asked++;
           return Promise.resolve(false);
@@ -241,20 +244,20 @@ describe('retries over HTTP', () => {
     const item = await freshItem();
     await injectFault(simulator, { item_id: item.itemId, effect: { type: 'latency', ms: 3_000 } });
     const started = Date.now();
-    const error = await failure(client.refreshTransactions(item.accessToken, { deadline: Date.now() + 300 }));
+    const error = await failure(client.refreshItem(itemProduct('transactions'), item.accessToken, {}, { deadline: Date.now() + 300 }));
     expect(error).toBeInstanceOf(PlaidTimeoutError);
     expect(Date.now() - started).toBeLessThan(1_500);
   });
 
   it('ITEM_LOGIN_REQUIRED is not retried', async () => {
-    await failure(client.refreshIdentity(fixtures.items.oauthLoginRequired.accessToken));
+    await failure(client.refreshItem(itemProduct('identity'), fixtures.items.oauthLoginRequired.accessToken));
     expect(await loggedRequests(simulator, `?item_id=${fixtures.items.oauthLoginRequired.itemId}`)).toHaveLength(1);
   });
 
   it('a connection reset is never re-sent', async () => {
     const item = await freshItem();
     await injectFault(simulator, { item_id: item.itemId, effect: { type: 'connection_reset' } });
-    await failure(client.refreshTransactions(item.accessToken));
+    await failure(client.refreshItem(itemProduct('transactions'), item.accessToken));
     expect(await loggedRequests(simulator, `?item_id=${item.itemId}`)).toHaveLength(1);
   });
 
@@ -268,7 +271,7 @@ describe('retries over HTTP', () => {
       sleep: () => Promise.resolve(),
       onAttempt: (e) => events.push(e),
     });
-    const error = await failure(nowhere.refreshTransactions('access-sandbox-x'));
+    const error = await failure(nowhere.refreshItem(itemProduct('transactions'), 'access-sandbox-x'));
     expect(error).toBeInstanceOf(PlaidConnectionFailedError);
     expect((error as PlaidConnectionFailedError).mayHaveRun).toBe(false);
     expect(events).toHaveLength(3);
@@ -296,7 +299,7 @@ describe('the wire format the client sends', () => {
         return { statusCode: 200, data: { request_id: 'mock-request' }, responseOptions: { headers: { 'content-type': 'application/json' } } };
       });
     const mocked = new PlaidClient({ baseUrl: 'sandbox', clientId: 'cid', secret: 'shh', dispatcher: agent });
-    await expect(mocked.refreshTransactions('access-sandbox-abc')).resolves.toEqual({ requestId: 'mock-request' });
+    await expect(mocked.refreshItem(itemProduct('transactions'), 'access-sandbox-abc')).resolves.toEqual({ requestId: 'mock-request' });
     agent.assertNoPendingInterceptors();
     expect(seen[0]?.headers).toMatchObject({
       'content-type': 'application/json',

@@ -154,7 +154,7 @@ const MUTATIONS: readonly MutationCase[] = [
     prepare: async (viewerId, token) => {
       const { userId } = await runtime.plaid.createUser(viewerId);
       await linkFreshItem(viewerId, userId);
-      await runtime.services.vault.setPlaidUserId(viewerId, userId);
+      await runtime.vault.setPlaidUserId(viewerId, userId);
       return {
         scope: { endpoint: '/user/financial_data/refresh', user_id: userId },
         plaidCalls: () => sim().state.requests({ path: '/user/financial_data/refresh', userId }).length,

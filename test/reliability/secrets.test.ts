@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { seedDemoViewer, signViewerToken } from '../../src/demo/seed.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
-import type { LinkedFixtures } from '../../src/simulator/fixtures.js';
+import type { LinkedFixtures } from '../../src/demo/link-fixtures.js';
 import type { Simulator } from '../../src/simulator/server.js';
 import type { FaultInput } from '../../src/simulator/state.js';
 import { injectFault, startTestSimulator } from '../helpers/simulator.js';
@@ -106,7 +106,7 @@ beforeAll(async () => {
     QUOTA_USER_PER_USER: '1000',
   });
   runtime = await createRuntime(config, { logDestination: { write: (line: string) => void logLines.push(line) } });
-  fixtures = await seedDemoViewer({ plaid: runtime.plaid, vault: runtime.services.vault, link: runtime.services.link });
+  fixtures = await seedDemoViewer({ plaid: runtime.plaid, vault: runtime.vault, link: runtime.services.link });
   token = await signViewerToken(JWT_SECRET, 'demo');
   secrets.set('Plaid secret', PLAID_SECRET).set('JWT secret', JWT_SECRET).set('encryption key', ENCRYPTION_KEY).set('viewer JWT', token);
   for (const [key, item] of Object.entries(fixtures.items)) secrets.set(`access token of ${key}`, item.accessToken);
@@ -142,7 +142,7 @@ describe('secrets in logs and responses', () => {
     const link = 'mutation($t: String!) { linkItem(publicToken: $t) { __typename ... on LinkItemSuccess { item { id } } ... on BaseError { message } } }';
     const linked = JSON.parse(await post({ query: link, variables: { t: publicToken } })) as { data: { linkItem: { item?: { id: string } } } };
     const newItemId = linked.data.linkItem.item?.id ?? '';
-    secrets.set('access token of the linked Item', (await runtime.services.vault.getAccessToken('demo', newItemId)) ?? 'missing');
+    secrets.set('access token of the linked Item', (await runtime.vault.getAccessToken('demo', newItemId)) ?? 'missing');
     await post({ query: link, variables: { t: publicToken } });
     await post({ query: link, variables: { t: fixtures.items.healthy.accessToken } });
     await post({ query: link, variables: { t: `public-sandbox-${'0'.repeat(36)}` } });
@@ -158,7 +158,7 @@ describe('secrets in logs and responses', () => {
     await post({ query: `{ viewer { id } } # ${JWT_SECRET}` }, `Bearer ${JWT_SECRET}`);
     await post('{"query": "not json', `Bearer ${token}`);
     // An unexpected failure (the vault is gone): logged with its stack at error level.
-    await runtime.services.vault.close();
+    await runtime.vault.close();
     await post({ query: MUTATIONS.refreshIdentity?.(healthy) });
     await post({ query: MUTATIONS.refreshTransactions?.(healthy) }, `Bearer ${JWT_SECRET}`);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryQuotaLimiter } from '../../src/guard/quota.js';
-import { SingleFlight } from '../../src/guard/single-flight.js';
+import { SingleFlight } from '../../src/util/single-flight.js';
 import { SlidingWindow } from '../../src/guard/sliding-window.js';
 
 describe('SingleFlight', () => {

@@ -7,8 +7,9 @@ import { MockAgent } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeOutcome, encodeOutcome } from '../../src/guard/flight-codec.js';
 import { PlaidClient } from '../../src/plaid/client.js';
-import { PlaidResponseError } from '../../src/plaid/errors.js';
+import { PlaidResponseError, type PlaidErrorData } from '../../src/plaid/errors.js';
 import { REDACTED } from '../../src/util/scrub.js';
+import { itemProduct } from '../../src/catalogue/refresh-products.js';
 
 const PLAID_SECRET = 'sim_secret';
 const JWT_SECRET = 'jwt-secret-of-this-service-0123456789';
@@ -51,7 +52,7 @@ function clientAnswering(path: string, statusCode: number, data: unknown): Plaid
   });
 }
 
-function expectScrubbed(error: PlaidResponseError): void {
+function expectScrubbed(error: PlaidErrorData): void {
   const seen = JSON.stringify({ ...error, message: error.message });
   for (const secret of SECRETS) expect(seen).not.toContain(secret);
   expect(error).toMatchObject({
@@ -72,7 +73,7 @@ function expectScrubbed(error: PlaidResponseError): void {
 describe("Plaid's error objects are scrubbed where the client builds them", () => {
   it('an error answer: every field, causes deeply; code and type untouched', async () => {
     const client = clientAnswering('/transactions/refresh', 500, echoingError());
-    const error = await client.refreshTransactions(ACCESS_TOKEN).catch((e: unknown) => e);
+    const error = await client.refreshItem(itemProduct('transactions'), ACCESS_TOKEN).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PlaidResponseError);
     expectScrubbed(error as PlaidResponseError);
   });
@@ -88,13 +89,13 @@ describe("Plaid's error objects are scrubbed where the client builds them", () =
     const receipt = await client.refreshUserFinancialData('user-1');
     const [failed, fine] = receipt.results;
     expect(fine?.error).toBeNull();
-    expect(failed?.error).toBeInstanceOf(PlaidResponseError);
-    expectScrubbed(failed?.error as PlaidResponseError);
+    expect(failed?.error).toMatchObject({ errorType: 'API_ERROR' });
+    expectScrubbed(failed?.error as PlaidErrorData);
   });
 
   it('what travels to other replicas through Redis is the scrubbed error', async () => {
     const client = clientAnswering('/transactions/refresh', 500, echoingError());
-    const error = await client.refreshTransactions(ACCESS_TOKEN).catch((e: unknown) => e);
+    const error = await client.refreshItem(itemProduct('transactions'), ACCESS_TOKEN).catch((e: unknown) => e);
     const encoded = encodeOutcome({ ok: false, error });
     for (const secret of SECRETS) expect(encoded).not.toContain(secret);
     const decoded = decodeOutcome(encoded);

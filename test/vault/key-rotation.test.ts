@@ -123,7 +123,6 @@ for (const backend of STORE_BACKENDS) {
       let raced = false;
       // Between the rotation's read and its update, the service relinks item-3 (under the current key).
       const racing: SqlExecutor = {
-        supportsAdvisoryLocks: opened.db.supportsAdvisoryLocks,
         async query<R>(text: string, params?: unknown[]) {
           if (!raced && text.includes('update vault_items as t')) {
             raced = true;

@@ -1,19 +1,14 @@
 /** refreshUserFinancialData: every Item of the caller's Plaid user, each succeeding or failing on its own. */
+import { USER_PRODUCT } from '../../catalogue/refresh-products.js';
 import { requireCaller } from '../../context.js';
-import type { PlaidResponseError } from '../../plaid/errors.js';
+import type { UserRefreshItemResult } from '../../services/refresh-service.js';
 import { NoPlaidUserError } from '../../services/errors.js';
 import type { UserRefreshReceipt } from '../../services/refresh-service.js';
 import { builder } from '../builder.js';
-import { PlaidErrorInterface, REFRESH_ERROR_CLASSES, plaidErrorAsData } from '../errors.js';
+import { PlaidErrorInterface, REFRESH_ERROR_CLASSES } from '../errors.js';
 import { PlaidItemRef } from '../item.js';
 
-interface ItemResult {
-  readonly itemId: string;
-  readonly product: string;
-  readonly error: PlaidResponseError | null;
-}
-
-const ItemRefreshResultRef = builder.objectRef<ItemResult>('ItemRefreshResult').implement({
+const ItemRefreshResultRef = builder.objectRef<UserRefreshItemResult>('ItemRefreshResult').implement({
   description: 'The outcome for one Item of the bundle, as Plaid reported it.',
   fields: (t) => ({
     itemId: t.exposeID('itemId'),
@@ -22,7 +17,7 @@ const ItemRefreshResultRef = builder.objectRef<ItemResult>('ItemRefreshResult').
       type: PlaidErrorInterface,
       nullable: true,
       description: 'Null when this Item refreshed.',
-      resolve: (result) => (result.error ? plaidErrorAsData(result.error) : null),
+      resolve: (result) => result.error,
     }),
     item: t.field({
       type: PlaidItemRef,
@@ -51,11 +46,11 @@ const Result = builder.errorUnion('RefreshUserFinancialDataResult', {
   types: [Success, NoPlaidUserError, ...REFRESH_ERROR_CLASSES],
 });
 
-builder.mutationField('refreshUserFinancialData', (t) =>
+builder.mutationField(USER_PRODUCT.graphql.field, (t) =>
   t.field({
     type: Result,
     nullable: true,
-    description: "Refreshes every Item of the caller's Plaid user (/user/financial_data/refresh): Transactions, Investments and Liabilities.",
+    description: USER_PRODUCT.graphql.description,
     resolve: (_root, _args, context) => context.services.refresh.refreshUser(requireCaller(context)),
   }),
 );

@@ -1,0 +1,49 @@
+/**
+ * Reading the caller's Items: what the schema shows of them (never an access token), each read
+ * batched for the request's DataLoaders. Only the owner ever gets an Item back.
+ */
+import { isPlausibleId } from '../util/ids.js';
+import type { ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import { translated } from './translate-errors.js';
+
+/** A linked Item as the API shows it. */
+export type PlaidItemRecord = VaultItem;
+/** The last accepted refresh of one product of an Item. */
+export type ProductRefreshRecord = ProductRefresh;
+
+export class ItemService {
+  constructor(private readonly vault: TokenVault) {}
+
+  /** The viewer's Items, oldest first. */
+  listOwn(viewerId: string): Promise<PlaidItemRecord[]> {
+    return translated(() => this.vault.listItems(viewerId));
+  }
+
+  /** One read for all ids: the viewer's Items in the order asked, null for unknown ids and other viewers' Items. */
+  ownItems(viewerId: string | null, itemIds: readonly string[]): Promise<(PlaidItemRecord | null)[]> {
+    return translated(async () => {
+      // An id that cannot exist (NUL, too long) is null without reaching SQL.
+      const found = await this.vault.getItems(itemIds.filter(isPlausibleId));
+      const mine = new Map(found.filter((item) => viewerId !== null && item.viewerId === viewerId).map((item) => [item.id, item]));
+      return itemIds.map((id) => mine.get(id) ?? null);
+    });
+  }
+
+  /** One read for all Items: their last refreshes, every product, grouped by Item in the order asked. */
+  lastRefreshes(itemIds: readonly string[]): Promise<ProductRefreshRecord[][]> {
+    return translated(async () => {
+      const byItem = new Map<string, ProductRefreshRecord[]>();
+      for (const row of await this.vault.getRefreshes(itemIds)) {
+        const rows = byItem.get(row.itemId);
+        if (rows) rows.push(row);
+        else byItem.set(row.itemId, [row]);
+      }
+      return itemIds.map((id) => byItem.get(id) ?? []);
+    });
+  }
+
+  /** Whether the viewer has a Plaid user, so that the bundle refresh can run. */
+  hasPlaidUser(viewerId: string): Promise<boolean> {
+    return translated(async () => (await this.vault.getPlaidUserId(viewerId)) !== null);
+  }
+}
