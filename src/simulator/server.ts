@@ -53,12 +53,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   };
   const baseLatency = options.latencyMs ?? 0;
 
+  const plaid: PlaidSide = { state, rules, credentials: { clientId, secret }, baseLatency };
   const server = createServer((req, res) => {
-    const handled = req.url?.startsWith('/simulator/')
-      ? options.controlApi
-        ? handleControl(req, res, state)
-        : answerPlaid(req, res, state, rules, { clientId, secret }, baseLatency, true)
-      : answerPlaid(req, res, state, rules, { clientId, secret }, baseLatency, false);
+    const isControl = req.url?.startsWith('/simulator/') ?? false;
+    // Without the control API its paths are as unknown as at Plaid.
+    const handled = isControl && options.controlApi ? handleControl(req, res, state) : answerPlaid(req, res, plaid, isControl);
     handled.catch((error: unknown) => {
       // A bug in the simulator must show up in tests as a 500, not as a hung request.
       if (!res.headersSent) sendJson(res, 500, { error: String(error) });
@@ -81,15 +80,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
 
 // ---- Plaid endpoints ------------------------------------------------------------------------
 
-async function answerPlaid(
-  req: IncomingMessage,
-  res: ServerResponse,
-  state: SimulatorState,
-  rules: SimulatorRules,
-  credentials: { clientId: string; secret: string },
-  baseLatency: SimulatorOptions['latencyMs'],
-  forceNotFound: boolean,
-): Promise<void> {
+/** What answering as Plaid needs, fixed for the simulator's lifetime. */
+interface PlaidSide {
+  readonly state: SimulatorState;
+  readonly rules: SimulatorRules;
+  readonly credentials: { readonly clientId: string; readonly secret: string };
+  readonly baseLatency: SimulatorOptions['latencyMs'];
+}
+
+async function answerPlaid(req: IncomingMessage, res: ServerResponse, plaid: PlaidSide, forceNotFound: boolean): Promise<void> {
+  const { state, rules, credentials, baseLatency } = plaid;
   const requestId = plaidId(15);
   const path = new URL(req.url ?? '/', 'http://simulator').pathname;
   const raw = await readBody(req);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TokenCipher } from '../../src/vault/crypto.js';
-import { ImportError, importTokens, main } from '../../src/vault/import-cli.js';
+import { ImportError, importTokens, main } from '../../src/cli/import-vault.js';
 import { openVault } from '../../src/vault/open-vault.js';
 import { openPglite } from '../../src/vault/sql.js';
 import { SqlTokenVault, type TokenVault } from '../../src/vault/vault.js';

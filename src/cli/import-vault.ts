@@ -1,7 +1,7 @@
 /**
  * Imports Items linked elsewhere (access tokens) and viewers' Plaid user ids into the vault:
  *
- *   tsx src/vault/import-cli.ts tokens.json
+ *   tsx src/cli/import-vault.ts tokens.json
  *
  * The file is `{ "items": [{ viewerId, itemId, accessToken, institutionId, institutionName?, products? }],
  * "users"?: [{ viewerId, plaidUserId }] }`. The vault comes from the service's variables (DATABASE_URL /
@@ -10,9 +10,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { isEntryPoint } from '../cli/is-entry-point.js';
-import { openVault, vaultOptionsFromEnv } from './open-vault.js';
-import type { SaveItemInput, TokenVault } from './vault.js';
+import { isEntryPoint } from './is-entry-point.js';
+import { openVault, vaultOptionsFromEnv } from '../vault/open-vault.js';
+import type { SaveItemInput, TokenVault } from '../vault/vault.js';
 
 const text = z.string().trim().min(1, 'must be a non-empty string');
 
