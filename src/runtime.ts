@@ -186,6 +186,8 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       const token = await signViewerToken(jwtSecret, DEMO_VIEWER_ID, { ...config.auth, expiresIn: `${lifetimeSeconds}s` });
       demo = { token, fixtures };
     }
+    // Only the demo Items keep their ids across starts; what is linked from here on gets Plaid-like random ids.
+    simulator?.state.stopSeeding();
     let draining = false;
     const readiness = async () => {
       if (draining) throw new Error('shutting down');

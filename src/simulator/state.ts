@@ -111,8 +111,9 @@ export interface SimulatorStateOptions {
   /**
    * Derive item ids, access tokens and user ids from this seed instead of at random: the n-th Item
    * linked with the same institution, test user, products and Plaid user, and the user of a
-   * `client_user_id`, get the same ids in every run. Embedded mode seeds its simulator, so the
-   * demo Items keep their ids across restarts. Public tokens and request ids stay random.
+   * `client_user_id`, get the same ids in every run (until `stopSeeding`). Embedded mode seeds its
+   * simulator, so the demo Items keep their ids across restarts. Public tokens and request ids
+   * stay random.
    */
   readonly seed?: string | null;
 }
@@ -130,7 +131,7 @@ export class SimulatorState {
   private faults: Fault[] = [];
   private log: RequestLogEntry[] = [];
   private seq = 0;
-  private readonly seed: string | null;
+  private seed: string | null;
   /** With a seed: how many Items of each recipe were minted, so relinking one gets new ids. */
   private readonly minted = new Map<string, number>();
 
@@ -160,6 +161,15 @@ export class SimulatorState {
     this.itemsByToken.set(item.accessToken, item);
     if (item.userId) this.users.get(item.userId)?.itemIds.push(item.itemId);
     return item;
+  }
+
+  /**
+   * Random ids from now on, as Plaid mints them. Embedded mode calls it once the demo Items are
+   * linked: an Item linked later would otherwise get, after a restart, an id that a persistent
+   * vault may already hold for another viewer.
+   */
+  stopSeeding(): void {
+    this.seed = null;
   }
 
   private mintItemIds(item: Omit<SimItem, 'accessToken' | 'itemId'>): Pick<SimItem, 'itemId' | 'accessToken'> {

@@ -58,6 +58,15 @@ describe('SimulatorState ids', () => {
     expect(link(other, item('ins_109509')).itemId).not.toBe(run?.ids[1]?.[0]);
   });
 
+  it('after stopSeeding: random ids again', () => {
+    const [a, b] = [new SimulatorState(Date.now, { seed: 'seed-a' }), new SimulatorState(Date.now, { seed: 'seed-a' })];
+    expect(link(a, item('ins_109508')).itemId).toBe(link(b, item('ins_109508')).itemId);
+    a.stopSeeding();
+    b.stopSeeding();
+    expect(link(a, item('ins_109508')).itemId).not.toBe(link(b, item('ins_109508')).itemId);
+    expect(a.createUser('later').userId).not.toBe(b.createUser('later').userId);
+  });
+
   it('without a seed (the default): random ids, as Plaid mints them', () => {
     const [a, b] = [new SimulatorState(), new SimulatorState()];
     expect(link(a, item('ins_109508')).itemId).not.toBe(link(b, item('ins_109508')).itemId);
