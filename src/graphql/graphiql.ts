@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { GraphiQLOptions, Plugin } from 'graphql-yoga';
-import { StaticBody, preferredEncoding, staticResponse } from '../http/static-body.js';
+import { StaticBody, preferredEncoding, staticResponse, type ContentEncoding } from '../http/static-body.js';
 
 const OPERATIONS_DIR = fileURLToPath(new URL('../../operations/', import.meta.url));
 
@@ -107,7 +107,7 @@ interface GraphiQLAssets {
   readonly build: string;
   readonly byPath: ReadonlyMap<string, StaticBody>;
   /** Compresses every asset in this encoding, in the background. */
-  prepare(encoding: ReturnType<typeof preferredEncoding>): void;
+  prepare(encoding: ContentEncoding): void;
 }
 
 let assets: Promise<GraphiQLAssets> | null = null;
@@ -148,7 +148,7 @@ async function loadAssets(): Promise<GraphiQLAssets> {
       .digest('hex')
       .slice(0, 12),
     byPath,
-    prepare(encoding: ReturnType<typeof preferredEncoding>) {
+    prepare(encoding: ContentEncoding) {
       for (const body of byPath.values()) body.encodedAs(encoding).catch(() => {});
     },
   };
