@@ -12,7 +12,7 @@ import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } f
 import { AuthenticationError, IdentityProviderUnavailableError, type Authenticator } from './auth/authenticate.js';
 import type { GraphQLLimits } from './config.js';
 import { createContext, type Context, type Services } from './context.js';
-import { graphiqlOptions, renderGraphiQL } from './graphql/graphiql.js';
+import { graphiqlOptions, useGraphiQL } from './http/graphiql.js';
 import { schema } from './graphql/schema.js';
 import { useBodyLimit } from './http/body-limit.js';
 import { requestIdOf } from './http/request-id.js';
@@ -69,8 +69,8 @@ export function createApp(deps: AppDeps): App {
     maxRequestBodySize: false,
     landingPage: false,
     logging: false,
-    graphiql: deps.graphiql?.enabled ? graphiqlOptions(deps.graphiql.headers ?? {}, deps.graphiql.variables) : false,
-    renderGraphiQL,
+    // Served by useGraphiQL (below): the page apart from its assets, compressed and cached.
+    graphiql: false,
     context: async ({ request }) => {
       const requestId = requestIdOf(request);
       const deadline = Date.now() + requestTimeoutMs;
@@ -96,6 +96,15 @@ export function createApp(deps: AppDeps): App {
       }
     },
     plugins: [
+      ...(deps.graphiql?.enabled
+        ? [
+            useGraphiQL({
+              endpoint: GRAPHQL_ENDPOINT,
+              options: graphiqlOptions(deps.graphiql.headers ?? {}, deps.graphiql.variables),
+              storageNamespace: 'plaid-refresh-graphql',
+            }),
+          ]
+        : []),
       useOperationLog({ logger, metrics, graphqlEndpoint: GRAPHQL_ENDPOINT }),
       useReadinessCheck({
         endpoint: '/readiness',

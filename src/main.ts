@@ -9,6 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GRAPHQL_ENDPOINT } from './app.js';
 import { loadConfig } from './config.js';
+import { describeDemoItems } from './demo/seed.js';
 import { listen, type HttpListener } from './http/listen.js';
 import { createRuntime } from './runtime.js';
 import { listenFailure, startupFailureText, startupSecrets } from './startup-failure.js';
@@ -39,7 +40,8 @@ async function main(): Promise<void> {
         'Embedded mode: no PLAID_CLIENT_ID, so this service talks to its own Plaid simulator.',
         `  Plaid simulator:  ${runtime.simulator.url}`,
         `  GraphiQL:         ${graphqlUrl}  (headers are pre-filled with the demo token)`,
-        `  Demo viewer:      "demo" with ${Object.keys(runtime.demo.fixtures.items).length} Items`,
+        `  Demo viewer:      "demo"; its Items (the same ids on every start) and what a refresh answers:`,
+        ...describeDemoItems(runtime.demo.fixtures),
         `  Demo token:       ${runtime.demo.token}`,
         '',
       ].join('\n') + '\n',

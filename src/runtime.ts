@@ -10,7 +10,7 @@ import { createApp, type App } from './app.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import type { AppConfig } from './config.js';
 import type { Services } from './context.js';
-import { DEMO_VIEWER_ID, seedDemoViewer, signViewerToken } from './demo/seed.js';
+import { DEMO_SIMULATOR_SEED, DEMO_VIEWER_ID, seedDemoViewer, signViewerToken } from './demo/seed.js';
 import { Redis } from 'ioredis';
 import { keyedHash } from './guard/key-hash.js';
 import { MemoryQuotaLimiter, type QuotaLimiter } from './guard/quota.js';
@@ -85,8 +85,9 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     if (config.plaid.credentials) {
       plaidTarget = { baseUrl: config.plaid.baseUrl, ...config.plaid.credentials };
     } else {
-      // Embedded mode: our own Plaid on loopback, with fault injection for trying error paths.
-      const started = await startSimulator({ host: '127.0.0.1', port: 0, controlApi: true });
+      // Embedded mode: our own Plaid on loopback, with fault injection for trying error paths,
+      // seeded so the demo Items keep their ids from one start to the next.
+      const started = await startSimulator({ host: '127.0.0.1', port: 0, controlApi: true, seed: DEMO_SIMULATOR_SEED });
       simulator = started;
       closers.push(() => started.close());
       plaidTarget = { baseUrl: started.url, clientId: started.clientId, secret: started.secret };
@@ -189,6 +190,8 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       const token = await signViewerToken(jwtSecret, DEMO_VIEWER_ID, { ...config.auth, expiresIn: `${lifetimeSeconds}s` });
       demo = { token, fixtures };
     }
+    // Only the demo Items keep their ids across starts; what is linked from here on gets Plaid-like random ids.
+    simulator?.state.stopSeeding();
     let draining = false;
     const readiness = async () => {
       if (draining) throw new Error('shutting down');

@@ -13,6 +13,7 @@ export interface FixtureItem {
   readonly resetLogin?: boolean;
   /** Part of the fixture user's bundle (/user/financial_data/refresh). */
   readonly inUserBundle?: boolean;
+  /** What a refresh of it answers, in one line (the embedded banner prints it). */
   readonly answers: string;
 }
 
@@ -33,7 +34,7 @@ export const FIXTURE_ITEMS: readonly FixtureItem[] = [
     username: 'user_good',
     products: ['transactions', 'identity'],
     inUserBundle: true,
-    answers: 'every refresh succeeds (until the 2-per-minute /transactions/refresh limit)',
+    answers: 'success (transactions: until the limit of 2 per minute)',
   },
   {
     key: 'oauthLoginRequired',
@@ -42,21 +43,21 @@ export const FIXTURE_ITEMS: readonly FixtureItem[] = [
     products: ['transactions', 'identity'],
     resetLogin: true,
     inUserBundle: true,
-    answers: 'ITEM_LOGIN_REQUIRED (400) with error_code_reason OAUTH_INVALID_TOKEN',
+    answers: 'ITEM_LOGIN_REQUIRED (400), reason OAUTH_INVALID_TOKEN',
   },
   {
     key: 'capitalOneCredit',
     institutionId: 'ins_128026',
     username: 'user_good',
     products: ['transactions', 'identity'],
-    answers: 'transactions and cashflow refresh: PRODUCTS_NOT_SUPPORTED (credit cards only); identity succeeds',
+    answers: 'identity: success; transactions, cashflow: PRODUCTS_NOT_SUPPORTED',
   },
   {
     key: 'transactionsOnly',
     institutionId: 'ins_109509',
     username: 'user_good',
     products: ['transactions'],
-    answers: 'identity refresh: PRODUCT_NOT_ENABLED; transactions and cashflow succeed',
+    answers: 'identity: PRODUCT_NOT_ENABLED; transactions, cashflow: success',
   },
   {
     key: 'institutionDown',
@@ -64,28 +65,28 @@ export const FIXTURE_ITEMS: readonly FixtureItem[] = [
     username: 'user_good',
     products: ['transactions', 'identity'],
     inUserBundle: true,
-    answers: 'INSTITUTION_DOWN (400) on every refresh',
+    answers: 'INSTITUTION_DOWN (400)',
   },
   {
     key: 'internalError',
     institutionId: 'ins_109511',
     username: 'sim_error_INTERNAL_SERVER_ERROR',
     products: ['transactions', 'identity'],
-    answers: 'INTERNAL_SERVER_ERROR (500) on every refresh',
+    answers: 'INTERNAL_SERVER_ERROR (500)',
   },
   {
     key: 'invalidProduct',
     institutionId: 'ins_109510',
     username: 'sim_error_INVALID_PRODUCT',
     products: ['transactions', 'identity'],
-    answers: 'INVALID_PRODUCT (400), as for a Plaid account without the refresh add-on',
+    answers: 'INVALID_PRODUCT (400), as without the refresh add-on',
   },
   {
     key: 'refreshLimit',
     institutionId: 'ins_109512',
     username: 'sim_error_TRANSACTIONS_REFRESH_LIMIT',
     products: ['transactions', 'identity'],
-    answers: 'TRANSACTIONS_REFRESH_LIMIT (429) on every refresh',
+    answers: 'TRANSACTIONS_REFRESH_LIMIT (429)',
   },
 ];
 

@@ -25,6 +25,8 @@ export interface SimulatorOptions {
   readonly latencyMs?: number | { readonly min: number; readonly max: number };
   readonly rules?: Partial<SimulatorRules>;
   readonly now?: () => number;
+  /** Item ids, access tokens and user ids derived from this instead of random (see SimulatorStateOptions.seed). */
+  readonly seed?: string | null;
 }
 
 export interface Simulator {
@@ -45,7 +47,7 @@ const KNOWN_VERSIONS = new Set(['2020-09-14', '2019-05-29', '2018-05-22', '2017-
 export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
   const clientId = options.clientId ?? DEFAULT_SIMULATOR_CREDENTIALS.clientId;
   const secret = options.secret ?? DEFAULT_SIMULATOR_CREDENTIALS.secret;
-  const state = new SimulatorState(options.now);
+  const state = new SimulatorState(options.now, { seed: options.seed ?? null });
   const rules: SimulatorRules = {
     transactionsRefreshPerItem: options.rules?.transactionsRefreshPerItem ?? 2,
     transactionsRefreshPerClient: options.rules?.transactionsRefreshPerClient ?? 100,

@@ -2,7 +2,7 @@
  * What the simulator remembers: Items and their tokens, users, public tokens, rate-limit windows,
  * injected faults and the log of calls received. All in memory; one instance per simulator.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 export interface SimItem {
@@ -91,12 +91,31 @@ export interface CallTarget {
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-/** Plaid-style opaque id: base62, as in Plaid's `request_id` and `item_id`. */
-export function plaidId(length: number): string {
-  const bytes = randomBytes(length);
+/** Plaid-style opaque id: base62, as in Plaid's `request_id` and `item_id`; from `bytes` when given (at least `length` of them). */
+export function plaidId(length: number, bytes: Uint8Array = randomBytes(length)): string {
   let out = '';
-  for (const b of bytes) out += BASE62[b % 62];
+  for (const b of bytes.subarray(0, length)) out += BASE62[b % 62];
   return out;
+}
+
+/** A version-4-shaped UUID made of the first 16 of `bytes`, as Plaid's tokens carry. */
+function uuidFrom(bytes: Uint8Array): string {
+  const b = Buffer.from(bytes.subarray(0, 16));
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x40;
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80;
+  const hex = b.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export interface SimulatorStateOptions {
+  /**
+   * Derive item ids, access tokens and user ids from this seed instead of at random: the n-th Item
+   * linked with the same institution, test user, products and Plaid user, and the user of a
+   * `client_user_id`, get the same ids in every run (until `stopSeeding`). Embedded mode seeds its
+   * simulator, so the demo Items keep their ids across restarts. Public tokens and request ids
+   * stay random.
+   */
+  readonly seed?: string | null;
 }
 
 const PUBLIC_TOKEN_TTL_MS = 30 * 60_000;
@@ -112,8 +131,16 @@ export class SimulatorState {
   private faults: Fault[] = [];
   private log: RequestLogEntry[] = [];
   private seq = 0;
+  private seed: string | null;
+  /** With a seed: how many Items of each recipe were minted, so relinking one gets new ids. */
+  private readonly minted = new Map<string, number>();
 
-  constructor(readonly now: () => number = Date.now) {}
+  constructor(
+    readonly now: () => number = Date.now,
+    options: SimulatorStateOptions = {},
+  ) {
+    this.seed = options.seed ?? null;
+  }
 
   // ---- Items and users --------------------------------------------------------------------
 
@@ -129,11 +156,34 @@ export class SimulatorState {
     if (!pending) return null;
     this.publicTokens.delete(publicToken);
     if (pending.expiresAt < this.now()) return null;
-    const item: SimItem = { ...pending.item, itemId: plaidId(37), accessToken: `access-sandbox-${randomUUID()}` };
+    const item: SimItem = { ...pending.item, ...this.mintItemIds(pending.item) };
     this.items.set(item.itemId, item);
     this.itemsByToken.set(item.accessToken, item);
     if (item.userId) this.users.get(item.userId)?.itemIds.push(item.itemId);
     return item;
+  }
+
+  /**
+   * Random ids from now on, as Plaid mints them. Embedded mode calls it once the demo Items are
+   * linked: an Item linked later would otherwise get, after a restart, an id that a persistent
+   * vault may already hold for another viewer.
+   */
+  stopSeeding(): void {
+    this.seed = null;
+  }
+
+  private mintItemIds(item: Omit<SimItem, 'accessToken' | 'itemId'>): Pick<SimItem, 'itemId' | 'accessToken'> {
+    if (this.seed === null) return { itemId: plaidId(37), accessToken: `access-sandbox-${randomUUID()}` };
+    const recipe = JSON.stringify([item.institutionId, item.username, [...item.products].sort(), item.userId]);
+    const n = this.minted.get(recipe) ?? 0;
+    this.minted.set(recipe, n + 1);
+    const itemId = plaidId(37, this.derived(`item\n${recipe}\n${n}`));
+    return { itemId, accessToken: `access-sandbox-${uuidFrom(this.derived(`access token\n${recipe}\n${n}`))}` };
+  }
+
+  /** 64 bytes derived from the seed and `label`, or random ones without a seed. */
+  private derived(label: string): Uint8Array {
+    return this.seed === null ? randomBytes(64) : createHmac('sha512', this.seed).update(label).digest();
   }
 
   /** /item/remove: the Item and its access token are gone for good; it leaves its user's bundle. */
@@ -157,7 +207,7 @@ export class SimulatorState {
   createUser(clientUserId: string): SimUser {
     const existing = this.usersByClientId.get(clientUserId);
     if (existing) return existing;
-    const user: SimUser = { userId: `usr_${plaidId(14)}`, clientUserId, itemIds: [] };
+    const user: SimUser = { userId: `usr_${plaidId(14, this.derived(`user\n${clientUserId}`))}`, clientUserId, itemIds: [] };
     this.users.set(user.userId, user);
     this.usersByClientId.set(clientUserId, user);
     return user;

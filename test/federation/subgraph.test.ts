@@ -2,7 +2,7 @@
 import { generate } from '@graphql-codegen/cli';
 import { parse, printSchema, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exampleDocument } from '../../src/graphql/graphiql.js';
+import { exampleDocument } from '../../src/http/graphiql.js';
 import type { Runtime } from '../../src/runtime.js';
 import { startTestService, tokenFor, type LogLine } from '../helpers/service.js';
 import { composeWithUsers } from './users-subgraph.js';

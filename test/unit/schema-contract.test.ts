@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parse, validate } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { exampleDocument } from '../../src/graphql/graphiql.js';
+import { exampleDocument } from '../../src/http/graphiql.js';
 import { printSchemaSdl, schema } from '../../src/graphql/schema.js';
 
 const committed = readFileSync(new URL('../../schema.graphql', import.meta.url), 'utf8');

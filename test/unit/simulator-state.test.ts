@@ -21,3 +21,55 @@ describe('SimulatorState request log', () => {
     expect(state.takeFromWindows([['client:/x', Number.POSITIVE_INFINITY], ['item:a', 1_000]])).toBe('item:a');
   });
 });
+
+describe('SimulatorState ids', () => {
+  const item = (institutionId: string, userId: string | null = null) => ({
+    institutionId,
+    products: new Set(['transactions', 'identity']),
+    username: 'user_good',
+    userId,
+    loginRequired: false,
+  });
+  const link = (state: SimulatorState, recipe: ReturnType<typeof item>) => {
+    const linked = state.exchangePublicToken(state.createPublicToken(recipe));
+    if (!linked) throw new Error('exchange failed');
+    return linked;
+  };
+
+  it('with a seed: the same links get the same Plaid-shaped ids in every run; relinking gets new ones', () => {
+    const runs = [1, 2].map(() => {
+      const state = new SimulatorState(Date.now, { seed: 'seed-a' });
+      const user = state.createUser('demo');
+      const first = link(state, item('ins_109508', user.userId));
+      const second = link(state, item('ins_109509'));
+      const again = link(state, item('ins_109508', user.userId));
+      return { userId: user.userId, ids: [first, second, again].map((i) => [i.itemId, i.accessToken]) };
+    });
+    expect(runs[1]).toEqual(runs[0]);
+    const [run] = runs;
+    expect(run?.userId).toMatch(/^usr_[0-9A-Za-z]{14}$/);
+    for (const [itemId, accessToken] of run?.ids ?? []) {
+      expect(itemId).toMatch(/^[0-9A-Za-z]{37}$/);
+      expect(accessToken).toMatch(/^access-sandbox-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    }
+    expect(new Set(run?.ids.flat()).size).toBe(6);
+
+    const other = new SimulatorState(Date.now, { seed: 'seed-b' });
+    expect(link(other, item('ins_109509')).itemId).not.toBe(run?.ids[1]?.[0]);
+  });
+
+  it('after stopSeeding: random ids again', () => {
+    const [a, b] = [new SimulatorState(Date.now, { seed: 'seed-a' }), new SimulatorState(Date.now, { seed: 'seed-a' })];
+    expect(link(a, item('ins_109508')).itemId).toBe(link(b, item('ins_109508')).itemId);
+    a.stopSeeding();
+    b.stopSeeding();
+    expect(link(a, item('ins_109508')).itemId).not.toBe(link(b, item('ins_109508')).itemId);
+    expect(a.createUser('later').userId).not.toBe(b.createUser('later').userId);
+  });
+
+  it('without a seed (the default): random ids, as Plaid mints them', () => {
+    const [a, b] = [new SimulatorState(), new SimulatorState()];
+    expect(link(a, item('ins_109508')).itemId).not.toBe(link(b, item('ins_109508')).itemId);
+    expect(a.createUser('demo').userId).not.toBe(b.createUser('demo').userId);
+  });
+});
