@@ -3,12 +3,12 @@
  * RefreshTransactions from the execute button's operation menu and runs it with the pre-filled
  * demo token and variables. Every request must stay on loopback (the page inlines its assets).
  */
-import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { listen } from '../../src/http/listen.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { needs } from '../helpers/needs.js';
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -29,9 +29,7 @@ async function editorText(lines: Locator): Promise<string> {
 }
 
 // Debian's chromium (`apt-get install chromium`; .ci/run installs it). Skipped only outside CI.
-const haveChromium = existsSync('/usr/bin/chromium');
-
-describe.skipIf(!haveChromium && !process.env.CI)('GraphiQL in headless Chromium (embedded mode)', () => {
+describe('GraphiQL in headless Chromium (embedded mode)', needs('chromium'), () => {
   let runtime: Runtime;
   let http: Awaited<ReturnType<typeof listen>>;
   let browser: Browser;

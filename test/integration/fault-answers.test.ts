@@ -26,6 +26,7 @@ import { LinkSpool } from '../../src/vault/link-spool.js';
 import { openVault } from '../../src/vault/open-vault.js';
 import type { TokenVault } from '../../src/vault/vault.js';
 import { clientFor, injectFault, startTestSimulator } from '../helpers/simulator.js';
+import { needs } from '../helpers/needs.js';
 
 const UNLIMITED: GuardLimits = {
   endpoints: {
@@ -220,7 +221,7 @@ describe('fairness: per-viewer limits below the client-wide ones', () => {
   });
 });
 
-describe.skipIf(!process.env.REDIS_URL)('Redis key names', () => {
+describe('Redis key names', needs('REDIS_URL'), () => {
   it('hold a keyed hash of the Plaid user id, never the id itself', async () => {
     const redis = new Redis(process.env.REDIS_URL ?? '');
     const prefix = `test:${randomBytes(6).toString('hex')}:`;
