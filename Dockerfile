@@ -23,6 +23,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # GraphiQL's default document (only read when GRAPHIQL=true).
 COPY operations/*.graphql ./operations/
+# State that must outlive the container goes on a volume mounted here, which the process may write:
+# the link spool (LINK_SPOOL_DIR), or a PGlite vault (VAULT_DATA_DIR) for a single replica.
+RUN mkdir -p /var/lib/plaid-refresh && chown node:node /var/lib/plaid-refresh
 # Root owns the code; the process can read it but not change it.
 USER node
 EXPOSE 4000
