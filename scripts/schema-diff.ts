@@ -8,12 +8,13 @@
  * Why a committed baseline rather than HEAD~1 or origin/main: Unreleased means "since the last
  * release", so that release's schema is what a breaking change is measured against, however many
  * commits it took; and CI has a clean clone whose history depth nothing guarantees. At a release,
- * the Unreleased section becomes the version's and schema.graphql is copied to schema.released.graphql.
+ * the Unreleased section becomes the version's and `npm run schema:diff -- --release` copies
+ * schema.graphql to schema.released.graphql.
  *
  * Options: --baseline <file>, --schema <file>, --changelog <file> (defaults as above, from the
- * repository root), --verbose (list the safe changes too).
+ * repository root), --verbose (list the safe changes too), --release (write the baseline instead).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -22,6 +23,11 @@ import { buildSchema } from 'graphql';
 import { isEntryPoint } from '../src/cli/is-entry-point.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/** The baseline's first lines (GraphQL comments), then the released SDL. */
+export const BASELINE_HEADER =
+  '# The last released schema (see CHANGELOG.md): what npm run schema:diff compares schema.graphql\n' +
+  '# against. Written at a release by `npm run schema:diff -- --release`; do not edit by hand.\n\n';
 
 export interface ClassifiedChange {
   /** Schema coordinate the change is about (Type, Type.field, Enum.VALUE, Type.field.arg). */
@@ -115,9 +121,15 @@ async function main(args: string[]): Promise<number> {
       schema: { type: 'string', default: 'schema.graphql' },
       changelog: { type: 'string', default: 'CHANGELOG.md' },
       verbose: { type: 'boolean', default: false },
+      release: { type: 'boolean', default: false },
     },
   });
   const read = (file: string) => readFileSync(resolve(ROOT, file), 'utf8');
+  if (values.release) {
+    writeFileSync(resolve(ROOT, values.baseline), BASELINE_HEADER + read(values.schema));
+    console.log(`wrote ${values.baseline} from ${values.schema}: the next diff starts from this release`);
+    return 0;
+  }
   const result = await diffSchemas(read(values.baseline), read(values.schema), read(values.changelog));
   const { lines, ok } = report(result, { schema: values.schema, baseline: values.baseline, changelog: values.changelog }, values.verbose);
   for (const line of lines) (ok ? console.log : console.error)(line);
