@@ -2,7 +2,7 @@
  * Fixture Items: recipes for Items that cover the happy path and the common failures, linked
  * through the same calls a real client makes against Plaid Sandbox (/user/create,
  * /sandbox/public_token/create, /item/public_token/exchange, /sandbox/item/reset_login).
- * Tests and the embedded demo use `linkFixtures`; the README lists what each one answers.
+ * Tests and the embedded demo use `linkFixtures`; docs/simulator.md lists what each one answers.
  */
 import type { PlaidClient } from '../plaid/client.js';
 

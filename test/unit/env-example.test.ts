@@ -1,7 +1,7 @@
 /**
  * .env.example lists every variable the configuration schema reads (src/config.ts), and nothing
- * else, with example values the schema accepts. Adding a variable to the schema without listing it
- * here fails.
+ * else, with example values the schema accepts; docs/operations.md's configuration table names every
+ * one too. Adding a variable to the schema without documenting it fails here.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -46,5 +46,14 @@ describe('.env.example', () => {
 
   it('sets no secret: the active lines are empty placeholders', () => {
     expect(assignments.filter((a) => a.active && a.value !== '').map((a) => a.name)).toEqual([]);
+  });
+});
+describe("docs/operations.md's configuration table", () => {
+  it('names every variable of the configuration schema', () => {
+    const doc = read('docs/operations.md');
+    const section = doc.slice(doc.indexOf('## Configuration'));
+    // QUOTA_* stands for the quota variables, each named in the cost guard's table.
+    const missing = [...fields.keys()].filter((name) => !section.includes(`\`${name}\``) && !(name.startsWith('QUOTA_') && doc.includes(`\`${name}\``)));
+    expect(missing).toEqual([]);
   });
 });
