@@ -1,8 +1,10 @@
 # Two stages: `build` compiles TypeScript with the dev dependencies; the runtime stage holds only
 # production dependencies and dist/, and runs as the unprivileged `node` user.
-# Build: docker build -t plaid-refresh-graphql .   Run: see README, "Container".
+# Build: docker build -t plaid-refresh-graphql .   Run: see docs/operations.md, "Container"; compose.yaml.
+# Both stages on Node 24, an LTS line (maintained until April 2028); Node 20 is past its end of life.
+# CI runs the tests on 20, 22, 24 and 26 (scripts/test-node-lines.sh), so the image's line is tested.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -10,7 +12,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps \
     HOST=0.0.0.0 \
@@ -21,6 +23,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # GraphiQL's default document (only read when GRAPHIQL=true).
 COPY operations/*.graphql ./operations/
+# State that must outlive the container goes on a volume mounted here, which the process may write:
+# the link spool (LINK_SPOOL_DIR), or a PGlite vault (VAULT_DATA_DIR) for a single replica.
+RUN mkdir -p /var/lib/plaid-refresh && chown node:node /var/lib/plaid-refresh
 # Root owns the code; the process can read it but not change it.
 USER node
 EXPOSE 4000

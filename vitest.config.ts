@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // The default output, then which tests were skipped and what turns them on (test/helpers/needs.ts).
+    reporters: ['default', './test/reporters/skip-summary.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
   },

@@ -1,6 +1,6 @@
 /**
- * The environment, parsed once with zod into a frozen Config. Every variable is listed in the
- * README's configuration table; a bad value stops start-up with a message naming the variable.
+ * The environment, parsed once with zod into a frozen Config. Every variable is listed in
+ * docs/operations.md's configuration table and in .env.example; a bad value stops start-up with a message naming the variable.
  */
 import { z } from 'zod';
 import { AUTH_DEFAULTS } from './auth/authenticate.js';
@@ -309,3 +309,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
   });
 }
+
+/** The schemas themselves, for checks that every variable is documented (test/unit/env-example.test.ts). */
+export { AppEnv, PlaidEnv, QuotaEnv };

@@ -84,11 +84,15 @@ export class LinkService {
 
   private async saveWithRetry(input: SaveItemInput, deadline: number): Promise<VaultItem> {
     const giveUpAt = Date.now() + Math.min(SAVE_RETRY_BUDGET_MS, (deadline - Date.now()) / 2);
+    // Any attempt whose answer was lost may have committed, whatever the later ones say.
+    let mayHaveWritten = false;
     for (let delay = SAVE_RETRY_FIRST_DELAY_MS; ; delay *= 2) {
       try {
         return await this.deps.vault.saveItem(input);
       } catch (error) {
-        if (!(error instanceof VaultUnavailableError) || Date.now() + delay >= giveUpAt) throw error;
+        if (!(error instanceof VaultUnavailableError)) throw error;
+        mayHaveWritten ||= error.mayHaveWritten;
+        if (Date.now() + delay >= giveUpAt) throw error.mayHaveWritten === mayHaveWritten ? error : new VaultUnavailableError({ cause: error, mayHaveWritten });
         this.logger.warn({ err: error, itemId: input.itemId, retryInMs: delay }, 'linked Item not saved yet; retrying');
         await sleep(delay);
       }

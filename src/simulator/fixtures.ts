@@ -1,7 +1,7 @@
 /**
  * Fixture Items: recipes for Items that cover the happy path and the common failures, made through
  * the same calls a real client makes against Plaid Sandbox (src/demo/link-fixtures.ts links them);
- * the README lists what each one answers. The simulator's side only: it knows nothing of the client.
+ * docs/simulator.md lists what each one answers. The simulator's side only: it knows nothing of the client.
  */
 
 export interface FixtureItem {

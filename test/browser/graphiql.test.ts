@@ -6,13 +6,13 @@
  * port (same origin, so the same localStorage), and the reloaded page opens on the example
  * document again and runs against the demo Item, which the new process has too.
  */
-import { existsSync } from 'node:fs';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page, type Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { exampleDocument } from '../../src/http/graphiql.js';
 import { listen } from '../../src/http/listen.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
+import { needs } from '../helpers/needs.js';
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -59,9 +59,7 @@ async function runRefreshTransactions(page: Page) {
 }
 
 // Debian's chromium (`apt-get install chromium`; .ci/run installs it). Skipped only outside CI.
-const haveChromium = existsSync('/usr/bin/chromium');
-
-describe.skipIf(!haveChromium && !process.env.CI)('GraphiQL in headless Chromium (embedded mode)', () => {
+describe('GraphiQL in headless Chromium (embedded mode)', needs('chromium'), () => {
   let runtime: Runtime;
   let http: Awaited<ReturnType<typeof listen>>;
   let browser: Browser;

@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPglite, openPostgres, type SqlExecutor } from '../../src/vault/sql.js';
+import type { RequirementName } from './needs.js';
 
 export interface VaultStore {
   /** What openVault and the CLIs take: where the vault is (keys are added by the test). */
@@ -21,7 +22,8 @@ export interface VaultStore {
 
 export interface StoreBackend {
   readonly name: string;
-  readonly enabled: boolean;
+  /** What the machine must have for it (none: always runs); a suite skips with `needs(...requires)`. */
+  readonly requires: readonly RequirementName[];
   create(): Promise<VaultStore>;
 }
 
@@ -30,7 +32,7 @@ const DATABASE_URL = process.env.DATABASE_URL;
 export const STORE_BACKENDS: readonly StoreBackend[] = [
   {
     name: 'PGlite (data directory)',
-    enabled: true,
+    requires: [],
     async create() {
       const dataDir = await mkdtemp(join(tmpdir(), 'vault-keys-'));
       return {
@@ -43,7 +45,7 @@ export const STORE_BACKENDS: readonly StoreBackend[] = [
   },
   {
     name: 'PostgreSQL (own schema)',
-    enabled: DATABASE_URL !== undefined && DATABASE_URL !== '',
+    requires: ['DATABASE_URL'],
     create() {
       const databaseUrl = DATABASE_URL ?? '';
       const schema = `vault_keys_test_${randomBytes(6).toString('hex')}`;

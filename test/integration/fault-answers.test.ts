@@ -27,6 +27,7 @@ import { openVault } from '../../src/vault/open-vault.js';
 import type { TokenVault } from '../../src/vault/vault.js';
 import { clientFor, injectFault, startTestSimulator } from '../helpers/simulator.js';
 import { itemProduct } from '../../src/catalogue/refresh-products.js';
+import { needs } from '../helpers/needs.js';
 
 const UNLIMITED: GuardLimits = {
   endpoints: {
@@ -43,7 +44,8 @@ const UNLIMITED: GuardLimits = {
  * connection (the statement never ran), or with `lostAnswers` a reset after the statement was sent.
  */
 function flaky(vault: TokenVault, methods: readonly (keyof TokenVault)[]) {
-  const state = { down: false, calls: 0, lostAnswers: false };
+  /** `lostAnswersFirst`: that many first failing calls lose their answer, the later ones are refused. */
+  const state = { down: false, calls: 0, lostAnswers: false, lostAnswersFirst: 0 };
   const proxy = new Proxy(vault, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver) as unknown;
@@ -52,7 +54,7 @@ function flaky(vault: TokenVault, methods: readonly (keyof TokenVault)[]) {
         if (state.down && methods.includes(property as keyof TokenVault)) {
           state.calls++;
           return Promise.reject(
-            state.lostAnswers
+            state.lostAnswers || state.calls <= state.lostAnswersFirst
               ? new VaultUnavailableError({ cause: new Error('Connection terminated unexpectedly'), mayHaveWritten: true })
               : new VaultUnavailableError({ cause: new Error('connect ECONNREFUSED 127.0.0.1:5432'), mayHaveWritten: false }),
           );
@@ -116,6 +118,21 @@ describe('linkItem when the vault will not store the Item', () => {
     const spool = new LinkSpool(spoolDir, broken.vault);
     const link = new LinkService({ vault: broken.vault, plaid, guard: new RefreshGuard(new MemoryQuotaLimiter(), UNLIMITED), spool });
     const error = await link.linkItem(callerFor('lena', 2_000), await publicToken()).catch((e: unknown) => e);
+    expect((error as LinkNotSavedError).outcome).toBe('KEPT_FOR_LATER');
+    expect(simulator.state.requests({ path: '/item/remove' })).toHaveLength(0);
+    broken.state.down = false;
+    expect(await spool.replay()).toMatchObject({ saved: 1, left: 0 });
+  });
+
+  it('when an earlier write may have landed and the last was refused, the spool still comes first', async () => {
+    // A dropped PostgreSQL: the first write is cut off after it was sent (RST), the retries are refused.
+    const broken = flaky(vault, ['saveItem']);
+    broken.state.down = true;
+    broken.state.lostAnswersFirst = 1;
+    const spool = new LinkSpool(spoolDir, broken.vault);
+    const link = new LinkService({ vault: broken.vault, plaid, guard: new RefreshGuard(new MemoryQuotaLimiter(), UNLIMITED), spool });
+    const error = await link.linkItem(callerFor('lena', 2_000), await publicToken()).catch((e: unknown) => e);
+    expect(broken.state.calls).toBeGreaterThan(1);
     expect((error as LinkNotSavedError).outcome).toBe('KEPT_FOR_LATER');
     expect(simulator.state.requests({ path: '/item/remove' })).toHaveLength(0);
     broken.state.down = false;
@@ -221,7 +238,7 @@ describe('fairness: per-viewer limits below the client-wide ones', () => {
   });
 });
 
-describe.skipIf(!process.env.REDIS_URL)('Redis key names', () => {
+describe('Redis key names', needs('REDIS_URL'), () => {
   it('hold a keyed hash of the Plaid user id, never the id itself', async () => {
     const redis = new Redis(process.env.REDIS_URL ?? '');
     const prefix = `test:${randomBytes(6).toString('hex')}:`;

@@ -9,6 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import type { Runtime } from '../../src/runtime.js';
 import { injectFault } from '../helpers/simulator.js';
 import { execute, startTestService, tokenFor, type LogLine } from '../helpers/service.js';
+import { needs } from '../helpers/needs.js';
 
 let runtime: Runtime;
 let logs: LogLine[];
@@ -160,7 +161,7 @@ describe('/health and /readiness', () => {
     await third.close();
   });
 
-  it.skipIf(!process.env.REDIS_URL)('/readiness is 503 when Redis stops answering (REDIS_URL)', async () => {
+  it('/readiness is 503 when Redis stops answering (REDIS_URL)', needs('REDIS_URL'), async () => {
     // A TCP relay in front of Redis that the test can cut.
     const target = new URL(process.env.REDIS_URL ?? '');
     const sockets = new Set<Socket>();

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryQuotaLimiter, type QuotaLimiter } from '../../src/guard/quota.js';
 import { RedisQuotaLimiter } from '../../src/guard/redis-quota.js';
+import { needs } from '../helpers/needs.js';
 
 const redisUrl = process.env.REDIS_URL;
 const prefix = `test:${randomBytes(6).toString('hex')}:`;
@@ -59,6 +60,6 @@ function quotaSuite(name: string, make: () => QuotaLimiter) {
 }
 
 quotaSuite('MemoryQuotaLimiter', () => new MemoryQuotaLimiter());
-describe.skipIf(!redis)('Redis', () => {
+describe('Redis', needs('REDIS_URL'), () => {
   quotaSuite('RedisQuotaLimiter', () => new RedisQuotaLimiter(redis as Redis, prefix));
 });

@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CoordinationUnavailableError, SharedRefreshTimeoutError } from '../../src/guard/errors.js';
 import { RedisFlight } from '../../src/guard/redis-flight.js';
+import { needs } from '../helpers/needs.js';
 
 const redisUrl = process.env.REDIS_URL;
 const prefix = `test:${randomBytes(6).toString('hex')}:flight:`;
@@ -41,7 +42,7 @@ function lossy(real: Redis, failSet: (args: unknown[]) => boolean, options: { be
 
 const soon = () => Date.now() + 10_000;
 
-describe.skipIf(!redis)('RedisFlight', () => {
+describe('RedisFlight', needs('REDIS_URL'), () => {
   const real = redis as Redis;
 
   it('a lost reply to the lock SET does not freeze the leader: its own token is recognised and it leads at once', async () => {

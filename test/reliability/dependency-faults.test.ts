@@ -26,6 +26,7 @@ import type { Simulator } from '../../src/simulator/server.js';
 import { startFaultProxy, type FaultMode, type FaultProxy } from '../helpers/fault-proxy.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 import { clientFor, startTestSimulator } from '../helpers/simulator.js';
+import { needs } from '../helpers/needs.js';
 
 const databaseUrl = process.env.DATABASE_URL;
 const redisUrl = process.env.REDIS_URL;
@@ -97,7 +98,7 @@ const LINK = `mutation ($publicToken: String!) { linkItem(publicToken: $publicTo
 } }`;
 const VIEWER = '{ viewer { items { id } } }';
 
-describe.skipIf(!databaseUrl || !redisUrl)('dependency faults under load', () => {
+describe('dependency faults under load', needs('DATABASE_URL', 'REDIS_URL'), () => {
   let simulator: Simulator;
   let plaid: PlaidClient;
   let proxies: Record<Dependency, FaultProxy>;

@@ -22,6 +22,7 @@ import type { FaultEffect, FaultInput } from '../../src/simulator/state.js';
 import { execute, startTestService, tokenFor, type GraphQLResponse } from '../helpers/service.js';
 import { injectFault } from '../helpers/simulator.js';
 import { callerFor } from '../../src/services/caller.js';
+import { needs } from '../helpers/needs.js';
 
 const TIMEOUT_MS = 1_000; // the smallest PLAID_TIMEOUT_MS config accepts
 const MAX_ATTEMPTS = 3;
@@ -36,9 +37,9 @@ const SERVICE_ENV = {
 };
 
 /** The cost guard in memory always; in Redis too where REDIS_URL is set (CI), as replicas run it. */
-const GUARD_BACKENDS: readonly (readonly [string, Record<string, string>])[] = [
-  ['guard in memory', {}],
-  ...(process.env.REDIS_URL ? [['guard in Redis', { REDIS_URL: process.env.REDIS_URL }] as const] : []),
+const GUARD_BACKENDS: readonly (readonly [string, Record<string, string>, ReturnType<typeof needs>])[] = [
+  ['guard in memory', {}, needs()],
+  ['guard in Redis', { REDIS_URL: process.env.REDIS_URL ?? '' }, needs('REDIS_URL')],
 ];
 
 /** The service of the backend being run; the backends' blocks run one after another. */
@@ -244,7 +245,7 @@ function cellName(f: FaultCase, m: MutationCase): string {
   return `× ${f.fault} -> ${__typename}${detail}, ${calls === 1 ? 'sent once' : `sent ${calls} times`}`;
 }
 
-describe.each(GUARD_BACKENDS)('%s', (_backend, backendEnv) => {
+for (const [backendName, backendEnv, requirements] of GUARD_BACKENDS) describe(backendName, requirements, () => {
   beforeAll(async () => {
     ({ runtime } = await startTestService({ ...SERVICE_ENV, ...backendEnv }));
     demoToken = await tokenFor('demo');

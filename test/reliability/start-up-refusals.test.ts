@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyIdOf, parseEncryptionKey } from '../../src/vault/crypto.js';
 import { openVault } from '../../src/vault/open-vault.js';
 import { runServiceUntilExit, type ExitedService } from '../helpers/service-process.js';
+import { needs } from '../helpers/needs.js';
 
 const DATABASE_URL = process.env.DATABASE_URL;
 const KEY = randomBytes(32).toString('base64');
@@ -66,7 +67,7 @@ describe('start-up refusals (the real process)', () => {
     );
   });
 
-  it.skipIf(!DATABASE_URL)('a database that does not exist', async () => {
+  it('a database that does not exist', needs('DATABASE_URL'), async () => {
     const url = new URL(DATABASE_URL ?? '');
     url.pathname = '/does_not_exist_xyz';
     // The server trusts the connection, so the password is never checked: it must still not be printed.

@@ -12,6 +12,7 @@ import { openVault } from '../../src/vault/open-vault.js';
 import type { TokenVault } from '../../src/vault/vault.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
 import { clientFor, injectFault, startTestSimulator } from '../helpers/simulator.js';
+import { needs } from '../helpers/needs.js';
 
 const redisUrl = process.env.REDIS_URL;
 const databaseUrl = process.env.DATABASE_URL;
@@ -73,7 +74,7 @@ async function refresh(replica: Replica, token: string, itemId: string): Promise
   return body.data.refreshTransactions;
 }
 
-describe.skipIf(!redisUrl || !databaseUrl)('two replicas on one Redis', () => {
+describe('two replicas on one Redis', needs('REDIS_URL', 'DATABASE_URL'), () => {
   let simulator: Simulator;
   let plaid: PlaidClient;
   let vault: TokenVault;

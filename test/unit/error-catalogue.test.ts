@@ -1,13 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE, catalogueEntry, documentationUrl } from '../../src/plaid/error-catalogue.js';
-
-// The research catalogue lives beside the repository (shared/ in CI, ../shared on a developer machine).
-const candidates = ['../../../shared/plaid/plaid-errors.json', '../../../../shared/plaid/plaid-errors.json'].map((p) =>
-  fileURLToPath(new URL(p, import.meta.url)),
-);
-const researchPath = candidates.find((p) => existsSync(p));
+import { needs, researchCataloguePath } from '../helpers/needs.js';
 
 interface ResearchEntry {
   error_type: string;
@@ -29,8 +23,8 @@ describe('our error catalogue', () => {
     expect(documentationUrl('INVALID_REQUEST', 'MISSING_FIELDS')).toBe('https://plaid.com/docs/errors/invalid-request/#missing_fields');
   });
 
-  it.skipIf(!researchPath)('agrees with the research catalogue on type, status and retry class', () => {
-    const research = JSON.parse(readFileSync(researchPath as string, 'utf8')) as ResearchEntry[];
+  it('agrees with the research catalogue on type, status and retry class', needs('researchCatalogue'), () => {
+    const research = JSON.parse(readFileSync(researchCataloguePath as string, 'utf8')) as ResearchEntry[];
     const byCode = new Map(research.map((r) => [r.error_code, r]));
     // Every code the research ties to a refresh endpoint is in our table.
     const refreshCodes = research.filter((r) => r.applies_to.length > 0).map((r) => r.error_code);

@@ -10,6 +10,7 @@ import pg from 'pg';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { needs } from '../helpers/needs.js';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -325,7 +326,7 @@ function targetOf(url: string, defaultPort: number): { host: string; port: numbe
 const databaseUrl = process.env.DATABASE_URL;
 const redisUrl = process.env.REDIS_URL;
 
-describe.skipIf(!databaseUrl)('fault proxy in front of PostgreSQL (DATABASE_URL)', () => {
+describe('fault proxy in front of PostgreSQL (DATABASE_URL)', needs('DATABASE_URL'), () => {
   it('passes queries; drop fails them at once; blackhole makes them time out; pass connects again', async () => {
     const proxy = await startFaultProxy({ target: targetOf(databaseUrl ?? '', 5432) });
     cleanups.push(() => proxy.close());
@@ -369,7 +370,7 @@ describe.skipIf(!databaseUrl)('fault proxy in front of PostgreSQL (DATABASE_URL)
   });
 });
 
-describe.skipIf(!redisUrl)('fault proxy in front of Redis (REDIS_URL)', () => {
+describe('fault proxy in front of Redis (REDIS_URL)', needs('REDIS_URL'), () => {
   it('passes commands; drop fails them at once; blackhole makes them time out; pass reconnects', async () => {
     const proxy = await startFaultProxy({ target: targetOf(redisUrl ?? '', 6379) });
     cleanups.push(() => proxy.close());

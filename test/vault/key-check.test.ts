@@ -13,6 +13,7 @@ import { openVault } from '../../src/vault/open-vault.js';
 import type { TokenVault } from '../../src/vault/vault.js';
 import { sealV1 } from '../helpers/legacy-vault-format.js';
 import { STORE_BACKENDS, newKey, type VaultStore } from '../helpers/vault-stores.js';
+import { needs } from '../helpers/needs.js';
 
 const idOf = (key: string) => keyIdOf(parseEncryptionKey(key));
 
@@ -26,7 +27,7 @@ const item = (viewerId: string, itemId: string, accessToken: string) => ({
 });
 
 for (const backend of STORE_BACKENDS) {
-  describe.skipIf(!backend.enabled)(`key check at open, ${backend.name}`, () => {
+  describe(`key check at open, ${backend.name}`, needs(...backend.requires), () => {
     let store: VaultStore;
     beforeEach(async () => {
       store = await backend.create();
@@ -176,7 +177,7 @@ for (const backend of STORE_BACKENDS) {
 
 const postgres = STORE_BACKENDS.find((backend) => backend.name.startsWith('PostgreSQL'));
 
-describe.skipIf(!postgres?.enabled)('replicas starting together on an empty PostgreSQL vault', () => {
+describe('replicas starting together on an empty PostgreSQL vault', needs(...(postgres?.requires ?? [])), () => {
   it('with different keys: the first to record its key wins, the others are refused', async () => {
     const store = await (postgres as NonNullable<typeof postgres>).create();
     try {

@@ -14,6 +14,7 @@ import type { SqlExecutor } from '../../src/vault/sql.js';
 import type { TokenVault } from '../../src/vault/vault.js';
 import { sealV1 } from '../helpers/legacy-vault-format.js';
 import { STORE_BACKENDS, newKey, type VaultStore } from '../helpers/vault-stores.js';
+import { needs } from '../helpers/needs.js';
 
 const idOf = (key: string) => keyIdOf(parseEncryptionKey(key));
 
@@ -36,7 +37,7 @@ async function runCli(args: string[], env: Record<string, string>) {
 }
 
 for (const backend of STORE_BACKENDS) {
-  describe.skipIf(!backend.enabled)(`key rotation, ${backend.name}`, () => {
+  describe(`key rotation, ${backend.name}`, needs(...backend.requires), () => {
     let store: VaultStore;
     let oldKey: string;
     let currentKey: string;

@@ -13,6 +13,7 @@ import { MIGRATIONS, splitStatements } from '../../src/vault/migrations.js';
 import { openVault } from '../../src/vault/open-vault.js';
 import { openPglite, openPostgres, type SqlExecutor } from '../../src/vault/sql.js';
 import { ItemOwnedByAnotherViewerError, SqlTokenVault, type SaveItemInput, type TokenVault } from '../../src/vault/vault.js';
+import { needs } from '../helpers/needs.js';
 
 const DATABASE_URL = process.env.DATABASE_URL;
 
@@ -345,7 +346,7 @@ describe('vault on PGlite (in memory)', () => {
   });
 });
 
-describe.skipIf(!DATABASE_URL)('vault on PostgreSQL', () => {
+describe('vault on PostgreSQL', needs('DATABASE_URL'), () => {
   const url = DATABASE_URL ?? '';
   const runId = randomBytes(6).toString('hex');
   const schemas: string[] = [];
