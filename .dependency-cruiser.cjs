@@ -28,7 +28,8 @@ module.exports = {
     {
       name: 'graphql-goes-through-services',
       severity: 'error',
-      comment: 'Resolvers call services; they do not reach the vault, the guard or the Plaid client. Plaid error classes are union members, so plaid/errors.ts is allowed.',
+      comment:
+        'Resolvers call services; they do not reach the vault, the guard or the Plaid client. Plaid error classes are union members, so plaid/errors.ts is allowed.',
       from: { path: layer('graphql') },
       to: { path: [layer('vault'), layer('guard'), layer('simulator'), '^src/plaid/(?!errors\\.ts$)', WIRING_BUT_CONTEXT] },
     },
@@ -37,7 +38,9 @@ module.exports = {
       severity: 'error',
       comment: 'Services are use cases: no GraphQL, no wiring.',
       from: { path: layer('services') },
-      to: { path: [layer('graphql'), layer('simulator'), layer('auth'), WIRING, '^graphql$|^node_modules/graphql/', '^node_modules/@pothos/'] },
+      to: {
+        path: [layer('graphql'), layer('simulator'), layer('auth'), WIRING, '^graphql$|^node_modules/graphql/', '^node_modules/@pothos/'],
+      },
     },
     {
       name: 'lower-layers-never-up',
@@ -69,10 +72,21 @@ module.exports = {
     {
       name: 'shared-layers-stay-at-the-bottom',
       severity: 'error',
-      comment: 'The catalogue, util and observability are read by every layer, so they import none of them (the catalogue reads Plaid response schemas only).',
+      comment:
+        'The catalogue, util and observability are read by every layer, so they import none of them (the catalogue reads Plaid response schemas only).',
       from: { path: [layer('catalogue'), layer('util'), layer('observability')] },
       to: {
-        path: [layer('services'), layer('graphql'), layer('guard'), layer('vault'), layer('auth'), layer('demo'), layer('simulator'), '^src/plaid/(?!schemas\\.ts$)', WIRING],
+        path: [
+          layer('services'),
+          layer('graphql'),
+          layer('guard'),
+          layer('vault'),
+          layer('auth'),
+          layer('demo'),
+          layer('simulator'),
+          '^src/plaid/(?!schemas\\.ts$)',
+          WIRING,
+        ],
         pathNot: '^src/http/request-id\\.ts$',
       },
     },
@@ -95,7 +109,11 @@ module.exports = {
     doNotFollow: { path: 'node_modules' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'], extensions: ['.ts', '.js'] },
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default'],
+      extensions: ['.ts', '.js'],
+    },
     reporterOptions: { text: { highlightFocused: true } },
   },
 };

@@ -43,7 +43,9 @@ const children: [string, ServiceChild][] = [
 ];
 try {
   for (const [, child] of children) await runLoad({ ...serviceTarget(child.ready), connections, durationSec: 2 });
-  const results = new Map<string, { loaded: LoadResult[]; single: LoadResult[] }>(children.map(([name]) => [name, { loaded: [], single: [] }]));
+  const results = new Map<string, { loaded: LoadResult[]; single: LoadResult[] }>(
+    children.map(([name]) => [name, { loaded: [], single: [] }]),
+  );
   for (let round = 0; round < rounds; round++) {
     // Alternate who goes first, so neither always follows the other's garbage collection.
     const order = round % 2 === 0 ? children : [...children].reverse();
@@ -62,7 +64,9 @@ try {
     rounds: r.loaded.map((x) => x.rps.toFixed(0)).join(' '),
   }));
   for (const s of summary) {
-    console.log(`${s.name.padEnd(22)} ${s.rps.toFixed(0).padStart(6)}/s (${s.rounds})  1 conn p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms  success ${(s.success * 100).toFixed(1)}%`);
+    console.log(
+      `${s.name.padEnd(22)} ${s.rps.toFixed(0).padStart(6)}/s (${s.rounds})  1 conn p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms  success ${(s.success * 100).toFixed(1)}%`,
+    );
   }
   const [a, b] = summary;
   if (a && b) console.log(`B/A throughput ${((b.rps / a.rps) * 100).toFixed(1)}%, 1-connection p50 ${(b.p50 - a.p50).toFixed(2)} ms`);

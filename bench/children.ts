@@ -111,7 +111,8 @@ export async function startServiceChild(options: ServiceChildOptions): Promise<S
     });
   return {
     ...started,
-    stats: (reset = false, gc = false) => ask({ type: 'stats', id: ++nextId, reset, gc }, (m) => (m.type === 'stats' ? m.stats : undefined)),
+    stats: (reset = false, gc = false) =>
+      ask({ type: 'stats', id: ++nextId, reset, gc }, (m) => (m.type === 'stats' ? m.stats : undefined)),
     profile: async (action, path) => {
       const request: ParentMessage = { type: 'profile', id: ++nextId, action, ...(path ? { path } : {}) };
       const error = await ask(request, (m) => (m.type === 'profile' ? (m.error ?? '') : undefined));

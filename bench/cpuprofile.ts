@@ -74,7 +74,9 @@ export function summarise(profile: CpuProfile, top = 25): ProfileSummary {
 
 export function formatSummary(summary: ProfileSummary): string {
   const table = (title: string, rows: readonly ProfileLine[]) =>
-    [`${title}`, ...rows.map((r) => `  ${(r.share * 100).toFixed(1).padStart(5)}%  ${r.selfMs.toFixed(0).padStart(7)} ms  ${r.name}`)].join('\n');
+    [`${title}`, ...rows.map((r) => `  ${(r.share * 100).toFixed(1).padStart(5)}%  ${r.selfMs.toFixed(0).padStart(7)} ms  ${r.name}`)].join(
+      '\n',
+    );
   return [
     `total sampled: ${summary.totalMs.toFixed(0)} ms`,
     table('self time by package / file:', summary.places),

@@ -42,7 +42,9 @@ try {
   await service.profile('start');
   const result = await runLoad({ ...target, connections, durationSec: Number(values.duration) });
   await service.profile('stop', file);
-  console.log(`${result.rps.toFixed(0)} requests/s, ${result.successes}/${result.requests} successes, p50 ${result.latency.p50.toFixed(1)} ms`);
+  console.log(
+    `${result.rps.toFixed(0)} requests/s, ${result.successes}/${result.requests} successes, p50 ${result.latency.p50.toFixed(1)} ms`,
+  );
 } finally {
   await service.close();
   await simulator.close();

@@ -66,30 +66,57 @@ export function renderReport(results: BenchResults): string {
   const ratioCell = (o: OverheadResult) =>
     `${pct(o.summary.ratio)} (${rps(o.summary.serviceRps)} vs ${rps(o.summary.directRps)}) ${verdict(o.summary.ratio >= TARGETS.throughputRatio)}`;
   row('1', 'Overhead, Plaid answering at once: throughput vs direct', `≥ ${pct(TARGETS.throughputRatio)}`, (b) => ratioCell(b.overhead));
-  row('1', `Overhead, Plaid taking ${first?.overheadSlowPlaid.options.upstreamLatencyMs ?? ''} ms: throughput vs direct`, `≥ ${pct(TARGETS.throughputRatio)}`, (b) =>
-    ratioCell(b.overheadSlowPlaid),
+  row(
+    '1',
+    `Overhead, Plaid taking ${first?.overheadSlowPlaid.options.upstreamLatencyMs ?? ''} ms: throughput vs direct`,
+    `≥ ${pct(TARGETS.throughputRatio)}`,
+    (b) => ratioCell(b.overheadSlowPlaid),
   );
-  row('1', 'Overhead: latency added, one connection, p50 / p99', `p50 ≤ ${TARGETS.addedP50Ms} ms`, (b) =>
-    `${ms(b.overhead.summary.addedP50)} / ${ms(b.overhead.summary.addedP99)} ${verdict(b.overhead.summary.addedP50 <= TARGETS.addedP50Ms)}`,
+  row(
+    '1',
+    'Overhead: latency added, one connection, p50 / p99',
+    `p50 ≤ ${TARGETS.addedP50Ms} ms`,
+    (b) =>
+      `${ms(b.overhead.summary.addedP50)} / ${ms(b.overhead.summary.addedP99)} ${verdict(b.overhead.summary.addedP50 <= TARGETS.addedP50Ms)}`,
   );
   row('1', 'Overhead: successes, service / direct', '100%', (b) => {
     const all = [b.overhead, b.overheadSlowPlaid];
     return `${all.map((o) => pct(o.summary.serviceSuccess)).join(', ')} / ${all.map((o) => pct(o.summary.directSuccess)).join(', ')}`;
   });
-  row('2', `Slow upstream: ${first?.slowUpstream.options.requests ?? ''} at once, Plaid taking ${first?.slowUpstream.options.latencyMs ?? ''} ms`, 'all succeed', (b) =>
-    `${b.slowUpstream.successes}/${b.slowUpstream.options.requests} in ${ms(b.slowUpstream.wallMs)} ${verdict(b.slowUpstream.successes === b.slowUpstream.options.requests)}`,
+  row(
+    '2',
+    `Slow upstream: ${first?.slowUpstream.options.requests ?? ''} at once, Plaid taking ${first?.slowUpstream.options.latencyMs ?? ''} ms`,
+    'all succeed',
+    (b) =>
+      `${b.slowUpstream.successes}/${b.slowUpstream.options.requests} in ${ms(b.slowUpstream.wallMs)} ${verdict(b.slowUpstream.successes === b.slowUpstream.options.requests)}`,
   );
-  row('2', 'Slow upstream: peak RSS (idle before the burst)', `< ${mb(TARGETS.peakRssBytes)}`, (b) =>
-    `${mb(b.slowUpstream.during.peakRssBytes)} (${mb(b.slowUpstream.before.rssBytes)}) ${verdict(b.slowUpstream.during.peakRssBytes < TARGETS.peakRssBytes)}`,
+  row(
+    '2',
+    'Slow upstream: peak RSS (idle before the burst)',
+    `< ${mb(TARGETS.peakRssBytes)}`,
+    (b) =>
+      `${mb(b.slowUpstream.during.peakRssBytes)} (${mb(b.slowUpstream.before.rssBytes)}) ${verdict(b.slowUpstream.during.peakRssBytes < TARGETS.peakRssBytes)}`,
   );
-  row('2', 'Slow upstream: event-loop delay p99 (max)', `< ${TARGETS.eventLoopP99Ms} ms`, (b) =>
-    `${ms(b.slowUpstream.during.eventLoop.p99Ms)} (${ms(b.slowUpstream.during.eventLoop.maxMs)}) ${verdict(b.slowUpstream.during.eventLoop.p99Ms < TARGETS.eventLoopP99Ms)}`,
+  row(
+    '2',
+    'Slow upstream: event-loop delay p99 (max)',
+    `< ${TARGETS.eventLoopP99Ms} ms`,
+    (b) =>
+      `${ms(b.slowUpstream.during.eventLoop.p99Ms)} (${ms(b.slowUpstream.during.eventLoop.maxMs)}) ${verdict(b.slowUpstream.during.eventLoop.p99Ms < TARGETS.eventLoopP99Ms)}`,
   );
-  row('3', `Single flight: ${first?.singleFlight.options.requests ?? ''} refreshes of one Item`, 'upstream calls = 1', (b) =>
-    `${b.singleFlight.upstreamCalls} call, ${b.singleFlight.successes} successes ${verdict(b.singleFlight.upstreamCalls === 1 && b.singleFlight.successes === b.singleFlight.options.requests)}`,
+  row(
+    '3',
+    `Single flight: ${first?.singleFlight.options.requests ?? ''} refreshes of one Item`,
+    'upstream calls = 1',
+    (b) =>
+      `${b.singleFlight.upstreamCalls} call, ${b.singleFlight.successes} successes ${verdict(b.singleFlight.upstreamCalls === 1 && b.singleFlight.successes === b.singleFlight.options.requests)}`,
   );
-  row('4', `Entities: ${first?.entities.options.representations ?? ''} PlaidItem representations`, '1 vault query; time', (b) =>
-    `${describeQueries(b.entities.vaultQueries)}, ${ms(b.entities.medianMs)} ${verdict(b.entities.vaultQueries.every((q) => q === 1) && b.entities.resolved === b.entities.options.representations)}`,
+  row(
+    '4',
+    `Entities: ${first?.entities.options.representations ?? ''} PlaidItem representations`,
+    '1 vault query; time',
+    (b) =>
+      `${describeQueries(b.entities.vaultQueries)}, ${ms(b.entities.medianMs)} ${verdict(b.entities.vaultQueries.every((q) => q === 1) && b.entities.resolved === b.entities.options.representations)}`,
   );
   const cold = results.coldStart;
   lines.push(

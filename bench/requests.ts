@@ -50,6 +50,10 @@ export async function graphql<T = Record<string, unknown>>(
   query: string,
   variables: Record<string, unknown> = {},
 ): Promise<{ data?: T; errors?: { message: string }[] }> {
-  const response = await fetch(`${url}/graphql`, { method: 'POST', headers: graphqlHeaders(token), body: JSON.stringify({ query, variables }) });
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: graphqlHeaders(token),
+    body: JSON.stringify({ query, variables }),
+  });
   return (await response.json()) as { data?: T; errors?: { message: string }[] };
 }

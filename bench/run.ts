@@ -66,10 +66,17 @@ const loadAtStart = machineLoad();
 
 const backends: BackendResults[] = [];
 const databaseUrl = process.env.BENCH_DATABASE_URL;
-for (const backend of [{ name: 'PGlite vault (embedded)', databaseUrl: undefined }, ...(databaseUrl ? [{ name: 'PostgreSQL vault', databaseUrl }] : [])]) {
+for (const backend of [
+  { name: 'PGlite vault (embedded)', databaseUrl: undefined },
+  ...(databaseUrl ? [{ name: 'PostgreSQL vault', databaseUrl }] : []),
+]) {
   log(`${backend.name}: starting the simulator and the service (${plan.items} Items)`);
   const simulator = await startSimulatorChild();
-  const service = await startServiceChild({ simulator, items: plan.items, ...(backend.databaseUrl ? { databaseUrl: backend.databaseUrl } : {}) });
+  const service = await startServiceChild({
+    simulator,
+    items: plan.items,
+    ...(backend.databaseUrl ? { databaseUrl: backend.databaseUrl } : {}),
+  });
   try {
     // First, on a fresh process: its peak RSS is then the burst's, not an earlier scenario's garbage.
     log('2. slow upstream');
@@ -82,7 +89,14 @@ for (const backend of [{ name: 'PGlite vault (embedded)', databaseUrl: undefined
     const flight = await singleFlight(service, plan.singleFlight);
     log('4. entities');
     const ents = await entities(service, plan.entities);
-    backends.push({ name: backend.name, overhead: over, overheadSlowPlaid: overSlow, slowUpstream: slow, singleFlight: flight, entities: ents });
+    backends.push({
+      name: backend.name,
+      overhead: over,
+      overheadSlowPlaid: overSlow,
+      slowUpstream: slow,
+      singleFlight: flight,
+      entities: ents,
+    });
   } finally {
     await service.close();
     await simulator.close();

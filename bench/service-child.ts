@@ -55,7 +55,11 @@ setInterval(() => {
 }, 50).unref();
 
 let simulator = process.env.BENCH_SIMULATOR_URL
-  ? { url: process.env.BENCH_SIMULATOR_URL, clientId: process.env.BENCH_SIMULATOR_CLIENT_ID ?? '', secret: process.env.BENCH_SIMULATOR_SECRET ?? '' }
+  ? {
+      url: process.env.BENCH_SIMULATOR_URL,
+      clientId: process.env.BENCH_SIMULATOR_CLIENT_ID ?? '',
+      secret: process.env.BENCH_SIMULATOR_SECRET ?? '',
+    }
   : null;
 let closeSimulator = () => Promise.resolve();
 if (!simulator) {
@@ -71,7 +75,9 @@ if (!simulator) {
 
 const databaseUrl = process.env.BENCH_DATABASE_URL;
 const schema = `bench_${randomBytes(5).toString('hex')}`;
-const vaultEnv = databaseUrl ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {};
+const vaultEnv = databaseUrl
+  ? { DATABASE_URL: databaseUrl, DATABASE_SCHEMA: schema, TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64') }
+  : {};
 
 const loaded = loadConfig({
   ...vaultEnv,
@@ -94,7 +100,10 @@ const loadedQuotas = loaded.quotas as unknown as Record<string, unknown>;
 const quotas =
   'endpoints' in loadedQuotas
     ? {
-        endpoints: Object.fromEntries(Object.keys(loaded.quotas.endpoints).map((endpoint) => [endpoint, unlimited])) as Record<GuardedEndpoint, typeof unlimited>,
+        endpoints: Object.fromEntries(Object.keys(loaded.quotas.endpoints).map((endpoint) => [endpoint, unlimited])) as Record<
+          GuardedEndpoint,
+          typeof unlimited
+        >,
         link: { perViewerPerHour: UNLIMITED, perClientPerMinute: UNLIMITED },
       }
     : Object.fromEntries(Object.keys(loadedQuotas).map((endpoint) => [endpoint, unlimited]));
@@ -102,7 +111,11 @@ const config = { ...loaded, quotas } as AppConfig;
 
 const runtime = await createRuntime(config);
 // Older revisions (bench:ab) kept the vault in `services` and counted statements on it.
-const legacy = runtime as unknown as { services: { vault?: TokenVault & { queryCount?: number } }; vault?: TokenVault; metrics: { vaultStatements?: () => number } };
+const legacy = runtime as unknown as {
+  services: { vault?: TokenVault & { queryCount?: number } };
+  vault?: TokenVault;
+  metrics: { vaultStatements?: () => number };
+};
 const vault = (legacy.vault ?? legacy.services.vault) as TokenVault;
 const vaultStatements = () => legacy.metrics.vaultStatements?.() ?? legacy.services.vault?.queryCount ?? 0;
 const http = await listen(runtime.app, config.host, config.port);
@@ -180,7 +193,10 @@ async function seedItems(n: number): Promise<BenchItem[]> {
   const out: BenchItem[] = [];
   for (let start = 0; start < n; start += 20) {
     const batch = Array.from({ length: Math.min(20, n - start) }, async () => {
-      const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions', 'identity'] });
+      const { publicToken } = await runtime.plaid.createSandboxPublicToken({
+        institutionId: 'ins_109508',
+        initialProducts: ['transactions', 'identity'],
+      });
       const item = await runtime.services.link.linkItem(callerFor(VIEWER), publicToken);
       const accessToken = await vault.getAccessToken(VIEWER, item.id);
       if (accessToken === null) throw new Error('a seeded Item was not stored');

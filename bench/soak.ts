@@ -61,8 +61,10 @@ function nextCall(ready: ServiceReady): Call {
   const r = Math.random();
   if (r < 0.35) return { token: ready.token, query: documents.transactions, variables: { itemId: healthy() } };
   if (r < 0.5) return { token: ready.token, query: documents.identity, variables: { itemId: healthy() } };
-  if (r < 0.62) return { token: ready.token, query: documents.cashflow, variables: { itemId: healthy(), days: 1 + Math.floor(Math.random() * 730) } };
-  if (r < 0.72) return { token: ready.demoToken, query: pick([documents.transactions, documents.identity]), variables: { itemId: fixture() } };
+  if (r < 0.62)
+    return { token: ready.token, query: documents.cashflow, variables: { itemId: healthy(), days: 1 + Math.floor(Math.random() * 730) } };
+  if (r < 0.72)
+    return { token: ready.demoToken, query: pick([documents.transactions, documents.identity]), variables: { itemId: fixture() } };
   if (r < 0.8) return { token: ready.demoToken, query: documents.user, variables: {} };
   if (r < 0.95) return { token: pick([ready.token, ready.demoToken]), query: documents.viewer, variables: {} };
   if (r < 0.97) return { token: ready.token, query: documents.cashflow, variables: { itemId: healthy(), days: 0 } };
@@ -86,7 +88,8 @@ function classify(status: number, body: string): string[] {
     const results = (value as { results?: { error?: { __typename?: string } | null }[] } | null)?.results ?? [];
     for (const result of results) out.push(`${field}.results: ${result.error?.__typename ?? 'ok'}`);
   }
-  for (const error of json.errors ?? []) out.push(`error: ${typeof error.extensions?.code === 'string' ? error.extensions.code : 'no code'}`);
+  for (const error of json.errors ?? [])
+    out.push(`error: ${typeof error.extensions?.code === 'string' ? error.extensions.code : 'no code'}`);
   return out.length > 0 ? out : [`HTTP ${status}`];
 }
 
@@ -179,7 +182,9 @@ await clearFaults(ready.simulatorUrl);
 const end = await service.stats(false, true);
 await service.close();
 
-console.log(`\nsoak done after ${elapsed()}: ${requests} requests (${(requests / (minutes * 60)).toFixed(0)}/s), ${transportErrors} transport errors, ${result.timeouts} timeouts, ${faults} faults injected`);
+console.log(
+  `\nsoak done after ${elapsed()}: ${requests} requests (${(requests / (minutes * 60)).toFixed(0)}/s), ${transportErrors} transport errors, ${result.timeouts} timeouts, ${faults} faults injected`,
+);
 console.log('answers by field and __typename:');
 for (const [key, n] of [...counts].sort((a, b) => a[0].localeCompare(b[0]))) console.log(`  ${String(n).padStart(8)}  ${key}`);
 console.log(`memory: start ${memory(start)}; end ${memory(end)}; heap growth ${mb(end.heapUsedBytes - start.heapUsedBytes)}`);

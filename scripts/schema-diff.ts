@@ -75,7 +75,11 @@ export async function diffSchemas(before: string, after: string, changelog: stri
   const unreleased = unreleasedSection(changelog);
   // Change's type parameter defaults to `any`; these are the fields read here.
   const changes = (await diff(build(before), build(after))) as unknown as readonly InspectorChange[];
-  const classify = (change: InspectorChange): ClassifiedChange => ({ coordinate: change.path ?? change.type, message: change.message, type: change.type });
+  const classify = (change: InspectorChange): ClassifiedChange => ({
+    coordinate: change.path ?? change.type,
+    message: change.message,
+    type: change.type,
+  });
   const breaking = changes
     .filter((c) => c.criticality.level === CriticalityLevel.Breaking)
     .map((c) => {
@@ -91,19 +95,27 @@ export async function diffSchemas(before: string, after: string, changelog: stri
 }
 
 /** The report's lines and whether the check passes. */
-export function report(result: SchemaDiff, names: { schema: string; baseline: string; changelog: string }, verbose = false): { lines: string[]; ok: boolean } {
+export function report(
+  result: SchemaDiff,
+  names: { schema: string; baseline: string; changelog: string },
+  verbose = false,
+): { lines: string[]; ok: boolean } {
   const lines = [
     `schema diff: ${names.schema} against ${names.baseline} (the last released schema): ` +
       `${result.breaking.length} breaking, ${result.dangerous.length} dangerous, ${result.safe.length} safe`,
   ];
   for (const change of result.breaking) {
-    lines.push(`  breaking   ${change.coordinate}: ${change.message} (${change.announced ? `announced in ${names.changelog}` : 'NOT ANNOUNCED'})`);
+    lines.push(
+      `  breaking   ${change.coordinate}: ${change.message} (${change.announced ? `announced in ${names.changelog}` : 'NOT ANNOUNCED'})`,
+    );
   }
   for (const change of result.dangerous) lines.push(`  dangerous  ${change.coordinate}: ${change.message}`);
   if (verbose) for (const change of result.safe) lines.push(`  safe       ${change.coordinate}: ${change.message}`);
   const ok = result.unannounced.length === 0;
   if (ok) {
-    lines.push(result.breaking.length === 0 ? 'schema diff: ok, no breaking change' : 'schema diff: ok, every breaking change is announced');
+    lines.push(
+      result.breaking.length === 0 ? 'schema diff: ok, no breaking change' : 'schema diff: ok, every breaking change is announced',
+    );
   } else {
     lines.push(
       `schema diff: ${result.unannounced.length} breaking change(s) not announced: name ${result.unannounced.map((c) => `\`${c.coordinate}\``).join(', ')} ` +

@@ -39,11 +39,16 @@ export interface LocalSupergraph {
   close(): Promise<void>;
 }
 
-export async function startLocalSupergraph(options: { gatewayPort?: number; env?: NodeJS.ProcessEnv; logging?: boolean } = {}): Promise<LocalSupergraph> {
+export async function startLocalSupergraph(
+  options: { gatewayPort?: number; env?: NodeJS.ProcessEnv; logging?: boolean } = {},
+): Promise<LocalSupergraph> {
   const runtime = await createRuntime(loadConfig({ ...(options.env ?? process.env), PORT: '0' }));
   const closers: (() => unknown)[] = [() => runtime.close()];
   const close = async () => {
-    for (const closeOne of closers.reverse()) await Promise.resolve().then(closeOne).catch(() => {});
+    for (const closeOne of closers.reverse())
+      await Promise.resolve()
+        .then(closeOne)
+        .catch(() => {});
     closers.length = 0;
   };
   try {
@@ -73,7 +78,10 @@ export async function startLocalSupergraph(options: { gatewayPort?: number; env?
       plugins: () => [
         useGraphiQL({
           endpoint: '/graphql',
-          options: { ...graphiqlOptions(demoToken ? { Authorization: `Bearer ${demoToken}` } : {}, {}, FEDERATED_EXAMPLE), title: 'Local supergraph (Hive Gateway)' },
+          options: {
+            ...graphiqlOptions(demoToken ? { Authorization: `Bearer ${demoToken}` } : {}, {}, FEDERATED_EXAMPLE),
+            title: 'Local supergraph (Hive Gateway)',
+          },
           storageNamespace: 'plaid-refresh-graphql-supergraph',
         }),
       ],

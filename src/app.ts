@@ -117,7 +117,9 @@ export function createApp(deps: AppDeps): App {
       useBodyLimit(deps.maxBodyBytes ?? 1_048_576),
       // Browsers send "simple" requests (GET, form posts, text/plain) without a CORS preflight; those
       // must carry a header a page cannot set cross-site. JSON POSTs (every GraphQL client) pass as is.
-      ...(deps.csrfPrevention === false ? [] : [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] })]),
+      ...(deps.csrfPrevention === false
+        ? []
+        : [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] })]),
       EnvelopArmorPlugin({
         maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, ...asValidationError },
         // Gateways alias little (`_entities` batches arrive as one variable), so this binds clients.
@@ -146,7 +148,9 @@ const asValidationError = {
   onReject: [
     (context: ValidationContext | null, error: GraphQLError) => {
       context?.reportError(
-        new GraphQLError(error.message.replace(/^Syntax Error: /, ''), { extensions: { code: 'OPERATION_LIMIT_EXCEEDED', http: { status: 400 } } }),
+        new GraphQLError(error.message.replace(/^Syntax Error: /, ''), {
+          extensions: { code: 'OPERATION_LIMIT_EXCEEDED', http: { status: 400 } },
+        }),
       );
     },
   ],

@@ -69,7 +69,12 @@ const AppEnv = z.object({
   TOKEN_ENCRYPTION_KEY: optionalString.pipe(encryptionKey().optional()),
   TOKEN_ENCRYPTION_PREVIOUS_KEYS: optionalString.transform(splitKeyList).pipe(z.array(encryptionKey())),
   DATABASE_URL: optionalString.pipe(z.string().refine(isPostgresUrl, DATABASE_URL_FORMAT).optional()),
-  DATABASE_SCHEMA: optionalString.pipe(z.string().regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier').optional()),
+  DATABASE_SCHEMA: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/, 'lower-case SQL identifier')
+      .optional(),
+  ),
   VAULT_DATA_DIR: optionalString,
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   INTROSPECTION: z.enum(['true', 'false']).optional(),
@@ -99,7 +104,6 @@ const AppEnv = z.object({
   LINK_PER_VIEWER_PER_HOUR: int(1, 100_000).default(10),
   LINK_PER_CLIENT_PER_MINUTE: int(1, 100_000).default(100),
 });
-
 
 export interface PlaidConfig {
   /** null in embedded mode: no credentials, so the service talks to its own simulator. */
@@ -156,7 +160,6 @@ export function loadPlaidConfig(env: NodeJS.ProcessEnv = process.env): PlaidConf
     maxConnections: e.PLAID_MAX_CONNECTIONS ?? null,
   });
 }
-
 
 export interface AppConfig {
   readonly production: boolean;
@@ -234,16 +237,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const production = e.NODE_ENV === 'production';
   const embedded = plaid.credentials === null;
   const problems: string[] = [];
-  if (production && embedded) problems.push('PLAID_CLIENT_ID and PLAID_SECRET are required in production (embedded mode is for development)');
+  if (production && embedded)
+    problems.push('PLAID_CLIENT_ID and PLAID_SECRET are required in production (embedded mode is for development)');
   if (production && !e.TOKEN_ENCRYPTION_KEY) problems.push('TOKEN_ENCRYPTION_KEY is required in production (openssl rand -base64 32)');
   if (production && !e.DATABASE_URL && !e.VAULT_DATA_DIR) {
     problems.push('DATABASE_URL (or VAULT_DATA_DIR) is required in production: an in-memory vault loses every linked Item on restart');
   }
-  if (!embedded && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL) problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required with Plaid credentials');
+  if (!embedded && !e.AUTH_JWT_SECRET && !e.AUTH_JWKS_URL)
+    problems.push('AUTH_JWT_SECRET or AUTH_JWKS_URL is required with Plaid credentials');
   if (e.AUTH_JWT_SECRET && e.AUTH_JWT_SECRET.length < MIN_JWT_SECRET_LENGTH) {
     problems.push(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters`);
   }
-  if (e.GRAPHIQL === 'true' && e.INTROSPECTION === 'false') problems.push('GRAPHIQL=true needs INTROSPECTION (GraphiQL reads the schema by introspection)');
+  if (e.GRAPHIQL === 'true' && e.INTROSPECTION === 'false')
+    problems.push('GRAPHIQL=true needs INTROSPECTION (GraphiQL reads the schema by introspection)');
   if (e.TOKEN_ENCRYPTION_PREVIOUS_KEYS.length > 0 && !e.TOKEN_ENCRYPTION_KEY) {
     problems.push('TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY (the current key, for new writes)');
   }
@@ -288,7 +294,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       drainMs: e.SHUTDOWN_DRAIN_MS,
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     },
-    limits: { maxDepth: e.GRAPHQL_MAX_DEPTH, maxAliases: e.GRAPHQL_MAX_ALIASES, maxTokens: e.GRAPHQL_MAX_TOKENS, maxCost: e.GRAPHQL_MAX_COST },
+    limits: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxTokens: e.GRAPHQL_MAX_TOKENS,
+      maxCost: e.GRAPHQL_MAX_COST,
+    },
     redis: e.REDIS_URL
       ? {
           url: e.REDIS_URL,
@@ -302,7 +313,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
       endpoints: Object.fromEntries(
         REFRESH_PRODUCTS.map(({ endpoint, quota }) => [
           endpoint,
-          { perTarget: quotas[quota.perTargetVariable] ?? quota.perTarget, perViewer: e.QUOTA_PER_VIEWER, perClient: quotas[quota.perClientVariable] ?? quota.perClient },
+          {
+            perTarget: quotas[quota.perTargetVariable] ?? quota.perTarget,
+            perViewer: e.QUOTA_PER_VIEWER,
+            perClient: quotas[quota.perClientVariable] ?? quota.perClient,
+          },
         ]),
       ) as GuardLimits['endpoints'],
       link: { perViewerPerHour: e.LINK_PER_VIEWER_PER_HOUR, perClientPerMinute: e.LINK_PER_CLIENT_PER_MINUTE },

@@ -55,11 +55,14 @@ async function main(): Promise<void> {
     const { drainMs, shutdownTimeoutMs } = config.http;
     logger.info({ signal, inFlight: http.inFlight(), drainMs, graceMs: shutdownTimeoutMs }, 'shutting down');
     // Whatever hangs below, the process ends within its bound.
-    setTimeout(() => {
-      logger.error({ durationMs: Date.now() - started }, 'shutdown took too long; exiting');
-      logger.flush();
-      process.exit(1);
-    }, drainMs + shutdownTimeoutMs + CLOSE_BOUND_MS).unref();
+    setTimeout(
+      () => {
+        logger.error({ durationMs: Date.now() - started }, 'shutdown took too long; exiting');
+        logger.flush();
+        process.exit(1);
+      },
+      drainMs + shutdownTimeoutMs + CLOSE_BOUND_MS,
+    ).unref();
     runtime.drain();
     http.drain();
     // Still serving: requests routed here before the load balancer saw the 503 are answered.

@@ -69,7 +69,12 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     options.logger ??
     createLogger({
       level: config.logLevel,
-      secrets: [config.plaid.credentials?.secret, config.auth.jwtSecret, config.vault.encryptionKey, ...config.vault.previousEncryptionKeys],
+      secrets: [
+        config.plaid.credentials?.secret,
+        config.auth.jwtSecret,
+        config.vault.encryptionKey,
+        ...config.vault.previousEncryptionKeys,
+      ],
       ...(options.logDestination ? { destination: options.logDestination } : {}),
     });
   const metrics = options.metrics ?? createMetrics();
@@ -240,7 +245,10 @@ function linkSpoolFor(config: AppConfig, vault: TokenVault): LinkSpool | null {
   if (linkSpoolDir) return new LinkSpool(linkSpoolDir, vault);
   if (dataDir) return new LinkSpool(join(dataDir, 'link-spool'), vault);
   if (!databaseUrl) return null;
-  const name = createHash('sha256').update(`${databaseUrl}\n${schema ?? ''}`).digest('hex').slice(0, 16);
+  const name = createHash('sha256')
+    .update(`${databaseUrl}\n${schema ?? ''}`)
+    .digest('hex')
+    .slice(0, 16);
   return new LinkSpool(join(tmpdir(), `plaid-refresh-graphql-link-spool-${name}`), vault);
 }
 
@@ -253,7 +261,10 @@ function replaySpoolEvery(spool: LinkSpool, everyMs: number, logger: Logger): ()
       .then((result) => {
         if (result.saved > 0) logger.info({ saved: result.saved, left: result.left }, 'link spool: Items saved to the vault');
         if (result.unreadable + result.refused > 0) {
-          logger.error({ unreadable: result.unreadable, refused: result.refused, directory: spool.directory }, 'link spool: Items that cannot be saved');
+          logger.error(
+            { unreadable: result.unreadable, refused: result.refused, directory: spool.directory },
+            'link spool: Items that cannot be saved',
+          );
         }
       })
       .catch((error: unknown) => logger.warn({ err: error }, 'link spool: replay failed'));

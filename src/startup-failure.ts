@@ -43,7 +43,12 @@ export function redisFailure(error: unknown, redisUrl: string): RedisUnreachable
     // config.ts validated it; keep the generic name.
   }
   const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
-  const why = typeof code === 'string' ? code : error instanceof Error && /timeout|timed out/i.test(error.message) ? 'no answer in time' : 'no answer';
+  const why =
+    typeof code === 'string'
+      ? code
+      : error instanceof Error && /timeout|timed out/i.test(error.message)
+        ? 'no answer in time'
+        : 'no answer';
   return new RedisUnreachableError(`cannot connect to Redis at ${target}: ${why} (REDIS_URL)`, { cause: error });
 }
 

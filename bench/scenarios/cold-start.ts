@@ -38,7 +38,8 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
   const nodeImportMs: number[] = [];
   const tsxCliMs: number[] = [];
   const compiledMs: number[] = [];
-  if (options.compiled) execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  if (options.compiled)
+    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
   // The first start after an install runs initdb and saves the cluster (src/vault/pglite-snapshot.ts);
   // timed in full runs only, since it costs seconds.
   let firstStartMs = Number.NaN;
@@ -73,7 +74,11 @@ async function timeToHealthy(command: readonly string[]): Promise<number> {
   const [executable, ...args] = command;
   if (!executable) throw new Error('no command');
   const started = performance.now();
-  const child = spawn(executable, args, { cwd: ROOT, env: { ...env, PORT: String(port), HOST: '127.0.0.1', SHUTDOWN_DRAIN_MS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(executable, args, {
+    cwd: ROOT,
+    env: { ...env, PORT: String(port), HOST: '127.0.0.1', SHUTDOWN_DRAIN_MS: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -81,7 +86,8 @@ async function timeToHealthy(command: readonly string[]): Promise<number> {
   try {
     for (;;) {
       if (child.exitCode !== null) throw new Error(`${command.join(' ')} exited with ${child.exitCode}:\n${output}`);
-      if (performance.now() - started > START_TIMEOUT_MS) throw new Error(`${command.join(' ')} not healthy after ${START_TIMEOUT_MS} ms:\n${output}`);
+      if (performance.now() - started > START_TIMEOUT_MS)
+        throw new Error(`${command.join(' ')} not healthy after ${START_TIMEOUT_MS} ms:\n${output}`);
       if (await healthy(port)) return performance.now() - started;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }

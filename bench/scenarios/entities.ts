@@ -24,7 +24,13 @@ export interface EntitiesResult {
 const QUERY = /* GraphQL */ `
   query Entities($representations: [_Any!]!) {
     _entities(representations: $representations) {
-      ... on PlaidItem { id institutionId institutionName products linkedAt }
+      ... on PlaidItem {
+        id
+        institutionId
+        institutionName
+        products
+        linkedAt
+      }
     }
   }
 `;
@@ -32,7 +38,8 @@ const QUERY = /* GraphQL */ `
 export async function entities(service: ServiceChild, options: EntitiesOptions): Promise<EntitiesResult> {
   const { ready } = service;
   const ids = ready.items.slice(0, options.representations).map((item) => item.id);
-  if (ids.length < options.representations) throw new Error(`entities needs ${options.representations} Items, the service has ${ids.length}`);
+  if (ids.length < options.representations)
+    throw new Error(`entities needs ${options.representations} Items, the service has ${ids.length}`);
   const representations = ids.map((id) => ({ __typename: 'PlaidItem', id }));
   const timesMs: number[] = [];
   const vaultQueries: number[] = [];

@@ -78,7 +78,12 @@ export async function overhead(service: ServiceChild, options: OverheadOptions):
 }
 
 function summarise(throughput: OverheadResult['throughput'], latency: OverheadResult['latency']): OverheadResult['summary'] {
-  const success = (runs: LoadResult[]) => runs.reduce((a, r) => a + r.successes, 0) / Math.max(1, runs.reduce((a, r) => a + r.requests, 0));
+  const success = (runs: LoadResult[]) =>
+    runs.reduce((a, r) => a + r.successes, 0) /
+    Math.max(
+      1,
+      runs.reduce((a, r) => a + r.requests, 0),
+    );
   const all = [...throughput, ...latency];
   return {
     serviceRps: median(throughput.map((r) => r.service.rps)),

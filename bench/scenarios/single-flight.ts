@@ -30,7 +30,11 @@ export async function singleFlight(service: ServiceChild, options: SingleFlightO
   const item = ready.items.at(-1);
   if (!item) throw new Error('no Items');
   await clearRequests(ready.simulatorUrl);
-  await addFault(ready.simulatorUrl, { endpoint: '/transactions/refresh', item_id: item.id, effect: { type: 'latency', ms: options.latencyMs } });
+  await addFault(ready.simulatorUrl, {
+    endpoint: '/transactions/refresh',
+    item_id: item.id,
+    effect: { type: 'latency', ms: options.latencyMs },
+  });
   const client = new Pool(ready.url, { connections: options.requests });
   const headers = graphqlHeaders(ready.token);
   try {

@@ -31,7 +31,8 @@ export interface SlowUpstreamResult {
 
 export async function slowUpstream(service: ServiceChild, options: SlowUpstreamOptions): Promise<SlowUpstreamResult> {
   const { ready } = service;
-  if (ready.items.length < options.requests) throw new Error(`slow upstream needs ${options.requests} Items, the service has ${ready.items.length}`);
+  if (ready.items.length < options.requests)
+    throw new Error(`slow upstream needs ${options.requests} Items, the service has ${ready.items.length}`);
   await clearRequests(ready.simulatorUrl);
   await addFault(ready.simulatorUrl, { endpoint: '/transactions/refresh', effect: { type: 'latency', ms: options.latencyMs } });
   // The load side must not queue either: one connection per request.

@@ -4,7 +4,12 @@
  * be issued in the future (beyond the clock skew) and may not live longer than the configured bound.
  */
 import { errors, jwtVerify, type JWTPayload, type JWTVerifyOptions } from 'jose';
-import { createIdentityProvider, IdentityProviderUnavailableError, type IdentityProvider, type IdentityProviderOptions } from './identity-provider.js';
+import {
+  createIdentityProvider,
+  IdentityProviderUnavailableError,
+  type IdentityProvider,
+  type IdentityProviderOptions,
+} from './identity-provider.js';
 import { VerifiedTokenCache } from './token-cache.js';
 import { isPlausibleId } from '../util/ids.js';
 import { SingleFlight } from '../util/single-flight.js';
@@ -96,7 +101,8 @@ export function createAuthenticator(config: AuthConfig): JwtAuthenticator {
     const { sub, exp } = payload;
     if (typeof sub !== 'string' || sub === '') throw new AuthenticationError('the token has no subject');
     // The subject becomes the viewer id in SQL and Redis keys: the same rules as any id.
-    if (!isPlausibleId(sub)) throw new AuthenticationError('the token subject is not a valid id (at most 256 characters, no control characters)');
+    if (!isPlausibleId(sub))
+      throw new AuthenticationError('the token subject is not a valid id (at most 256 characters, no control characters)');
     const viewer: Viewer = Object.freeze({ id: sub });
     verified.set(token, viewer, typeof exp === 'number' ? exp * 1000 : undefined);
     return viewer;
@@ -132,7 +138,8 @@ function lifetimeRefusal(payload: JWTPayload, nowSeconds: number, skewSeconds: n
   const { iat, exp } = payload;
   if (typeof exp !== 'number') return 'the token has no expiry (exp claim)';
   if (typeof iat === 'number') {
-    if (iat > nowSeconds + skewSeconds) return 'the token is issued in the future (iat is ahead of the clock by more than the allowed skew)';
+    if (iat > nowSeconds + skewSeconds)
+      return 'the token is issued in the future (iat is ahead of the clock by more than the allowed skew)';
     if (exp - iat > maxLifetimeSeconds) return 'the token lives longer than allowed (exp - iat is above the maximum lifetime)';
     return null;
   }

@@ -64,7 +64,11 @@ export const IDENTITY_PROVIDER_PROBE_REUSE_MS = 10_000;
  * key set fetched within the cooldown, several keys match it, or its alg cannot use a JWKS.
  * Anything else out of the key function comes from fetching or reading the key set.
  */
-const TOKEN_FAULTS: readonly (new (...args: never[]) => Error)[] = [errors.JWKSNoMatchingKey, errors.JWKSMultipleMatchingKeys, errors.JOSENotSupported];
+const TOKEN_FAULTS: readonly (new (...args: never[]) => Error)[] = [
+  errors.JWKSNoMatchingKey,
+  errors.JWKSMultipleMatchingKeys,
+  errors.JOSENotSupported,
+];
 
 export function createIdentityProvider(options: IdentityProviderOptions): IdentityProvider {
   // jose records each successful fetch's time (uat) in this object; we only read it.

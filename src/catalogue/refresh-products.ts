@@ -69,7 +69,11 @@ export interface UserRefreshProduct<Key extends string = string, Endpoint extend
 }
 
 const TRANSACTIONS_WEBHOOKS: readonly WebhookFact[] = [
-  { type: 'TRANSACTIONS', code: 'SYNC_UPDATES_AVAILABLE', meaning: 'something was added, modified or removed (for /transactions/sync users)' },
+  {
+    type: 'TRANSACTIONS',
+    code: 'SYNC_UPDATES_AVAILABLE',
+    meaning: 'something was added, modified or removed (for /transactions/sync users)',
+  },
   { type: 'TRANSACTIONS', code: 'DEFAULT_UPDATE', meaning: 'new transactions were found (`new_transactions`)' },
   { type: 'TRANSACTIONS', code: 'TRANSACTIONS_REMOVED', meaning: 'transactions were removed (`removed_transactions`)' },
 ];
@@ -94,7 +98,8 @@ export const ITEM_PRODUCTS = [
     linkProducts: ['transactions'],
     graphql: {
       field: 'refreshTransactions',
-      description: 'Asks Plaid for the newest transactions of one Item (/transactions/refresh). Billed per call by Plaid; limited to 2 per Item per minute.',
+      description:
+        'Asks Plaid for the newest transactions of one Item (/transactions/refresh). Billed per call by Plaid; limited to 2 per Item per minute.',
     },
   },
   {
@@ -111,7 +116,11 @@ export const ITEM_PRODUCTS = [
       source: "Plaid documents none; billed per call, so Transactions' budget",
     },
     webhooks: [
-      { type: 'IDENTITY', code: 'DEFAULT_UPDATE', meaning: 'identity data changed (`account_ids_with_updated_identity`); a beta webhook at Plaid' },
+      {
+        type: 'IDENTITY',
+        code: 'DEFAULT_UPDATE',
+        meaning: 'identity data changed (`account_ids_with_updated_identity`); a beta webhook at Plaid',
+      },
       ITEM_ERROR_WEBHOOK,
     ],
     linkProducts: ['identity'],
@@ -186,7 +195,8 @@ export const USER_PRODUCT = {
   linkProducts: ['transactions'],
   graphql: {
     field: 'refreshUserFinancialData',
-    description: "Refreshes every Item of the caller's Plaid user (/user/financial_data/refresh): Transactions, Investments and Liabilities.",
+    description:
+      "Refreshes every Item of the caller's Plaid user (/user/financial_data/refresh): Transactions, Investments and Liabilities.",
   },
 } as const satisfies UserRefreshProduct;
 
@@ -209,7 +219,8 @@ export function itemProduct(key: ItemProductKey): ItemProduct {
 export type RefreshArgs = Readonly<Record<string, number>>;
 
 /** The arguments with defaults applied, or why one is not acceptable. */
-export type ResolvedArgs = { readonly ok: true; readonly args: RefreshArgs } | { readonly ok: false; readonly field: string; readonly reason: string };
+export type ResolvedArgs =
+  { readonly ok: true; readonly args: RefreshArgs } | { readonly ok: false; readonly field: string; readonly reason: string };
 
 /**
  * The product's arguments with their defaults, or the first problem: the one place they are

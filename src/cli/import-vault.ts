@@ -62,8 +62,16 @@ export function parseImportFile(json: unknown): ParsedImport {
   const { items, users = [] } = parsed.data;
 
   const problems = [
-    ...duplicates(items.map((item) => item.itemId), 'items', 'itemId'),
-    ...duplicates(users.map((user) => user.viewerId), 'users', 'viewerId'),
+    ...duplicates(
+      items.map((item) => item.itemId),
+      'items',
+      'itemId',
+    ),
+    ...duplicates(
+      users.map((user) => user.viewerId),
+      'users',
+      'viewerId',
+    ),
   ];
   if (problems.length > 0) throw new ImportError(redact(problems, json));
 

@@ -80,7 +80,9 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
       incomplete = true;
       out.log(`${label(keyId)}: ${left} value(s) name this key, which is not configured; they cannot be read`);
     }
-    out.log(incomplete ? 'not finished: some values are not under the current key (see above)' : 'done: every value is under the current key');
+    out.log(
+      incomplete ? 'not finished: some values are not under the current key (see above)' : 'done: every value is under the current key',
+    );
     return incomplete ? 2 : 0;
   } catch (error) {
     out.error(`key rotation failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -47,11 +47,14 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
     return 0;
   }
   if (env.NODE_ENV === 'production') {
-    return refuse('refused with NODE_ENV=production: development tokens are not for production (there, tokens come from your identity provider)');
+    return refuse(
+      'refused with NODE_ENV=production: development tokens are not for production (there, tokens come from your identity provider)',
+    );
   }
   const secret = env.AUTH_JWT_SECRET?.trim() ? env.AUTH_JWT_SECRET : undefined;
   if (!secret) return refuse('AUTH_JWT_SECRET is not set: set it to the secret the service is started with (at least 32 characters)');
-  if (secret.length < MIN_JWT_SECRET_LENGTH) return refuse(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters (the service refuses shorter ones)`);
+  if (secret.length < MIN_JWT_SECRET_LENGTH)
+    return refuse(`AUTH_JWT_SECRET must be at least ${MIN_JWT_SECRET_LENGTH} characters (the service refuses shorter ones)`);
   if (values.sub === undefined) return refuse(`--sub is required; ${USAGE}`);
   const subProblem = idProblem(values.sub);
   if (subProblem) return refuse(`--sub ${subProblem} (the service refuses such a subject)`);
@@ -69,7 +72,9 @@ export async function main(args: readonly string[], env: NodeJS.ProcessEnv = pro
   const maxLifetime = Number(env.AUTH_MAX_TOKEN_LIFETIME_SECONDS?.trim() || AUTH_DEFAULTS.maxTokenLifetimeSeconds);
   if (lifetime <= 0) return refuse(`--expires-in ${JSON.stringify(expiresIn)} must lie in the future`);
   if (Number.isFinite(maxLifetime) && lifetime > maxLifetime) {
-    return refuse(`--expires-in ${expiresIn} is longer than AUTH_MAX_TOKEN_LIFETIME_SECONDS (${maxLifetime} s): the service would refuse the token`);
+    return refuse(
+      `--expires-in ${expiresIn} is longer than AUTH_MAX_TOKEN_LIFETIME_SECONDS (${maxLifetime} s): the service would refuse the token`,
+    );
   }
   out.log(token);
   return 0;

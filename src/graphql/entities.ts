@@ -43,7 +43,9 @@ export function guardEntityRepresentations(schema: GraphQLSchema): void {
     args.representations.map((representation) => {
       const typename = (representation as { __typename?: unknown } | null)?.__typename;
       if (typeof typename !== 'string' || !typenames.has(typename)) {
-        return Promise.reject(badRepresentation(`a representation needs a "__typename" naming an entity of this subgraph (${[...typenames].join(', ')})`));
+        return Promise.reject(
+          badRepresentation(`a representation needs a "__typename" naming an entity of this subgraph (${[...typenames].join(', ')})`),
+        );
       }
       // The executor runs now, so loads stay in this tick; a throw in it rejects this entity only.
       return new Promise((settle) => {

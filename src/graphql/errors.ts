@@ -33,7 +33,10 @@ import { builder } from './builder.js';
 
 export const NextActionEnum = builder.enumType('NextAction', {
   description: 'What the frontend should do next about an error.',
-  values: Object.fromEntries(NEXT_ACTIONS.map((value) => [value, { value }])) as Record<(typeof NEXT_ACTIONS)[number], { value: (typeof NEXT_ACTIONS)[number] }>,
+  values: Object.fromEntries(NEXT_ACTIONS.map((value) => [value, { value }])) as Record<
+    (typeof NEXT_ACTIONS)[number],
+    { value: (typeof NEXT_ACTIONS)[number] }
+  >,
 });
 
 /** What every error this schema shows has: a thrown error of ours or Plaid's, or a bundle's per-Item error (data). */
@@ -70,7 +73,10 @@ export const PlaidErrorInterface = builder.interfaceRef<PlaidErrorData>('PlaidEr
     errorCode: t.exposeString('errorCode', { description: 'Plaid `error_code`; safe for programmatic use.' }),
     errorCodeReason: t.exposeString('errorCodeReason', { nullable: true, description: 'Plaid `error_code_reason` (OAuth Item errors).' }),
     errorMessage: t.exposeString('errorMessage', { description: 'Plaid `error_message`, for developers.' }),
-    displayMessage: t.exposeString('displayMessage', { nullable: true, description: 'Plaid `display_message`: safe to show to the end user.' }),
+    displayMessage: t.exposeString('displayMessage', {
+      nullable: true,
+      description: 'Plaid `display_message`: safe to show to the end user.',
+    }),
     requestId: t.exposeString('requestId', { nullable: true, description: 'Plaid `request_id`, for Plaid support.' }),
     documentationUrl: t.exposeString('documentationUrl', { nullable: true }),
     suggestedAction: t.exposeString('suggestedAction', { nullable: true }),

@@ -35,7 +35,12 @@ function timed(resolve: GraphQLFieldResolver<unknown, OutcomeSink>): GraphQLFiel
     const started = performance.now();
     const note = async (value: unknown, threw: boolean) => {
       const result = threw ? 'ERROR' : await typeNameOf(value, info.returnType, context, info);
-      context.outcomes.push({ field: info.fieldName, result, durationMs: performance.now() - started, plaidRequestIds: requestIdsOf(value) });
+      context.outcomes.push({
+        field: info.fieldName,
+        result,
+        durationMs: performance.now() - started,
+        plaidRequestIds: requestIdsOf(value),
+      });
     };
     try {
       const value: unknown = await resolve(source, args, context, info);

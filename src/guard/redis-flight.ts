@@ -90,10 +90,13 @@ export class RedisFlight {
   }
 
   private async lead<T>(key: string, lockKey: string, token: string, call: () => Promise<T>): Promise<T> {
-    const renewal = setInterval(() => {
-      // A missed renewal is survivable: the lock lasts a full TTL, and the next renewal may land.
-      this.redis.eval(RENEW, 1, lockKey, token, String(this.lockTtlMs)).catch(() => {});
-    }, Math.max(10, Math.floor(this.lockTtlMs / 3)));
+    const renewal = setInterval(
+      () => {
+        // A missed renewal is survivable: the lock lasts a full TTL, and the next renewal may land.
+        this.redis.eval(RENEW, 1, lockKey, token, String(this.lockTtlMs)).catch(() => {});
+      },
+      Math.max(10, Math.floor(this.lockTtlMs / 3)),
+    );
     renewal.unref();
     let outcome: FlightOutcome;
     try {

@@ -44,7 +44,11 @@ export class RedisQuotaLimiter implements QuotaLimiter {
   async take(rules: readonly QuotaRule[]): Promise<QuotaDecision> {
     const keys = rules.map((rule) => this.prefix + rule.key);
     const args = [randomUUID(), ...rules.flatMap((rule) => [String(rule.windowMs), String(rule.limit)])];
-    const answer = (await viaRedis('quota', false, () => this.redis.eval(TAKE, keys.length, ...keys, ...args))) as [number, number?, string?];
+    const answer = (await viaRedis('quota', false, () => this.redis.eval(TAKE, keys.length, ...keys, ...args))) as [
+      number,
+      number?,
+      string?,
+    ];
     if (answer[0] === 1) return { allowed: true };
     return { allowed: false, retryAfterMs: Number(answer[1]), key: String(answer[2]).slice(this.prefix.length) };
   }

@@ -98,7 +98,11 @@ export class RefreshGuard {
     const lead = async (): Promise<T> => {
       await this.take(endpoint, rules);
       // A refused or uncoordinated re-send is simply not made: the caller gets Plaid's own answer.
-      const resend: ResendGate = () => this.take(endpoint, rules, false).then(() => true, () => false);
+      const resend: ResendGate = () =>
+        this.take(endpoint, rules, false).then(
+          () => true,
+          () => false,
+        );
       try {
         return await call(resend);
       } catch (error) {

@@ -40,7 +40,11 @@ export function exampleDocument(): string {
  */
 export type GraphiQLPageOptions = GraphiQLOptions & { readonly query?: string; readonly variables?: string };
 
-export function graphiqlOptions(headers: Record<string, string>, variables: Record<string, unknown> = {}, query = exampleDocument()): GraphiQLPageOptions {
+export function graphiqlOptions(
+  headers: Record<string, string>,
+  variables: Record<string, unknown> = {},
+  query = exampleDocument(),
+): GraphiQLPageOptions {
   const headerText = JSON.stringify(headers, null, 2);
   return {
     title: 'Plaid refresh GraphQL',
@@ -131,7 +135,11 @@ async function loadAssets(): Promise<GraphiQLAssets> {
   const icon = /^data:([^;,]+);base64,(.*)$/.exec(bundle.favicon);
   const iconType = icon?.[1] ?? '';
   const favicon = icon
-    ? add('favicon', iconType.endsWith('icon') ? 'ico' : (iconType.split('/')[1] ?? 'img'), new StaticBody(Buffer.from(icon[2] ?? '', 'base64'), iconType))
+    ? add(
+        'favicon',
+        iconType.endsWith('icon') ? 'ico' : (iconType.split('/')[1] ?? 'img'),
+        new StaticBody(Buffer.from(icon[2] ?? '', 'base64'), iconType),
+      )
     : bundle.favicon;
   const result = {
     css: add('graphiql', 'css', new StaticBody(bundle.css, 'text/css; charset=utf-8')),

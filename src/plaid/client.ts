@@ -167,11 +167,19 @@ export class PlaidClient {
    * One of the Item refreshes of the catalogue (/transactions/refresh, /identity/refresh,
    * /cashflow_report/refresh, ...): its endpoint, request body and answer come from the entry.
    */
-  async refreshItem(product: ItemProduct, accessToken: string, args: Readonly<Record<string, number>> = {}, options: CallOptions = {}): Promise<RefreshReceipt> {
+  async refreshItem(
+    product: ItemProduct,
+    accessToken: string,
+    args: Readonly<Record<string, number>> = {},
+    options: CallOptions = {},
+  ): Promise<RefreshReceipt> {
     // Checked here too, so a bad value never becomes a paid call.
     const resolved = resolveArgs(product, args);
     if (!resolved.ok) throw new RangeError(`${resolved.field} ${resolved.reason}`);
-    const body = await this.post(product.endpoint, itemRequestBody(product, accessToken, resolved.args), product.response, { ...options, billed: true });
+    const body = await this.post(product.endpoint, itemRequestBody(product, accessToken, resolved.args), product.response, {
+      ...options,
+      billed: true,
+    });
     return { requestId: body.request_id };
   }
 

@@ -94,6 +94,9 @@ export function catalogueEntry(errorCode: string): CatalogueEntry | undefined {
 
 /** Plaid's docs page for an error, as Plaid links it in `documentation_url`. */
 export function documentationUrl(errorType: string, errorCode: string): string {
-  const page = errorType.toLowerCase().replace(/_error$/, '').replaceAll('_', '-');
+  const page = errorType
+    .toLowerCase()
+    .replace(/_error$/, '')
+    .replaceAll('_', '-');
   return `https://plaid.com/docs/errors/${page}/#${errorCode.toLowerCase()}`;
 }

@@ -50,8 +50,7 @@ export interface RetryInput {
 }
 
 export type RetryDecision =
-  | { readonly retry: true; readonly delayMs: number; readonly reason: string }
-  | { readonly retry: false; readonly reason: string };
+  { readonly retry: true; readonly delayMs: number; readonly reason: string } | { readonly retry: false; readonly reason: string };
 
 type Verdict = { readonly retry: boolean; readonly reason: string };
 
@@ -74,7 +73,10 @@ function verdictFor(error: PlaidClientError, readOnly: boolean, billed: boolean)
   const errorType = known?.errorType ?? error.errorType;
   const rateLimited = errorType === 'RATE_LIMIT_EXCEEDED' && (known === undefined || known.retry === 'backoff');
   if (billed && rateLimited) {
-    return { retry: false, reason: `${error.errorCode} is a per-minute limit: a re-send within seconds is refused again and spends the quota` };
+    return {
+      retry: false,
+      reason: `${error.errorCode} is a per-minute limit: a re-send within seconds is refused again and spends the quota`,
+    };
   }
   if (billed && (errorType === 'INSTITUTION_ERROR' || error.errorCode === 'PLANNED_MAINTENANCE')) {
     return { retry: false, reason: `${error.errorCode} lasts minutes: re-sending a billed refresh within seconds only spends its quota` };

@@ -19,16 +19,47 @@ export const PLAID_VERSION = '2020-09-14';
 export const PlaidErrorBody = z.looseObject({
   error_type: z.string().min(1),
   error_code: z.string().min(1),
-  error_code_reason: z.string().nullish().transform((v) => v ?? null),
-  error_message: z.string().nullish().transform((v) => v ?? ''),
-  display_message: z.string().nullish().transform((v) => v ?? null),
-  request_id: z.string().nullish().transform((v) => v ?? null),
-  causes: z.array(z.unknown()).nullish().transform((v) => v ?? []),
-  status: z.number().int().nullish().transform((v) => v ?? null),
-  documentation_url: z.string().nullish().transform((v) => v ?? null),
-  suggested_action: z.string().nullish().transform((v) => v ?? null),
-  required_account_subtypes: z.array(z.string()).nullish().transform((v) => v ?? null),
-  provided_account_subtypes: z.array(z.string()).nullish().transform((v) => v ?? null),
+  error_code_reason: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? null),
+  error_message: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? ''),
+  display_message: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? null),
+  request_id: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? null),
+  causes: z
+    .array(z.unknown())
+    .nullish()
+    .transform((v) => v ?? []),
+  status: z
+    .number()
+    .int()
+    .nullish()
+    .transform((v) => v ?? null),
+  documentation_url: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? null),
+  suggested_action: z
+    .string()
+    .nullish()
+    .transform((v) => v ?? null),
+  required_account_subtypes: z
+    .array(z.string())
+    .nullish()
+    .transform((v) => v ?? null),
+  provided_account_subtypes: z
+    .array(z.string())
+    .nullish()
+    .transform((v) => v ?? null),
 });
 export type PlaidErrorBody = z.infer<typeof PlaidErrorBody>;
 

@@ -127,6 +127,8 @@ export class LinkNotSavedError extends ServiceError {
       options,
     );
     this.advice =
-      outcome === 'KEPT_FOR_LATER' ? { nextAction: 'RETRY_LATER', retryAfterSeconds: 60 } : { nextAction: 'RELINK_ITEM', retryAfterSeconds: 60 };
+      outcome === 'KEPT_FOR_LATER'
+        ? { nextAction: 'RETRY_LATER', retryAfterSeconds: 60 }
+        : { nextAction: 'RELINK_ITEM', retryAfterSeconds: 60 };
   }
 }

@@ -92,7 +92,8 @@ export class LinkService {
       } catch (error) {
         if (!(error instanceof VaultUnavailableError)) throw error;
         mayHaveWritten ||= error.mayHaveWritten;
-        if (Date.now() + delay >= giveUpAt) throw error.mayHaveWritten === mayHaveWritten ? error : new VaultUnavailableError({ cause: error, mayHaveWritten });
+        if (Date.now() + delay >= giveUpAt)
+          throw error.mayHaveWritten === mayHaveWritten ? error : new VaultUnavailableError({ cause: error, mayHaveWritten });
         this.logger.warn({ err: error, itemId: input.itemId, retryInMs: delay }, 'linked Item not saved yet; retrying');
         await sleep(delay);
       }
@@ -101,7 +102,9 @@ export class LinkService {
 
   /** The vault will not take the Item: remove it at Plaid or keep it in the spool, in the order that cannot leave a dead row. */
   private async rescue(input: SaveItemInput, deadline: number, mayHaveWritten: boolean): Promise<LinkNotSavedOutcome> {
-    const steps = mayHaveWritten ? [() => this.spool(input), () => this.removeAtPlaid(input, deadline)] : [() => this.removeAtPlaid(input, deadline), () => this.spool(input)];
+    const steps = mayHaveWritten
+      ? [() => this.spool(input), () => this.removeAtPlaid(input, deadline)]
+      : [() => this.removeAtPlaid(input, deadline), () => this.spool(input)];
     const failures: unknown[] = [];
     for (const step of steps) {
       try {
@@ -111,7 +114,10 @@ export class LinkService {
       }
     }
     // Nothing more can be done; the id lets support remove the Item at Plaid by hand.
-    this.logger.error({ itemId: input.itemId, err: failures[0], also: failures[1] }, 'exchanged access token lost: the vault, /item/remove and the link spool all failed');
+    this.logger.error(
+      { itemId: input.itemId, err: failures[0], also: failures[1] },
+      'exchanged access token lost: the vault, /item/remove and the link spool all failed',
+    );
     return 'NOT_KEPT';
   }
 

@@ -76,7 +76,13 @@ export class RefreshService {
       if (found === null) throw new ItemNotFoundError(itemId);
       const { item, accessToken } = found;
       // Checked per caller above (the vault answers only for the owner); shared from here on.
-      const guarded = { endpoint: product.endpoint, viewerId: caller.viewerId, target: { scope: 'ITEM', id: itemId }, variant: argsKey(args), deadline: caller.deadline } as const;
+      const guarded = {
+        endpoint: product.endpoint,
+        viewerId: caller.viewerId,
+        target: { scope: 'ITEM', id: itemId },
+        variant: argsKey(args),
+        deadline: caller.deadline,
+      } as const;
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
         const receipt = await this.deps.plaid.refreshItem(product, accessToken, args, { deadline: caller.deadline, beforeResend });
@@ -91,7 +97,12 @@ export class RefreshService {
     return translated(async () => {
       const userId = await this.deps.vault.getPlaidUserId(caller.viewerId);
       if (userId === null) throw new NoPlaidUserError();
-      const guarded = { endpoint: USER_PRODUCT.endpoint, viewerId: caller.viewerId, target: { scope: 'USER', id: userId }, deadline: caller.deadline } as const;
+      const guarded = {
+        endpoint: USER_PRODUCT.endpoint,
+        viewerId: caller.viewerId,
+        target: { scope: 'USER', id: userId },
+        deadline: caller.deadline,
+      } as const;
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
         const receipt = await this.deps.plaid.refreshUserFinancialData(userId, { deadline: caller.deadline, beforeResend });

@@ -3,12 +3,7 @@
  * failures, vault and Redis outages, quota refusals. Plaid's own error objects pass as they are.
  */
 import { CoordinationUnavailableError, QuotaExceededError, SharedRefreshTimeoutError } from '../guard/errors.js';
-import {
-  PlaidConnectionFailedError,
-  PlaidConnectionResetError,
-  PlaidTimeoutError,
-  PlaidTransportError,
-} from '../plaid/errors.js';
+import { PlaidConnectionFailedError, PlaidConnectionResetError, PlaidTimeoutError, PlaidTransportError } from '../plaid/errors.js';
 import { VaultUnavailableError } from '../vault/errors.js';
 import {
   DependencyUnavailableError,
@@ -45,7 +40,8 @@ export function translateError(error: unknown, asker: Asker = 'refresh'): unknow
     return new PlaidUnavailableError('TIMEOUT', true, `${error.message}; it may have run`, { cause: error });
   }
   if (error instanceof VaultUnavailableError) return new DependencyUnavailableError('STORAGE', false, { cause: error });
-  if (error instanceof CoordinationUnavailableError) return new DependencyUnavailableError('COORDINATION', error.mayHaveRun, { cause: error });
+  if (error instanceof CoordinationUnavailableError)
+    return new DependencyUnavailableError('COORDINATION', error.mayHaveRun, { cause: error });
   if (error instanceof QuotaExceededError) {
     if (asker === 'link') return new LinkThrottledError(error.scope === 'VIEWER' ? 'VIEWER' : 'CLIENT', error.retryAfterSeconds);
     return new RefreshThrottledError(error.scope, error.retryAfterSeconds);

@@ -22,5 +22,10 @@ export function loadSimulatorConfig(env: NodeJS.ProcessEnv = process.env): Simul
   const parsed = SimulatorEnv.safeParse(env);
   if (!parsed.success) return { problems: parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`) };
   const e = parsed.data;
-  return { host: e.SIMULATOR_HOST, port: e.SIMULATOR_PORT, latencyMs: e.SIMULATOR_LATENCY_MS, controlApi: e.SIMULATOR_CONTROL_API === 'true' };
+  return {
+    host: e.SIMULATOR_HOST,
+    port: e.SIMULATOR_PORT,
+    latencyMs: e.SIMULATOR_LATENCY_MS,
+    controlApi: e.SIMULATOR_CONTROL_API === 'true',
+  };
 }

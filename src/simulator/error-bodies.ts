@@ -23,14 +23,17 @@ export interface SimError {
 }
 
 const SUGGESTED_ACTIONS: Readonly<Record<string, string>> = {
-  ITEM_LOGIN_REQUIRED: "Launch Link in update mode to have the user sign in again.",
+  ITEM_LOGIN_REQUIRED: 'Launch Link in update mode to have the user sign in again.',
   INSTITUTION_DOWN: 'Retry later with backoff; the institution is temporarily unavailable.',
   INTERNAL_SERVER_ERROR: 'Retry the request.',
 };
 
 /** Plaid's page for an error: plaid.com/docs/errors/<type without _ERROR>/#<code>. */
 function documentationUrl(errorType: string, errorCode: string): string {
-  const page = errorType.toLowerCase().replace(/_error$/, '').replaceAll('_', '-');
+  const page = errorType
+    .toLowerCase()
+    .replace(/_error$/, '')
+    .replaceAll('_', '-');
   return `https://plaid.com/docs/errors/${page}/#${errorCode.toLowerCase()}`;
 }
 

@@ -11,7 +11,9 @@ if ('problems' in config) {
   process.exit(1);
 }
 const simulator = await startSimulator(config);
-console.log(`Plaid simulator listening on ${simulator.url} (client_id=${simulator.clientId}; control API ${config.controlApi ? 'on' : 'off'})`);
+console.log(
+  `Plaid simulator listening on ${simulator.url} (client_id=${simulator.clientId}; control API ${config.controlApi ? 'on' : 'off'})`,
+);
 const stop = () => void simulator.close().then(() => process.exit(0));
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

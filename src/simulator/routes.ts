@@ -32,7 +32,11 @@ export interface Route {
   /** Value checks beyond types (ranges), run with the field checks, before anything is looked up. */
   readonly check?: (body: Record<string, unknown>, requestId: string) => SimError | null;
   /** Finds the Item or user named by the body; an error here is Plaid's answer. */
-  readonly resolve?: (body: Record<string, unknown>, state: SimulatorState, requestId: string) => { item?: SimItem; user?: SimUser } | SimError;
+  readonly resolve?: (
+    body: Record<string, unknown>,
+    state: SimulatorState,
+    requestId: string,
+  ) => { item?: SimItem; user?: SimUser } | SimError;
   readonly handle: (ctx: RouteContext) => Record<string, unknown> | SimError;
 }
 
@@ -45,8 +49,18 @@ export function isSimError(value: unknown): value is SimError {
 
 /** Plaid's own test products; the simulator accepts these in `initial_products`. */
 const KNOWN_PRODUCTS = new Set([
-  'assets', 'auth', 'balance', 'identity', 'investments', 'liabilities', 'transactions', 'statements',
-  'income_verification', 'signal', 'transfer', 'recurring_transactions',
+  'assets',
+  'auth',
+  'balance',
+  'identity',
+  'investments',
+  'liabilities',
+  'transactions',
+  'statements',
+  'income_verification',
+  'signal',
+  'transfer',
+  'recurring_transactions',
 ]);
 
 const ACCESS_TOKEN_FORMAT = /^access-(sandbox|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -163,7 +163,9 @@ async function answerPlaid(req: IncomingMessage, res: ServerResponse, plaid: Pla
       case 'html_502':
         log(502);
         res.writeHead(502, { 'content-type': 'text/html' });
-        res.end('<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n');
+        res.end(
+          '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n',
+        );
         return;
       case 'malformed_json':
         log(200);

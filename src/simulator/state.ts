@@ -222,11 +222,13 @@ export class SimulatorState {
   takeFromWindows(limits: readonly (readonly [key: string, limit: number])[], windowMs = 60_000): true | string {
     const now = this.now();
     // A rule without a limit needs no window (and an unbounded one would grow with every call).
-    const current = limits.filter(([, limit]) => Number.isFinite(limit)).map(([key, limit]) => {
-      const calls = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
-      this.windows.set(key, calls);
-      return { key, limit, calls };
-    });
+    const current = limits
+      .filter(([, limit]) => Number.isFinite(limit))
+      .map(([key, limit]) => {
+        const calls = (this.windows.get(key) ?? []).filter((t) => t > now - windowMs);
+        this.windows.set(key, calls);
+        return { key, limit, calls };
+      });
     const full = current.find((w) => w.calls.length >= w.limit);
     if (full) return full.key;
     for (const w of current) w.calls.push(now);

@@ -93,7 +93,8 @@ export class TokenCipher {
       const seen = byId.get(entry.id);
       if (seen) {
         // Two different keys with one 64-bit id would make stored values ambiguous; refuse rather than guess.
-        if (!seen.key.equals(entry.key)) throw new Error(`two configured encryption keys share the key id ${entry.id}; generate another key`);
+        if (!seen.key.equals(entry.key))
+          throw new Error(`two configured encryption keys share the key id ${entry.id}; generate another key`);
         continue;
       }
       byId.set(entry.id, entry);

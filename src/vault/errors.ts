@@ -22,7 +22,8 @@ export class VaultUnavailableError extends Error {
 // operator intervention (statement timeout, admin shutdown, starting up), system error.
 const OUTAGE_CLASSES = new Set(['08', '53', '57', '58']);
 // What pg and the socket say when no server answers; the pool's own acquire/connect timeouts included.
-const OUTAGE_MESSAGE = /timeout|timed out|terminated|connection|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/i;
+const OUTAGE_MESSAGE =
+  /timeout|timed out|terminated|connection|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN/i;
 
 /** Whether a database failure is an outage (the same statement could work later) rather than a bug. */
 export function isOutage(error: unknown): boolean {

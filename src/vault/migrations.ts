@@ -87,9 +87,7 @@ export async function migrate(db: SqlExecutor, migrations: readonly Migration[] 
   for (const migration of migrations) {
     await db.transaction(async (tx) => {
       await lock(tx);
-      const { rows } = await tx.query<{ version: number }>('select version from vault_migrations where version = $1', [
-        migration.version,
-      ]);
+      const { rows } = await tx.query<{ version: number }>('select version from vault_migrations where version = $1', [migration.version]);
       if (rows.length > 0) return;
       for (const statement of splitStatements(migration.sql)) await tx.query(statement);
       await tx.query('insert into vault_migrations (version, name) values ($1, $2)', [migration.version, migration.name]);

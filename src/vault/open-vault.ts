@@ -72,7 +72,9 @@ export function cipherFor(options: OpenVaultOptions): TokenCipher {
  * VaultUnreachableError naming the cause; a malformed URL or key a VaultConfigError.
  */
 export async function openVault(options: OpenVaultOptions): Promise<TokenVault> {
-  return withDatabase(options, (db, cipher) => SqlTokenVault.open(db, cipher, options.onStatement ? { onStatement: options.onStatement } : {}));
+  return withDatabase(options, (db, cipher) =>
+    SqlTokenVault.open(db, cipher, options.onStatement ? { onStatement: options.onStatement } : {}),
+  );
 }
 
 /**

@@ -110,9 +110,10 @@ export class SqlTokenVault implements TokenVault {
 
   // The two statements of every refresh, grouped when refreshes run concurrently (see GroupBatcher).
   private readonly refreshReads = new GroupBatcher<string, RefreshRow | null>(async (itemIds) => {
-    const { rows } = await this.db.query<RefreshRow>(`select ${ITEM_COLUMNS}, access_token_enc from vault_items where item_id = any($1::text[])`, [
-      [...new Set(itemIds)],
-    ]);
+    const { rows } = await this.db.query<RefreshRow>(
+      `select ${ITEM_COLUMNS}, access_token_enc from vault_items where item_id = any($1::text[])`,
+      [[...new Set(itemIds)]],
+    );
     const byId = new Map(rows.map((row) => [row.item_id, row]));
     return itemIds.map((id) => byId.get(id) ?? null);
   }, SINGLY_UNLESS_OUTAGE);
@@ -216,7 +217,8 @@ export class SqlTokenVault implements TokenVault {
 
   unseal(sealed: string): SaveItemInput {
     const value = JSON.parse(this.cipher.decrypt(sealed, linkSpoolAad)) as SaveItemInput;
-    for (const field of ['viewerId', 'itemId', 'accessToken', 'institutionId', 'institutionName'] as const) requireText(field, value[field]);
+    for (const field of ['viewerId', 'itemId', 'accessToken', 'institutionId', 'institutionName'] as const)
+      requireText(field, value[field]);
     if (!Array.isArray(value.products)) throw new TypeError('products must be an array');
     return value;
   }
@@ -231,7 +233,12 @@ export class SqlTokenVault implements TokenVault {
       'select item_id, product, request_id, refreshed_at from vault_refreshes where item_id = any($1::text[]) order by product',
       [[...itemIds]],
     );
-    return rows.map((row) => ({ itemId: row.item_id, product: row.product, requestId: row.request_id, refreshedAt: new Date(row.refreshed_at) }));
+    return rows.map((row) => ({
+      itemId: row.item_id,
+      product: row.product,
+      requestId: row.request_id,
+      refreshedAt: new Date(row.refreshed_at),
+    }));
   }
 
   async ping(): Promise<void> {

@@ -19,7 +19,11 @@ it('bench --quick runs all five scenarios and writes a report with each', async 
   const out = join(dir, 'benchmarks.md');
   // BENCH_DATABASE_URL unset: one backend is enough to prove the harness.
   const env = { ...process.env, BENCH_DATABASE_URL: '' };
-  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], { cwd: ROOT, env, maxBuffer: 1 << 24 });
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', '--out', out], {
+    cwd: ROOT,
+    env,
+    maxBuffer: 1 << 24,
+  });
   const report = await readFile(out, 'utf8');
   expect(report).toContain('<!-- bench:begin');
   expect(report).toContain('<!-- bench:end -->');

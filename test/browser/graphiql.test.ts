@@ -45,9 +45,12 @@ async function openGraphiQL(page: Page, how: { goto: string } | 'reload'): Promi
 
 /** Picks RefreshTransactions from the execute button's menu (the document holds several operations). */
 async function runRefreshTransactions(page: Page) {
-  const sent = page.waitForRequest((request) => request.method() === 'POST' && request.postData()?.includes('"operationName":"RefreshTransactions"') === true, {
-    timeout: 30_000,
-  });
+  const sent = page.waitForRequest(
+    (request) => request.method() === 'POST' && request.postData()?.includes('"operationName":"RefreshTransactions"') === true,
+    {
+      timeout: 30_000,
+    },
+  );
   await page.locator('.graphiql-execute-button').first().click();
   const menu = page.locator('.graphiql-dropdown-content[role="menu"]');
   await menu.waitFor({ timeout: 15_000 });
@@ -133,7 +136,9 @@ describe('GraphiQL in headless Chromium (embedded mode)', needs('chromium'), () 
     expect(simulator.state.requests({ path: '/transactions/refresh' })).toHaveLength(1);
 
     // The script, the stylesheet and the three Monaco workers, each compressed and cacheable for good.
-    const received = await Promise.all(assets.map(async (response) => ({ path: new URL(response.url()).pathname, headers: await response.allHeaders() })));
+    const received = await Promise.all(
+      assets.map(async (response) => ({ path: new URL(response.url()).pathname, headers: await response.allHeaders() })),
+    );
     expect(received.filter((asset) => asset.path.endsWith('.js')).length).toBeGreaterThanOrEqual(5);
     for (const asset of received.filter((a) => !a.path.endsWith('.ico'))) {
       expect(asset.headers['content-encoding'], asset.path).toBe('br');
@@ -169,7 +174,9 @@ describe('GraphiQL in headless Chromium (embedded mode)', needs('chromium'), () 
     await openGraphiQL(page, 'reload');
     const query = page.locator('.graphiql-query-editor .view-lines').first();
     const opening = exampleDocument().split('\n').slice(0, 2).join('\n');
-    await expect.poll(() => editorText(query), { timeout: 15_000, message: 'the active tab holds the example document' }).toContain(opening);
+    await expect
+      .poll(() => editorText(query), { timeout: 15_000, message: 'the active tab holds the example document' })
+      .toContain(opening);
     const variables = page.locator('.monaco-editor[data-uri$="-variables.json"] .view-lines');
     await expect.poll(() => editorText(variables), { timeout: 15_000 }).toContain(`"itemId": "${itemId}"`);
 

@@ -308,15 +308,18 @@ describe('errors through the official client are PlaidErrors in error.response.d
     ['transactionsRefresh', (token: string) => plaid.transactionsRefresh({ access_token: token })],
     ['identityRefresh', (token: string) => plaid.identityRefresh({ access_token: token })],
     ['cashflowReportRefresh', (token: string) => plaid.cashflowReportRefresh({ access_token: token, days_requested: 365 })],
-  ] as const)('%s of an OAuth Item (ins_127287) after reset_login is 400 ITEM_LOGIN_REQUIRED / OAUTH_INVALID_TOKEN', async (_name, call) => {
-    const item = await linkItem('ins_127287');
-    await plaid.sandboxItemResetLogin({ access_token: item.accessToken });
-    const { status, error } = await plaidFailure(() => call(item.accessToken));
-    expect(status).toBe(400);
-    expect(error.error_type).toBe('ITEM_ERROR');
-    expect(error.error_code).toBe('ITEM_LOGIN_REQUIRED');
-    expect(error.error_code_reason).toBe('OAUTH_INVALID_TOKEN');
-  });
+  ] as const)(
+    '%s of an OAuth Item (ins_127287) after reset_login is 400 ITEM_LOGIN_REQUIRED / OAUTH_INVALID_TOKEN',
+    async (_name, call) => {
+      const item = await linkItem('ins_127287');
+      await plaid.sandboxItemResetLogin({ access_token: item.accessToken });
+      const { status, error } = await plaidFailure(() => call(item.accessToken));
+      expect(status).toBe(400);
+      expect(error.error_type).toBe('ITEM_ERROR');
+      expect(error.error_code).toBe('ITEM_LOGIN_REQUIRED');
+      expect(error.error_code_reason).toBe('OAUTH_INVALID_TOKEN');
+    },
+  );
 
   it('Capital One (ins_128026): transactions and cashflow refresh are PRODUCTS_NOT_SUPPORTED, identity refresh succeeds', async () => {
     const item = await linkItem('ins_128026');
@@ -333,8 +336,12 @@ describe('errors through the official client are PlaidErrors in error.response.d
 
 describe('the PlaidError checker itself', () => {
   it('rejects bodies that break the schema', () => {
-    expect(plaidErrorViolations({ error_type: 'ITEM_ERROR', error_code: 'X', error_message: 'm' })).toEqual(['missing required display_message']);
-    expect(plaidErrorViolations({ error_type: 'A', error_code: 'B', error_message: 'c', display_message: null, status: '400' })).toHaveLength(1);
+    expect(plaidErrorViolations({ error_type: 'ITEM_ERROR', error_code: 'X', error_message: 'm' })).toEqual([
+      'missing required display_message',
+    ]);
+    expect(
+      plaidErrorViolations({ error_type: 'A', error_code: 'B', error_message: 'c', display_message: null, status: '400' }),
+    ).toHaveLength(1);
     expect(plaidErrorViolations({ error_type: 'A', error_code: 'B', error_message: 'c', display_message: null, extra: 1 })).toEqual([]);
     expect(plaidErrorViolations('<html>')).toHaveLength(1);
   });
@@ -352,7 +359,8 @@ describe("the official client's requests are accepted as Plaid's wire format", (
     const answers = {
       '/transactions/refresh': (await plaid.transactionsRefresh({ access_token: item.accessToken })).data.request_id,
       '/identity/refresh': (await plaid.identityRefresh({ access_token: item.accessToken })).data.request_id,
-      '/cashflow_report/refresh': (await plaid.cashflowReportRefresh({ access_token: item.accessToken, days_requested: 365 })).data.request_id,
+      '/cashflow_report/refresh': (await plaid.cashflowReportRefresh({ access_token: item.accessToken, days_requested: 365 })).data
+        .request_id,
       '/sandbox/item/reset_login': (await plaid.sandboxItemResetLogin({ access_token: item.accessToken })).data.request_id,
     };
     const logged = await logFor({ item_id: item.itemId });

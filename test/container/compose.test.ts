@@ -31,7 +31,12 @@ interface Service {
 const compose = parse(text) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
 const services = compose.services;
 const service = services.service as Service;
-const variables = new Set([...Object.keys(AppEnv.shape), ...Object.keys(PlaidEnv.shape), ...Object.keys(QuotaEnv.shape), ...Object.keys(SimulatorEnv.shape)]);
+const variables = new Set([
+  ...Object.keys(AppEnv.shape),
+  ...Object.keys(PlaidEnv.shape),
+  ...Object.keys(QuotaEnv.shape),
+  ...Object.keys(SimulatorEnv.shape),
+]);
 
 const seconds = (duration: string | undefined) => {
   const match = /^(\d+)(s|m)$/.exec(duration ?? '');

@@ -55,7 +55,10 @@ async function waitForHealth(baseUrl: string, alive: () => boolean, timeoutMs = 
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!alive()) throw new Error('the service exited before it was healthy');
-    const ok = await fetch(`${baseUrl}/health`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${baseUrl}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await sleep(200);
   }
@@ -68,11 +71,16 @@ async function graphql(baseUrl: string, token: string, query: string, variables:
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: response.status, body: (await response.json()) as { data?: Record<string, Record<string, unknown>>; errors?: unknown[] } };
+  return {
+    status: response.status,
+    body: (await response.json()) as { data?: Record<string, Record<string, unknown>>; errors?: unknown[] },
+  };
 }
 
-const LINK = 'mutation ($publicToken: String!) { linkItem(publicToken: $publicToken) { __typename ... on LinkItemSuccess { item { id } } } }';
-const REFRESH = 'mutation ($itemId: ID!) { refreshTransactions(itemId: $itemId) { __typename ... on RefreshTransactionsSuccess { requestId } } }';
+const LINK =
+  'mutation ($publicToken: String!) { linkItem(publicToken: $publicToken) { __typename ... on LinkItemSuccess { item { id } } } }';
+const REFRESH =
+  'mutation ($itemId: ID!) { refreshTransactions(itemId: $itemId) { __typename ... on RefreshTransactionsSuccess { requestId } } }';
 
 /** What a deployment does first: link an Item through the API, then refresh it. */
 async function linkAndRefresh(baseUrl: string, simulator: Simulator): Promise<void> {
@@ -103,12 +111,12 @@ const runtimeStage = instructions.slice(instructions.findLastIndex((line) => /^F
 function healthcheckCommand(): string[] {
   const json = /^HEALTHCHECK\s.*?\bCMD\s+(\[.*\])$/.exec(runtimeStage.find((line) => line.startsWith('HEALTHCHECK')) ?? '')?.[1];
   const command: unknown = JSON.parse(json ?? 'null');
-  if (!Array.isArray(command) || !command.every((part) => typeof part === 'string')) throw new Error('HEALTHCHECK CMD is not an exec-form array');
+  if (!Array.isArray(command) || !command.every((part) => typeof part === 'string'))
+    throw new Error('HEALTHCHECK CMD is not an exec-form array');
   return command;
 }
 
 describe('Dockerfile', () => {
-
   it('is multi-stage: a build stage, and a runtime stage on the same supported LTS line that takes only dist/ from it', () => {
     expect(instructions.filter((line) => /^FROM\s/i.test(line)).length).toBeGreaterThanOrEqual(2);
     // A line CI tests (scripts/test-node-lines.sh) and that is not past its end of life (20 is, since April 2026).
@@ -165,7 +173,8 @@ describe('the compiled service (what the image runs): node dist/main.js in produ
       await linkAndRefresh(baseUrl, simulator);
       // The image's HEALTHCHECK command, as Docker would run it inside the container.
       const [command = '', ...args] = healthcheckCommand();
-      const check = (env: Record<string, string>) => spawnSync(command, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 10_000 }).status;
+      const check = (env: Record<string, string>) =>
+        spawnSync(command, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 10_000 }).status;
       expect(check({ PORT: String(port) })).toBe(0);
       expect(check({ PORT: String(await freePort()) })).toBe(1);
       // Production mode is on: GraphiQL is off by default there.
@@ -181,7 +190,12 @@ describe('the compiled service (what the image runs): node dist/main.js in produ
 
   it('refuses to start in production without TOKEN_ENCRYPTION_KEY, naming it', async () => {
     const { TOKEN_ENCRYPTION_KEY: _omitted, ...env } = productionEnv(simulator, await freePort());
-    const result = spawnSync(process.execPath, ['dist/main.js'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 20_000 });
+    const result = spawnSync(process.execPath, ['dist/main.js'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('TOKEN_ENCRYPTION_KEY');
   });

@@ -48,7 +48,10 @@ describe("the local supergraph's GraphiQL", () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${supergraph.demoToken ?? ''}` },
       body: JSON.stringify({ query: FEDERATED_EXAMPLE }),
     });
-    const body = (await response.json()) as { data?: { user: { name: string; plaidItems: unknown[]; pinnedPlaidItem: { institutionName: string } | null } }; errors?: unknown };
+    const body = (await response.json()) as {
+      data?: { user: { name: string; plaidItems: unknown[]; pinnedPlaidItem: { institutionName: string } | null } };
+      errors?: unknown;
+    };
     expect(body.errors).toBeUndefined();
     expect(body.data?.user.name).toBe('Demo Viewer');
     expect(body.data?.user.plaidItems).toHaveLength(8);

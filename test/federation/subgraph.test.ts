@@ -102,7 +102,10 @@ describe('_entities', () => {
 
   it('resolves many PlaidItem representations with ONE vault query; foreign and unknown ones are null', async () => {
     const alice = await tokenFor('alice');
-    const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
+    const { publicToken } = await runtime.plaid.createSandboxPublicToken({
+      institutionId: 'ins_109508',
+      initialProducts: ['transactions'],
+    });
     const aliceItem = await runtime.services.link.linkItem(callerFor('alice'), publicToken);
     const representations = [...demoItems(), aliceItem.id, 'no-such-item'].map((id) => ({ __typename: 'PlaidItem', id }));
 
@@ -165,7 +168,11 @@ describe('_entities', () => {
   });
 
   it('without a token nothing resolves, and each entity says UNAUTHENTICATED', async () => {
-    const { status, data, errors } = await gql(ENTITIES, { representations: demoItems().map((id) => ({ __typename: 'PlaidItem', id })) }, null);
+    const { status, data, errors } = await gql(
+      ENTITIES,
+      { representations: demoItems().map((id) => ({ __typename: 'PlaidItem', id })) },
+      null,
+    );
     // A 200: the gateway's fetch worked; only these entities failed.
     expect(status).toBe(200);
     expect((data?._entities as unknown[]).every((e) => e === null)).toBe(true);

@@ -164,8 +164,10 @@ class TcpFaultProxy implements FaultProxy {
 
   setMode(mode: FaultMode): Promise<void> {
     if (this.closed) return Promise.reject(new Error('fault proxy is closed'));
-    if (mode.kind === 'latency' && !(Number.isFinite(mode.ms) && mode.ms >= 0)) return Promise.reject(new RangeError(`latency ms: ${mode.ms}`));
-    if (mode.kind === 'flap' && !(mode.upMs > 0 && mode.downMs > 0)) return Promise.reject(new RangeError('flap needs upMs and downMs > 0'));
+    if (mode.kind === 'latency' && !(Number.isFinite(mode.ms) && mode.ms >= 0))
+      return Promise.reject(new RangeError(`latency ms: ${mode.ms}`));
+    if (mode.kind === 'flap' && !(mode.upMs > 0 && mode.downMs > 0))
+      return Promise.reject(new RangeError('flap needs upMs and downMs > 0'));
     if (this.flapTimer) clearTimeout(this.flapTimer);
     this.flapTimer = null;
     this.mode = mode;
@@ -305,7 +307,14 @@ class TcpFaultProxy implements FaultProxy {
     client.setNoDelay(true);
     const upstream = new Socket({ allowHalfOpen: true });
     upstream.on('error', ignore);
-    const direction = (from: Socket, to: Socket, stat: Direction['stat']): Direction => ({ from, to, queue: [], queuedBytes: 0, timer: null, stat });
+    const direction = (from: Socket, to: Socket, stat: Direction['stat']): Direction => ({
+      from,
+      to,
+      queue: [],
+      queuedBytes: 0,
+      timer: null,
+      stat,
+    });
     const link: Link = {
       client,
       upstream,

@@ -32,7 +32,10 @@ let docker: boolean | undefined;
 const dockerAnswers = () => (docker ??= spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 15_000 }).status === 0);
 
 /** The research catalogue beside the repository (shared/ in CI, ../shared on a developer machine). */
-export const researchCataloguePath: string | undefined = ['../../../shared/plaid/plaid-errors.json', '../../../../shared/plaid/plaid-errors.json']
+export const researchCataloguePath: string | undefined = [
+  '../../../shared/plaid/plaid-errors.json',
+  '../../../../shared/plaid/plaid-errors.json',
+]
   .map((path) => fileURLToPath(new URL(path, import.meta.url)))
   .find((path) => existsSync(path));
 
@@ -49,7 +52,7 @@ export const REQUIREMENTS = {
   },
   docker: {
     label: 'a Docker engine (`docker info`)',
-    turnOn: 'run where `docker info` succeeds (this team\'s CI machines have none)',
+    turnOn: "run where `docker info` succeeds (this team's CI machines have none)",
     available: dockerAnswers,
   },
   chromium: {
@@ -68,7 +71,10 @@ export const REQUIREMENTS = {
 export type RequirementName = keyof typeof REQUIREMENTS;
 
 /** Test options: skipped when a requirement is missing, with the missing ones in `meta`. */
-export function needs(...requirements: readonly (RequirementName | Requirement)[]): { skip: boolean; meta: { needs?: string; turnOn?: string } } {
+export function needs(...requirements: readonly (RequirementName | Requirement)[]): {
+  skip: boolean;
+  meta: { needs?: string; turnOn?: string };
+} {
   const missing = requirements
     .map((r) => (typeof r === 'string' ? REQUIREMENTS[r] : r))
     .filter((r) => !r.available())

@@ -18,7 +18,10 @@ async function demoOf(runtime: Runtime) {
     const ids = Object.fromEntries(Object.entries(runtime.demo.fixtures.items).map(([key, item]) => [key, item.itemId]));
     const stored = (await runtime.vault.listItems('demo')).map((item) => item.id).sort();
     // An Item linked later is Plaid-like: a new id every time (a persistent vault may hold the old one for someone else).
-    const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
+    const { publicToken } = await runtime.plaid.createSandboxPublicToken({
+      institutionId: 'ins_109508',
+      initialProducts: ['transactions'],
+    });
     const later = (await runtime.services.link.linkItem(callerFor('alice'), publicToken)).id;
     return { ids, userId: runtime.demo.fixtures.userId, stored, later, fixtures: runtime.demo.fixtures };
   } finally {

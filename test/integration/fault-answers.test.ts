@@ -194,7 +194,11 @@ describe('a refresh Plaid accepted is reported as accepted', () => {
 
   it('the bundle: the ownership read and the records fail after Plaid said yes; still a success', async () => {
     const { userId } = await plaid.createUser('rosa');
-    const { publicToken: token } = await plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'], userId });
+    const { publicToken: token } = await plaid.createSandboxPublicToken({
+      institutionId: 'ins_109508',
+      initialProducts: ['transactions'],
+      userId,
+    });
     const link = new LinkService({ vault, plaid, guard: new RefreshGuard(new MemoryQuotaLimiter(), UNLIMITED) });
     await link.linkItem(callerFor('rosa'), token);
     await vault.setPlaidUserId('rosa', userId);
@@ -209,10 +213,15 @@ describe('a refresh Plaid accepted is reported as accepted', () => {
 
 describe('fairness: per-viewer limits below the client-wide ones', () => {
   it('one viewer refreshing many Items hits its own limit (VIEWER); another viewer is unaffected', async () => {
-    const limits: GuardLimits = { ...UNLIMITED, endpoints: { ...UNLIMITED.endpoints, '/identity/refresh': { perTarget: 2, perViewer: 3, perClient: 100 } } };
+    const limits: GuardLimits = {
+      ...UNLIMITED,
+      endpoints: { ...UNLIMITED.endpoints, '/identity/refresh': { perTarget: 2, perViewer: 3, perClient: 100 } },
+    };
     const guard = new RefreshGuard(new MemoryQuotaLimiter(), limits);
     const link = new LinkService({ vault, plaid, guard: new RefreshGuard(new MemoryQuotaLimiter(), UNLIMITED) });
-    const greedy = await Promise.all(Array.from({ length: 4 }, async () => (await link.linkItem(callerFor('greedy'), await publicToken())).id));
+    const greedy = await Promise.all(
+      Array.from({ length: 4 }, async () => (await link.linkItem(callerFor('greedy'), await publicToken())).id),
+    );
     const modest = (await link.linkItem(callerFor('modest'), await publicToken())).id;
     const refresh = new RefreshService({ vault, plaid, guard });
     const answers = [];
@@ -250,7 +259,12 @@ describe('Redis key names', needs('REDIS_URL'), () => {
       const userId = 'usr_SecretUserId42';
       const seen: string[] = [];
       await guard.run(
-        { endpoint: '/user/financial_data/refresh', viewerId: 'viewer-with-a-name', target: { scope: 'USER', id: userId }, deadline: Date.now() + 5_000 },
+        {
+          endpoint: '/user/financial_data/refresh',
+          viewerId: 'viewer-with-a-name',
+          target: { scope: 'USER', id: userId },
+          deadline: Date.now() + 5_000,
+        },
         async () => {
           seen.push(...(await redis.keys(`${prefix}*`)));
           return 'ok';

@@ -19,7 +19,8 @@ afterAll(async () => {
   await runtime?.close();
 });
 
-const get = (path: string, headers: Record<string, string> = {}, method = 'GET') => runtime.app.fetch(`http://localhost${path}`, { method, headers });
+const get = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
+  runtime.app.fetch(`http://localhost${path}`, { method, headers });
 const page = (headers: Record<string, string> = {}) => get('/graphql', { accept: 'text/html', ...headers });
 
 /** The asset URLs the page names: stylesheet, scripts, favicon, and the workers in its boot data. */
@@ -27,7 +28,8 @@ function assetPaths(html: string): string[] {
   return [...new Set([...html.matchAll(/\/graphiql\/assets\/[\w.-]+/g)].map((m) => m[0]))];
 }
 
-const decode = (bytes: Buffer, encoding: string | null) => (encoding === 'br' ? brotliDecompressSync(bytes) : encoding === 'gzip' ? gunzipSync(bytes) : bytes);
+const decode = (bytes: Buffer, encoding: string | null) =>
+  encoding === 'br' ? brotliDecompressSync(bytes) : encoding === 'gzip' ? gunzipSync(bytes) : bytes;
 
 describe('the GraphiQL page', () => {
   it('is small, revalidated every time, and names only our own assets', async () => {

@@ -96,13 +96,18 @@ describe('the four mutations', () => {
     const { data } = await run(runtime, RefreshIdentityDocument, { itemId: item('transactionsOnly').itemId }, demoToken);
     void data;
     const cashflow = await run(runtime, RefreshCashflowReportDocument, { itemId: item('transactionsOnly').itemId, days: 30 }, demoToken);
-    const requestId = cashflow.data?.refreshCashflowReport && 'requestId' in cashflow.data.refreshCashflowReport ? cashflow.data.refreshCashflowReport.requestId : null;
+    const requestId =
+      cashflow.data?.refreshCashflowReport && 'requestId' in cashflow.data.refreshCashflowReport
+        ? cashflow.data.refreshCashflowReport.requestId
+        : null;
     const response = await runtime.app.fetch('http://localhost/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${demoToken}` },
       body: JSON.stringify({ query: '{ viewer { items { id lastRefreshes { product requestId refreshedAt } } } }' }),
     });
-    const body = (await response.json()) as { data: { viewer: { items: { id: string; lastRefreshes: { product: string; requestId: string }[] }[] } } };
+    const body = (await response.json()) as {
+      data: { viewer: { items: { id: string; lastRefreshes: { product: string; requestId: string }[] }[] } };
+    };
     const refreshed = body.data.viewer.items.find((i) => i.id === item('transactionsOnly').itemId);
     expect(refreshed?.lastRefreshes).toEqual([expect.objectContaining({ product: 'cashflow_report', requestId })]);
   });
@@ -133,7 +138,10 @@ describe('the four mutations', () => {
   it('a refresh costs two vault queries: the Item with its token, and the accepted refresh', async () => {
     const before = runtime.metrics.vaultStatements();
     const { data } = await run(runtime, RefreshIdentityDocument, { itemId: item('healthy').itemId }, demoToken);
-    expect(data?.refreshIdentity).toMatchObject({ __typename: 'RefreshIdentitySuccess', item: { id: item('healthy').itemId, institutionName: 'First Platypus Bank' } });
+    expect(data?.refreshIdentity).toMatchObject({
+      __typename: 'RefreshIdentitySuccess',
+      item: { id: item('healthy').itemId, institutionName: 'First Platypus Bank' },
+    });
     expect(runtime.metrics.vaultStatements() - before).toBe(2);
   });
 
@@ -152,7 +160,10 @@ describe('the four mutations', () => {
       errorCodeReason: 'OAUTH_INVALID_TOKEN',
       nextAction: 'UPDATE_LOGIN_WITH_LINK',
     });
-    expect(byItem.get(item('institutionDown').itemId)?.error).toMatchObject({ __typename: 'PlaidInstitutionError', nextAction: 'RETRY_LATER' });
+    expect(byItem.get(item('institutionDown').itemId)?.error).toMatchObject({
+      __typename: 'PlaidInstitutionError',
+      nextAction: 'RETRY_LATER',
+    });
     expect(result.results.every((r) => r.item?.id === r.itemId)).toBe(true);
     // The service: the viewer's Plaid user id, which result Items are ours, the one success recorded.
     // The GraphQL layer: ONE batched look-up for every entry's item, however many entries.
@@ -173,7 +184,9 @@ describe("one viewer's bad input never fails another viewer's requests", () => {
       ...Array.from({ length: 20 }, () => run(runtime, RefreshIdentityDocument, { itemId: item('healthy').itemId }, demoToken)),
       run(runtime, RefreshIdentityDocument, { itemId: 'item\u0000x' }, mallory),
     ]);
-    expect(answers.slice(0, 20).map((a) => a.data?.refreshIdentity?.__typename)).toEqual(Array.from({ length: 20 }, () => 'RefreshIdentitySuccess'));
+    expect(answers.slice(0, 20).map((a) => a.data?.refreshIdentity?.__typename)).toEqual(
+      Array.from({ length: 20 }, () => 'RefreshIdentitySuccess'),
+    );
     expect(answers[20]?.data?.refreshIdentity).toMatchObject({ __typename: 'InputValidationError', nextAction: 'FIX_REQUEST' });
     expect(answers.flatMap((a) => a.errors ?? [])).toEqual([]);
   });
@@ -197,7 +210,11 @@ describe('every error member the simulator can produce', () => {
 
   it('transactions at Capital One (credit cards only) -> PlaidItemError PRODUCTS_NOT_SUPPORTED', async () => {
     const { data } = await run(runtime, RefreshTransactionsDocument, { itemId: item('capitalOneCredit').itemId }, demoToken);
-    expect(data?.refreshTransactions).toMatchObject({ __typename: 'PlaidItemError', errorCode: 'PRODUCTS_NOT_SUPPORTED', nextAction: 'NOT_SUPPORTED' });
+    expect(data?.refreshTransactions).toMatchObject({
+      __typename: 'PlaidItemError',
+      errorCode: 'PRODUCTS_NOT_SUPPORTED',
+      nextAction: 'NOT_SUPPORTED',
+    });
   });
 
   it('identity on a transactions-only Item -> PlaidItemError PRODUCT_NOT_ENABLED', async () => {
@@ -211,7 +228,11 @@ describe('every error member the simulator can produce', () => {
       const { data } = await run(runtime, RefreshTransactionsDocument, { itemId: item('transactionsOnly').itemId }, demoToken);
       answers.push(data?.refreshTransactions);
     }
-    expect(answers.map((a) => a?.__typename)).toEqual(['RefreshTransactionsSuccess', 'RefreshTransactionsSuccess', 'RefreshThrottledError']);
+    expect(answers.map((a) => a?.__typename)).toEqual([
+      'RefreshTransactionsSuccess',
+      'RefreshTransactionsSuccess',
+      'RefreshThrottledError',
+    ]);
     expect(answers[2]).toMatchObject({ scope: 'ITEM', nextAction: 'RETRY_LATER' });
     const retryAfter = answers[2] && 'retryAfterSeconds' in answers[2] ? answers[2].retryAfterSeconds : null;
     expect(retryAfter).toBeGreaterThan(55);
@@ -238,7 +259,11 @@ describe('every error member the simulator can produce', () => {
       effect: { type: 'error', error_type: 'FUTURE_ERROR', error_code: 'SOMETHING_NEW', http_status: 400 },
     });
     const { data } = await run(runtime, RefreshIdentityDocument, { itemId: item('healthy').itemId }, demoToken);
-    expect(data?.refreshIdentity).toMatchObject({ __typename: 'PlaidUnknownError', errorType: 'FUTURE_ERROR', nextAction: 'CONTACT_SUPPORT' });
+    expect(data?.refreshIdentity).toMatchObject({
+      __typename: 'PlaidUnknownError',
+      errorType: 'FUTURE_ERROR',
+      nextAction: 'CONTACT_SUPPORT',
+    });
   });
 
   it.each([
@@ -257,7 +282,10 @@ describe('every error member the simulator can produce', () => {
 describe('linkItem', () => {
   it('exchanges a public token, keeps the access token server-side, returns the Item', async () => {
     const alice = await tokenFor('alice');
-    const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109511', initialProducts: ['transactions'] });
+    const { publicToken } = await runtime.plaid.createSandboxPublicToken({
+      institutionId: 'ins_109511',
+      initialProducts: ['transactions'],
+    });
     const { data } = await run(runtime, LinkItemDocument, { publicToken }, alice);
     const result = data?.linkItem;
     if (result?.__typename !== 'LinkItemSuccess') throw new Error(`unexpected ${result?.__typename}`);

@@ -49,7 +49,17 @@ describe('createApp with a JWKS authenticator', () => {
   // The context fails before any resolver, so no service is reached.
   const services = {} as Services;
   const appFor = (jwksUrl: string) =>
-    createApp({ services, authenticate: createAuthenticator({ jwtSecret: null, jwksUrl, issuer: null, audience: null, jwksTimeoutMs: 300, jwks: { cooldownMs: 0 } }) });
+    createApp({
+      services,
+      authenticate: createAuthenticator({
+        jwtSecret: null,
+        jwksUrl,
+        issuer: null,
+        audience: null,
+        jwksTimeoutMs: 300,
+        jwks: { cooldownMs: 0 },
+      }),
+    });
 
   it('JWKS refusing connections -> 503 IDENTITY_PROVIDER_UNAVAILABLE with Retry-After', async () => {
     expectOutage(await ask(appFor(await refusedUrl()), await idp.sign({ sub: 'u' })));

@@ -18,7 +18,10 @@ describe('unexpected errors', () => {
     });
     const body = (await response.json()) as { data: unknown; errors: { message: string; extensions: Record<string, unknown> }[] };
     expect(body.data).toEqual({ refreshIdentity: null });
-    expect(body.errors[0]).toMatchObject({ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-abc' } });
+    expect(body.errors[0]).toMatchObject({
+      message: 'Unexpected error.',
+      extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: 'req-abc' },
+    });
     expect(JSON.stringify(body)).not.toContain('exploded');
     const logged = lines.filter((line) => line.msg === 'unexpected error');
     expect(logged).toHaveLength(1);

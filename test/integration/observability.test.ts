@@ -92,8 +92,12 @@ describe('/metrics', () => {
 
   it('counts Plaid calls by endpoint, status and error_code, with a latency histogram', async () => {
     const text = await metricsText();
-    expect(sample(text, 'plaid_requests_total', { endpoint: '/transactions/refresh', status: '200', error_code: '' })).toBeGreaterThanOrEqual(1);
-    expect(sample(text, 'plaid_requests_total', { endpoint: '/transactions/refresh', status: '400', error_code: 'ITEM_LOGIN_REQUIRED' })).toBe(1);
+    expect(
+      sample(text, 'plaid_requests_total', { endpoint: '/transactions/refresh', status: '200', error_code: '' }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      sample(text, 'plaid_requests_total', { endpoint: '/transactions/refresh', status: '400', error_code: 'ITEM_LOGIN_REQUIRED' }),
+    ).toBe(1);
     expect(sample(text, 'plaid_request_duration_seconds_count', { endpoint: '/transactions/refresh' })).toBeGreaterThanOrEqual(2);
   });
 
@@ -105,8 +109,14 @@ describe('/metrics', () => {
     expect(data?.refreshIdentity?.__typename).toBe('RefreshIdentitySuccess');
     const text = await metricsText();
     expect(sample(text, 'plaid_retries_total', { endpoint: '/identity/refresh', cause: 'INTERNAL_SERVER_ERROR' })).toBe(1);
-    expect(sample(text, 'plaid_requests_total', { endpoint: '/identity/refresh', status: '500', error_code: 'INTERNAL_SERVER_ERROR' })).toBe(1);
-    expect(logs.find((l) => l.msg === 'plaid call retried')).toMatchObject({ level: 'warn', endpoint: '/identity/refresh', errorCode: 'INTERNAL_SERVER_ERROR' });
+    expect(
+      sample(text, 'plaid_requests_total', { endpoint: '/identity/refresh', status: '500', error_code: 'INTERNAL_SERVER_ERROR' }),
+    ).toBe(1);
+    expect(logs.find((l) => l.msg === 'plaid call retried')).toMatchObject({
+      level: 'warn',
+      endpoint: '/identity/refresh',
+      errorCode: 'INTERNAL_SERVER_ERROR',
+    });
   });
 
   it('counts single-flight joins and throttles', async () => {

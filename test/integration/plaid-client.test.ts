@@ -84,20 +84,34 @@ describe('the four refreshes succeed', () => {
     expect(byItem.get(fixtures.items.healthy.itemId)?.error).toBeNull();
     const login = byItem.get(fixtures.items.oauthLoginRequired.itemId)?.error;
     expect(login).not.toBeInstanceOf(Error);
-    expect(login).toMatchObject({ errorType: 'ITEM_ERROR', errorCode: 'ITEM_LOGIN_REQUIRED', errorCodeReason: 'OAUTH_INVALID_TOKEN', status: 400 });
-    expect(byItem.get(fixtures.items.institutionDown.itemId)?.error).toMatchObject({ errorType: 'INSTITUTION_ERROR', errorCode: 'INSTITUTION_DOWN' });
+    expect(login).toMatchObject({
+      errorType: 'ITEM_ERROR',
+      errorCode: 'ITEM_LOGIN_REQUIRED',
+      errorCodeReason: 'OAUTH_INVALID_TOKEN',
+      status: 400,
+    });
+    expect(byItem.get(fixtures.items.institutionDown.itemId)?.error).toMatchObject({
+      errorType: 'INSTITUTION_ERROR',
+      errorCode: 'INSTITUTION_DOWN',
+    });
     expect(receipt.results.every((r) => r.product === 'transactions')).toBe(true);
   });
 
   it('refuses days outside 1..730 before anything is sent', async () => {
     for (const days of [0, 731, 1.5]) {
-      await expect(client.refreshItem(itemProduct('cashflow_report'), fixtures.items.healthy.accessToken, { days: days })).rejects.toBeInstanceOf(RangeError);
+      await expect(
+        client.refreshItem(itemProduct('cashflow_report'), fixtures.items.healthy.accessToken, { days: days }),
+      ).rejects.toBeInstanceOf(RangeError);
     }
     expect(await loggedRequests(simulator)).toEqual([]);
   });
 });
 
-const METHOD_PRODUCT = { refreshTransactions: 'transactions', refreshIdentity: 'identity', refreshCashflowReport: 'cashflow_report' } as const;
+const METHOD_PRODUCT = {
+  refreshTransactions: 'transactions',
+  refreshIdentity: 'identity',
+  refreshCashflowReport: 'cashflow_report',
+} as const;
 
 describe('fixture Items answer typed Plaid errors', () => {
   it.each([
@@ -119,13 +133,15 @@ describe('fixture Items answer typed Plaid errors', () => {
   });
 
   it('capital one identity still succeeds', async () => {
-    await expect(client.refreshItem(itemProduct('identity'), fixtures.items.capitalOneCredit.accessToken)).resolves.toHaveProperty('requestId');
+    await expect(client.refreshItem(itemProduct('identity'), fixtures.items.capitalOneCredit.accessToken)).resolves.toHaveProperty(
+      'requestId',
+    );
   });
 
   it('unknown access token -> INVALID_ACCESS_TOKEN; unknown user -> USER_NOT_FOUND', async () => {
-    expect(await failure(client.refreshItem(itemProduct('transactions'), 'access-sandbox-00000000-0000-4000-8000-000000000000'))).toBeInstanceOf(
-      PlaidInvalidInputError,
-    );
+    expect(
+      await failure(client.refreshItem(itemProduct('transactions'), 'access-sandbox-00000000-0000-4000-8000-000000000000')),
+    ).toBeInstanceOf(PlaidInvalidInputError);
     expect(await failure(client.refreshUserFinancialData('usr_unknown'))).toBeInstanceOf(PlaidUserError);
   });
 
@@ -222,17 +238,22 @@ describe('retries over HTTP', () => {
     expect(await loggedRequests(simulator, `?item_id=${fixtures.items.institutionDown.itemId}`)).toHaveLength(1);
   });
 
-  it('a re-send that the caller\'s quota refuses is not made, and the caller gets the error Plaid gave', async () => {
+  it("a re-send that the caller's quota refuses is not made, and the caller gets the error Plaid gave", async () => {
     const item = await freshItem();
     await injectFault(simulator, { item_id: item.itemId, effect: { type: 'error', error_code: 'INTERNAL_SERVER_ERROR' } });
     let asked = 0;
     const error = await failure(
-      client.refreshItem(itemProduct('transactions'), item.accessToken, {}, {
-        beforeResend: () => {
-          asked++;
-          return Promise.resolve(false);
+      client.refreshItem(
+        itemProduct('transactions'),
+        item.accessToken,
+        {},
+        {
+          beforeResend: () => {
+            asked++;
+            return Promise.resolve(false);
+          },
         },
-      }),
+      ),
     );
     expect(error).toBeInstanceOf(PlaidApiError);
     expect((error as PlaidApiError).errorCode).toBe('INTERNAL_SERVER_ERROR');
@@ -296,7 +317,11 @@ describe('the wire format the client sends', () => {
       .intercept({ path: '/transactions/refresh', method: 'POST' })
       .reply((options) => {
         seen.push({ headers: options.headers as Record<string, string>, body: typeof options.body === 'string' ? options.body : '' });
-        return { statusCode: 200, data: { request_id: 'mock-request' }, responseOptions: { headers: { 'content-type': 'application/json' } } };
+        return {
+          statusCode: 200,
+          data: { request_id: 'mock-request' },
+          responseOptions: { headers: { 'content-type': 'application/json' } },
+        };
       });
     const mocked = new PlaidClient({ baseUrl: 'sandbox', clientId: 'cid', secret: 'shh', dispatcher: agent });
     await expect(mocked.refreshItem(itemProduct('transactions'), 'access-sandbox-abc')).resolves.toEqual({ requestId: 'mock-request' });

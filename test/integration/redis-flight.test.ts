@@ -91,7 +91,7 @@ describe('RedisFlight', needs('REDIS_URL'), () => {
     expect(calls).toBe(1);
   });
 
-  it("a follower stops waiting at its own deadline", async () => {
+  it('a follower stops waiting at its own deadline', async () => {
     const a = new RedisFlight(real, { prefix, lockTtlMs: 1_000 });
     const b = new RedisFlight(real, { prefix, lockTtlMs: 1_000 });
     const leader = a.run('deadline', () => sleep(1_500).then(() => 'late'), soon());
@@ -128,7 +128,12 @@ describe('RedisFlight', needs('REDIS_URL'), () => {
   });
 
   it('Redis down: the caller hears "coordination unavailable", did not run, within the command timeout', async () => {
-    const down = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const down = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     down.on('error', () => {});
     const flight = new RedisFlight(down, { prefix, lockTtlMs: 300, pollMs: 5 });
     let calls = 0;

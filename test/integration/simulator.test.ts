@@ -106,12 +106,12 @@ describe('sandbox helpers', () => {
   });
 
   it('rejects unknown institutions and products', async () => {
-    expect((await post('/sandbox/public_token/create', { institution_id: 'ins_nope', initial_products: ['transactions'] })).body.error_code).toBe(
-      'INVALID_INSTITUTION',
-    );
-    expect((await post('/sandbox/public_token/create', { institution_id: 'ins_109508', initial_products: ['telepathy'] })).body.error_code).toBe(
-      'INVALID_FIELD',
-    );
+    expect(
+      (await post('/sandbox/public_token/create', { institution_id: 'ins_nope', initial_products: ['transactions'] })).body.error_code,
+    ).toBe('INVALID_INSTITUTION');
+    expect(
+      (await post('/sandbox/public_token/create', { institution_id: 'ins_109508', initial_products: ['telepathy'] })).body.error_code,
+    ).toBe('INVALID_FIELD');
   });
 
   it('reset_login puts a non-OAuth Item into ITEM_LOGIN_REQUIRED without a reason code', async () => {
@@ -184,7 +184,11 @@ describe('control API and faults', () => {
     const added = await fetch(`${simulator.url}/simulator/faults`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ endpoint: '/identity/refresh', count: 2, effect: { type: 'error', error_code: 'INSTITUTION_NOT_RESPONDING' } }),
+      body: JSON.stringify({
+        endpoint: '/identity/refresh',
+        count: 2,
+        effect: { type: 'error', error_code: 'INSTITUTION_NOT_RESPONDING' },
+      }),
     });
     expect(added.status).toBe(201);
     const codes = [];

@@ -32,7 +32,11 @@ const key = new TextEncoder().encode(TEST_JWT_SECRET);
 
 describe('npm run token', () => {
   it('prints an HS256 token for --sub, 1 h by default, with AUTH_ISSUER and AUTH_AUDIENCE, that the service accepts', async () => {
-    const result = await token(['--sub', 'alice'], { AUTH_JWT_SECRET: TEST_JWT_SECRET, AUTH_ISSUER: 'https://idp.test', AUTH_AUDIENCE: 'plaid-refresh' });
+    const result = await token(['--sub', 'alice'], {
+      AUTH_JWT_SECRET: TEST_JWT_SECRET,
+      AUTH_ISSUER: 'https://idp.test',
+      AUTH_AUDIENCE: 'plaid-refresh',
+    });
     expect(result).toMatchObject({ code: 0, stderr: '' });
     const printed = result.stdout.trim();
     expect(result.stdout).toBe(`${printed}\n`); // the token alone: TOKEN=$(npm run --silent token -- --sub alice)
@@ -62,14 +66,39 @@ describe('npm run token', () => {
   });
 
   it.each([
-    ['with NODE_ENV=production', ['--sub', 'alice'], { NODE_ENV: 'production', AUTH_JWT_SECRET: TEST_JWT_SECRET }, /^token: refused with NODE_ENV=production: /],
+    [
+      'with NODE_ENV=production',
+      ['--sub', 'alice'],
+      { NODE_ENV: 'production', AUTH_JWT_SECRET: TEST_JWT_SECRET },
+      /^token: refused with NODE_ENV=production: /,
+    ],
     ['without AUTH_JWT_SECRET', ['--sub', 'alice'], {}, /^token: AUTH_JWT_SECRET is not set/],
-    ['with a secret the service would refuse', ['--sub', 'alice'], { AUTH_JWT_SECRET: 'short' }, /^token: AUTH_JWT_SECRET must be at least 32 characters/],
+    [
+      'with a secret the service would refuse',
+      ['--sub', 'alice'],
+      { AUTH_JWT_SECRET: 'short' },
+      /^token: AUTH_JWT_SECRET must be at least 32 characters/,
+    ],
     ['without --sub', [], { AUTH_JWT_SECRET: TEST_JWT_SECRET }, /^token: --sub is required; usage: /],
-    ['for a subject the service refuses', ['--sub', 'a\u0001b'], { AUTH_JWT_SECRET: TEST_JWT_SECRET }, /^token: --sub must not contain control characters/],
+    [
+      'for a subject the service refuses',
+      ['--sub', 'a\u0001b'],
+      { AUTH_JWT_SECRET: TEST_JWT_SECRET },
+      /^token: --sub must not contain control characters/,
+    ],
     ['for an unknown option', ['--sub', 'alice', '--bogus'], { AUTH_JWT_SECRET: TEST_JWT_SECRET }, /^token: Unknown option '--bogus'/],
-    ['for a lifetime the service refuses', ['--sub', 'alice', '--expires-in', '2d'], { AUTH_JWT_SECRET: TEST_JWT_SECRET }, /^token: --expires-in 2d is longer than AUTH_MAX_TOKEN_LIFETIME_SECONDS \(86400 s\)/],
-    ['for a lifetime that is not one', ['--sub', 'alice', '--expires-in', 'soon'], { AUTH_JWT_SECRET: TEST_JWT_SECRET }, /^token: --expires-in "soon" is not a time span/],
+    [
+      'for a lifetime the service refuses',
+      ['--sub', 'alice', '--expires-in', '2d'],
+      { AUTH_JWT_SECRET: TEST_JWT_SECRET },
+      /^token: --expires-in 2d is longer than AUTH_MAX_TOKEN_LIFETIME_SECONDS \(86400 s\)/,
+    ],
+    [
+      'for a lifetime that is not one',
+      ['--sub', 'alice', '--expires-in', 'soon'],
+      { AUTH_JWT_SECRET: TEST_JWT_SECRET },
+      /^token: --expires-in "soon" is not a time span/,
+    ],
   ])('is refused %s: exit code 1, one line on stderr, no token', async (_case, args, env, line) => {
     const result = await token(args, env);
     expect(result.code).toBe(1);

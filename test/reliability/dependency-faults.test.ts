@@ -134,7 +134,10 @@ describe('dependency faults under load', needs('DATABASE_URL', 'REDIS_URL'), () 
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS * 3),
       });
       const text = await response.text();
-      const body = JSON.parse(text) as { data?: Record<string, Record<string, unknown> | null> | null; errors?: { extensions?: { code?: string } }[] };
+      const body = JSON.parse(text) as {
+        data?: Record<string, Record<string, unknown> | null> | null;
+        errors?: { extensions?: { code?: string } }[];
+      };
       const field = body.data ? Object.values(body.data)[0] : null;
       return {
         op,
@@ -147,12 +150,24 @@ describe('dependency faults under load', needs('DATABASE_URL', 'REDIS_URL'), () 
         text,
       };
     } catch {
-      return { op, ms: performance.now() - started, status: 'transport error', typename: null, mayHaveRun: false, joined: false, errorCodes: [], text: '' };
+      return {
+        op,
+        ms: performance.now() - started,
+        status: 'transport error',
+        typename: null,
+        mayHaveRun: false,
+        joined: false,
+        errorCodes: [],
+        text: '',
+      };
     }
   }
 
   async function link(viewer: string): Promise<Answer> {
-    const { publicToken } = await plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions', 'identity'] });
+    const { publicToken } = await plaid.createSandboxPublicToken({
+      institutionId: 'ins_109508',
+      initialProducts: ['transactions', 'identity'],
+    });
     return graphql('link', viewer, LINK, { publicToken });
   }
 
@@ -203,7 +218,10 @@ describe('dependency faults under load', needs('DATABASE_URL', 'REDIS_URL'), () 
       const refresh = await graphql('refresh', item.viewer, REFRESH, { itemId: item.id });
       const linked = refresh.typename === 'RefreshIdentitySuccess' ? await link(item.viewer) : null;
       if (linked?.typename === 'LinkItemSuccess') {
-        items.push({ viewer: item.viewer, id: (JSON.parse(linked.text) as { data: { linkItem: { item: { id: string } } } }).data.linkItem.item.id });
+        items.push({
+          viewer: item.viewer,
+          id: (JSON.parse(linked.text) as { data: { linkItem: { item: { id: string } } } }).data.linkItem.item.id,
+        });
         return Date.now() - started;
       }
       if (Date.now() - started > 15_000) throw new Error(`no recovery: ${refresh.text} ${linked?.text ?? ''}`);
@@ -265,7 +283,9 @@ describe('dependency faults under load', needs('DATABASE_URL', 'REDIS_URL'), () 
 
     // Billed refreshes were all reported as success or as "may have run".
     const billed = billedAtStop - start.billed;
-    const reported = answers.filter((a) => a.op === 'refresh' && ((a.typename === 'RefreshIdentitySuccess' && !a.joined) || a.mayHaveRun)).length;
+    const reported = answers.filter(
+      (a) => a.op === 'refresh' && ((a.typename === 'RefreshIdentitySuccess' && !a.joined) || a.mayHaveRun),
+    ).length;
     expect(billed).toBeLessThanOrEqual(reported);
 
     // Every exchanged Item is held somewhere (or Plaid's own answer to the exchange was lost).
@@ -297,7 +317,9 @@ describe('dependency faults under load', needs('DATABASE_URL', 'REDIS_URL'), () 
     ['Plaid', { kind: 'flap', upMs: 300, downMs: 300 }],
   ];
 
-  it.each(SCENARIOS.map(([dependency, mode, ms = FAULT_MS]) => [`${dependency} ${mode.kind} for ${ms / 1000} s`, dependency, mode, ms] as const))(
+  it.each(
+    SCENARIOS.map(([dependency, mode, ms = FAULT_MS]) => [`${dependency} ${mode.kind} for ${ms / 1000} s`, dependency, mode, ms] as const),
+  )(
     '%s under load: nothing lost, nothing frozen, typed answers, recovers by itself',
     async (_name, dependency, mode, faultMs) => {
       const start = { billed: billedRefreshes(), logFrom: running().output().length };
@@ -324,9 +346,16 @@ describe('dependency faults under load', needs('DATABASE_URL', 'REDIS_URL'), () 
       if (faultMs > FAULT_MS) expect(answers.filter((a) => a.text.includes('REMOVED_AT_PLAID')).length).toBeGreaterThan(0);
       if (process.env.FAULTS_REPORT) {
         const byType = new Map<string, number>();
-        for (const a of answers) byType.set(`${a.op}:${a.typename ?? a.errorCodes.join('+')}`, (byType.get(`${a.op}:${a.typename ?? a.errorCodes.join('+')}`) ?? 0) + 1);
+        for (const a of answers)
+          byType.set(
+            `${a.op}:${a.typename ?? a.errorCodes.join('+')}`,
+            (byType.get(`${a.op}:${a.typename ?? a.errorCodes.join('+')}`) ?? 0) + 1,
+          );
         const p99 = [...answers.map((a) => a.ms)].sort((x, y) => x - y)[Math.floor(answers.length * 0.99)] ?? 0;
-        console.info(`${dependency} ${mode.kind}: ${answers.length} requests, max ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms, p99 ${Math.round(p99)} ms, recovered in ${recoveredInMs} ms`, Object.fromEntries(byType));
+        console.info(
+          `${dependency} ${mode.kind}: ${answers.length} requests, max ${Math.round(Math.max(...answers.map((a) => a.ms)))} ms, p99 ${Math.round(p99)} ms, recovered in ${recoveredInMs} ms`,
+          Object.fromEntries(byType),
+        );
       }
     },
     40_000,

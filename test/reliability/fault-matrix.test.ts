@@ -125,13 +125,23 @@ function linkCase(endpoint: string, outcome?: MutationCase['outcome']): Mutation
     ...(outcome ? { outcome } : {}),
     prepare: (_viewerId, token) => {
       // No Item to scope by (it does not exist before the exchange): cells run one at a time, so the endpoint is enough.
-      const earlier = new Set(sim().state.requests({ path: endpoint }).map((r) => r.seq));
+      const earlier = new Set(
+        sim()
+          .state.requests({ path: endpoint })
+          .map((r) => r.seq),
+      );
       return Promise.resolve({
         scope: { endpoint },
-        plaidCalls: () => sim().state.requests({ path: endpoint }).filter((r) => !earlier.has(r.seq)).length,
+        plaidCalls: () =>
+          sim()
+            .state.requests({ path: endpoint })
+            .filter((r) => !earlier.has(r.seq)).length,
         run: async () => {
           // A fresh public token every time: they are single-use, and a timed-out exchange may have used it.
-          const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
+          const { publicToken } = await runtime.plaid.createSandboxPublicToken({
+            institutionId: 'ins_109508',
+            initialProducts: ['transactions'],
+          });
           const response = await execute(runtime, LinkItemDocument, { publicToken }, token);
           return { response, result: response.data?.linkItem };
         },
@@ -141,7 +151,12 @@ function linkCase(endpoint: string, outcome?: MutationCase['outcome']): Mutation
 }
 
 const MUTATIONS: readonly MutationCase[] = [
-  itemCase('refreshTransactions', '/transactions/refresh', (itemId, token) => execute(runtime, RefreshTransactionsDocument, { itemId }, token), 2),
+  itemCase(
+    'refreshTransactions',
+    '/transactions/refresh',
+    (itemId, token) => execute(runtime, RefreshTransactionsDocument, { itemId }, token),
+    2,
+  ),
   itemCase('refreshIdentity', '/identity/refresh', (itemId, token) => execute(runtime, RefreshIdentityDocument, { itemId }, token)),
   itemCase('refreshCashflowReport', '/cashflow_report/refresh', (itemId, token) =>
     execute(runtime, RefreshCashflowReportDocument, { itemId, days: 90 }, token),
@@ -171,7 +186,10 @@ const MUTATIONS: readonly MutationCase[] = [
   // /item/get only reads, so every fault is retried; if it still fails, the Item is kept (the
   // access token must not be lost once the public token is spent) without institution details.
   linkCase('/item/get', () => ({
-    expected: { __typename: 'LinkItemSuccess', item: expect.objectContaining({ institutionId: 'unknown', institutionName: 'Unknown institution' }) as unknown },
+    expected: {
+      __typename: 'LinkItemSuccess',
+      item: expect.objectContaining({ institutionId: 'unknown', institutionName: 'Unknown institution' }) as unknown,
+    },
     retried: true,
   })),
 ];
@@ -187,10 +205,21 @@ interface FaultCase {
 }
 
 /** No answer, or none that can be read: the call may have run at Plaid (and been billed), so it is sent once. */
-const unavailable = (kind: string) => ({ __typename: 'PlaidUnavailableError', kind, mayHaveRun: true, nextAction: 'RETRY_LATER', retryAfterSeconds: 60 });
+const unavailable = (kind: string) => ({
+  __typename: 'PlaidUnavailableError',
+  kind,
+  mayHaveRun: true,
+  nextAction: 'RETRY_LATER',
+  retryAfterSeconds: 60,
+});
 
 const FAULTS: readonly FaultCase[] = [
-  { fault: 'latency past the timeout', effect: { type: 'latency', ms: TIMEOUT_MS + 500 }, expected: unavailable('TIMEOUT'), retried: false },
+  {
+    fault: 'latency past the timeout',
+    effect: { type: 'latency', ms: TIMEOUT_MS + 500 },
+    expected: unavailable('TIMEOUT'),
+    retried: false,
+  },
   { fault: 'connection reset', effect: { type: 'connection_reset' }, expected: unavailable('CONNECTION_RESET'), retried: false },
   { fault: 'HTML 502', effect: { type: 'html_502' }, expected: unavailable('BAD_RESPONSE'), retried: false },
   { fault: 'malformed JSON', effect: { type: 'malformed_json' }, expected: unavailable('BAD_RESPONSE'), retried: false },
@@ -199,20 +228,38 @@ const FAULTS: readonly FaultCase[] = [
     // RATE_LIMIT: Plaid's generic 429, documented for all four refresh endpoints.
     fault: '429 RATE_LIMIT',
     effect: { type: 'error', error_code: 'RATE_LIMIT', http_status: 429 },
-    expected: { __typename: 'PlaidRateLimitExceededError', errorType: 'RATE_LIMIT_EXCEEDED', errorCode: 'RATE_LIMIT', nextAction: 'RETRY_LATER', retryAfterSeconds: 60 },
+    expected: {
+      __typename: 'PlaidRateLimitExceededError',
+      errorType: 'RATE_LIMIT_EXCEEDED',
+      errorCode: 'RATE_LIMIT',
+      nextAction: 'RETRY_LATER',
+      retryAfterSeconds: 60,
+    },
     retried: true,
     retriedWhenBilled: false,
   },
   {
     fault: '500 INTERNAL_SERVER_ERROR',
     effect: { type: 'error', error_code: 'INTERNAL_SERVER_ERROR', http_status: 500 },
-    expected: { __typename: 'PlaidApiError', errorType: 'API_ERROR', errorCode: 'INTERNAL_SERVER_ERROR', nextAction: 'RETRY_LATER', retryAfterSeconds: null },
+    expected: {
+      __typename: 'PlaidApiError',
+      errorType: 'API_ERROR',
+      errorCode: 'INTERNAL_SERVER_ERROR',
+      nextAction: 'RETRY_LATER',
+      retryAfterSeconds: null,
+    },
     retried: true,
   },
   {
     fault: '503 PLANNED_MAINTENANCE',
     effect: { type: 'error', error_code: 'PLANNED_MAINTENANCE', http_status: 503 },
-    expected: { __typename: 'PlaidApiError', errorType: 'API_ERROR', errorCode: 'PLANNED_MAINTENANCE', nextAction: 'RETRY_LATER', retryAfterSeconds: null },
+    expected: {
+      __typename: 'PlaidApiError',
+      errorType: 'API_ERROR',
+      errorCode: 'PLANNED_MAINTENANCE',
+      nextAction: 'RETRY_LATER',
+      retryAfterSeconds: null,
+    },
     retried: true,
     retriedWhenBilled: false,
   },
@@ -245,50 +292,51 @@ function cellName(f: FaultCase, m: MutationCase): string {
   return `× ${f.fault} -> ${__typename}${detail}, ${calls === 1 ? 'sent once' : `sent ${calls} times`}`;
 }
 
-for (const [backendName, backendEnv, requirements] of GUARD_BACKENDS) describe(backendName, requirements, () => {
-  beforeAll(async () => {
-    ({ runtime } = await startTestService({ ...SERVICE_ENV, ...backendEnv }));
-    demoToken = await tokenFor('demo');
-  });
-  afterAll(() => runtime.close());
+for (const [backendName, backendEnv, requirements] of GUARD_BACKENDS)
+  describe(backendName, requirements, () => {
+    beforeAll(async () => {
+      ({ runtime } = await startTestService({ ...SERVICE_ENV, ...backendEnv }));
+      demoToken = await tokenFor('demo');
+    });
+    afterAll(() => runtime.close());
 
-  describe.each(MUTATIONS.map((m) => [m.mutation, m] as const))('%s', (_mutation, m) => {
-    it.each(FAULTS.map((f) => [cellName(f, m), f] as const))('%s', async (_name, f) => {
-      const viewerId = `fault-matrix-${++cellNumber}`;
-      const token = await tokenFor(viewerId);
-      const target = await m.prepare(viewerId, token);
-      await injectFault(sim(), { ...target.scope, effect: f.effect });
+    describe.each(MUTATIONS.map((m) => [m.mutation, m] as const))('%s', (_mutation, m) => {
+      it.each(FAULTS.map((f) => [cellName(f, m), f] as const))('%s', async (_name, f) => {
+        const viewerId = `fault-matrix-${++cellNumber}`;
+        const token = await tokenFor(viewerId);
+        const target = await m.prepare(viewerId, token);
+        await injectFault(sim(), { ...target.scope, effect: f.effect });
 
-      let answer;
-      try {
-        answer = await target.run();
-      } finally {
-        sim().state.clearFaults();
-      }
-      const { expected } = m.outcome?.(f) ?? f;
-      expect(expectCleanAnswer(answer.response, answer.result)).toMatchObject(expected);
-      expect(target.plaidCalls()).toBe(callsFor(f, m));
+        let answer;
+        try {
+          answer = await target.run();
+        } finally {
+          sim().state.clearFaults();
+        }
+        const { expected } = m.outcome?.(f) ?? f;
+        expect(expectCleanAnswer(answer.response, answer.result)).toMatchObject(expected);
+        expect(target.plaidCalls()).toBe(callsFor(f, m));
 
-      // Still serving. After Plaid's 429 the cost guard closes this target for a minute by design
-      // (nothing is sent), as it does once the re-sends spent the target's quota; everything else
-      // works again at once.
-      const before = target.plaidCalls();
-      const again = await target.run();
-      const member = expectCleanAnswer(again.response, again.result);
-      if ((isRateLimit(f) && m.guarded) || before >= m.perTargetLimit) {
-        expect(member).toMatchObject({ __typename: 'RefreshThrottledError', nextAction: 'RETRY_LATER' });
-        expect(target.plaidCalls()).toBe(before);
-      } else {
-        expect(member.__typename).toBe(m.success);
-        if (m.mutation === 'refreshUserFinancialData') expect(member.results).toEqual([expect.objectContaining({ error: null })]);
-        expect(target.plaidCalls()).toBe(before + 1);
-      }
-      // And a refresh of another, untouched Item succeeds.
-      const canary = await execute(runtime, RefreshIdentityDocument, { itemId: canaryItemId() }, demoToken);
-      expect(expectCleanAnswer(canary, canary.data?.refreshIdentity).__typename).toBe('RefreshIdentitySuccess');
+        // Still serving. After Plaid's 429 the cost guard closes this target for a minute by design
+        // (nothing is sent), as it does once the re-sends spent the target's quota; everything else
+        // works again at once.
+        const before = target.plaidCalls();
+        const again = await target.run();
+        const member = expectCleanAnswer(again.response, again.result);
+        if ((isRateLimit(f) && m.guarded) || before >= m.perTargetLimit) {
+          expect(member).toMatchObject({ __typename: 'RefreshThrottledError', nextAction: 'RETRY_LATER' });
+          expect(target.plaidCalls()).toBe(before);
+        } else {
+          expect(member.__typename).toBe(m.success);
+          if (m.mutation === 'refreshUserFinancialData') expect(member.results).toEqual([expect.objectContaining({ error: null })]);
+          expect(target.plaidCalls()).toBe(before + 1);
+        }
+        // And a refresh of another, untouched Item succeeds.
+        const canary = await execute(runtime, RefreshIdentityDocument, { itemId: canaryItemId() }, demoToken);
+        expect(expectCleanAnswer(canary, canary.data?.refreshIdentity).__typename).toBe('RefreshIdentitySuccess');
+      });
     });
   });
-});
 
 function canaryItemId(): string {
   if (!runtime.demo) throw new Error('demo expected');

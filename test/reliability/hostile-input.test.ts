@@ -59,7 +59,8 @@ async function send(body: string, headers: Record<string, string | null> = {}, m
   };
 }
 
-const gql = (query: string, variables?: Record<string, unknown>, operationName?: string) => JSON.stringify({ query, variables, operationName });
+const gql = (query: string, variables?: Record<string, unknown>, operationName?: string) =>
+  JSON.stringify({ query, variables, operationName });
 const refresh = (id: string) => `refreshTransactions(itemId: ${JSON.stringify(id)}) { __typename }`;
 
 interface Case {
@@ -102,7 +103,12 @@ const cases: Case[] = [
   },
   {
     name: 'a 900 kB itemId (under the body limit)',
-    request: () => send(gql('mutation($id: ID!) { refreshTransactions(itemId: $id) { __typename ... on InputValidationError { field reason } } }', { id: 'x'.repeat(900_000) })),
+    request: () =>
+      send(
+        gql('mutation($id: ID!) { refreshTransactions(itemId: $id) { __typename ... on InputValidationError { field reason } } }', {
+          id: 'x'.repeat(900_000),
+        }),
+      ),
     status: 200,
     message: /InputValidationError/,
   },
@@ -114,14 +120,20 @@ const cases: Case[] = [
   },
   {
     name: 'days of the wrong type',
-    request: () => send(gql('mutation($id: ID!, $d: Int) { refreshCashflowReport(itemId: $id, days: $d) { __typename } }', { id: itemId, d: 'a year' })),
+    request: () =>
+      send(gql('mutation($id: ID!, $d: Int) { refreshCashflowReport(itemId: $id, days: $d) { __typename } }', { id: itemId, d: 'a year' })),
     status: 400,
     message: /Variable "\$d" got invalid value "a year"; Int cannot represent non-integer value/,
   },
   {
     name: 'days out of range',
     request: () =>
-      send(gql('mutation($id: ID!) { refreshCashflowReport(itemId: $id, days: 9999) { __typename ... on InputValidationError { field reason } } }', { id: itemId })),
+      send(
+        gql(
+          'mutation($id: ID!) { refreshCashflowReport(itemId: $id, days: 9999) { __typename ... on InputValidationError { field reason } } }',
+          { id: itemId },
+        ),
+      ),
     status: 200,
     message: /"field":"days".*1 to 730/,
   },
@@ -163,7 +175,8 @@ const cases: Case[] = [
   },
   {
     name: 'a mutation over GET',
-    request: () => send('', { 'x-graphql-yoga-csrf': '1' }, 'GET', `/graphql?query=${encodeURIComponent(`mutation { ${refresh(itemId)} }`)}`),
+    request: () =>
+      send('', { 'x-graphql-yoga-csrf': '1' }, 'GET', `/graphql?query=${encodeURIComponent(`mutation { ${refresh(itemId)} }`)}`),
     status: 405,
     message: /Can only perform a mutation operation from a POST request/,
   },
@@ -183,7 +196,11 @@ const cases: Case[] = [
     name: 'a token signed with another secret',
     request: async () =>
       send(gql(`mutation { ${refresh(itemId)} }`), {
-        authorization: `Bearer ${await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('demo').setExpirationTime('1h').sign(new TextEncoder().encode('x'.repeat(40)))}`,
+        authorization: `Bearer ${await new SignJWT({})
+          .setProtectedHeader({ alg: 'HS256' })
+          .setSubject('demo')
+          .setExpirationTime('1h')
+          .sign(new TextEncoder().encode('x'.repeat(40)))}`,
       }),
     status: 401,
     message: /the token is not valid/i,
@@ -192,7 +209,12 @@ const cases: Case[] = [
     name: 'an expired token',
     request: async () => {
       const past = Math.floor(Date.now() / 1000) - 3600;
-      const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('demo').setIssuedAt(past).setExpirationTime(past + 60).sign(new TextEncoder().encode(TEST_JWT_SECRET));
+      const expired = await new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('demo')
+        .setIssuedAt(past)
+        .setExpirationTime(past + 60)
+        .sign(new TextEncoder().encode(TEST_JWT_SECRET));
       return send(gql(`mutation { ${refresh(itemId)} }`), { authorization: `Bearer ${expired}` });
     },
     status: 401,

@@ -21,10 +21,26 @@ const PLAID_ERROR = `__typename
   ... on PlaidError { errorType errorCode errorCodeReason errorMessage displayMessage suggestedAction documentationUrl causes }`;
 
 const OPERATIONS: { name: string; endpoint: string; query: (itemId: string) => string }[] = [
-  { name: 'refreshTransactions', endpoint: '/transactions/refresh', query: (id) => `mutation { refreshTransactions(itemId: "${id}") { ${PLAID_ERROR} } }` },
-  { name: 'refreshIdentity', endpoint: '/identity/refresh', query: (id) => `mutation { refreshIdentity(itemId: "${id}") { ${PLAID_ERROR} } }` },
-  { name: 'refreshCashflowReport', endpoint: '/cashflow_report/refresh', query: (id) => `mutation { refreshCashflowReport(itemId: "${id}") { ${PLAID_ERROR} } }` },
-  { name: 'refreshUserFinancialData', endpoint: '/user/financial_data/refresh', query: () => `mutation { refreshUserFinancialData { ${PLAID_ERROR} } }` },
+  {
+    name: 'refreshTransactions',
+    endpoint: '/transactions/refresh',
+    query: (id) => `mutation { refreshTransactions(itemId: "${id}") { ${PLAID_ERROR} } }`,
+  },
+  {
+    name: 'refreshIdentity',
+    endpoint: '/identity/refresh',
+    query: (id) => `mutation { refreshIdentity(itemId: "${id}") { ${PLAID_ERROR} } }`,
+  },
+  {
+    name: 'refreshCashflowReport',
+    endpoint: '/cashflow_report/refresh',
+    query: (id) => `mutation { refreshCashflowReport(itemId: "${id}") { ${PLAID_ERROR} } }`,
+  },
+  {
+    name: 'refreshUserFinancialData',
+    endpoint: '/user/financial_data/refresh',
+    query: () => `mutation { refreshUserFinancialData { ${PLAID_ERROR} } }`,
+  },
   {
     name: 'linkItem',
     endpoint: '/item/public_token/exchange',
@@ -51,31 +67,34 @@ async function post(query: string): Promise<string> {
 }
 
 describe("Plaid's error text in GraphQL responses", () => {
-  it.each(OPERATIONS)('$name: an echoed access token and secrets are scrubbed; code, type and message remain', async ({ name, endpoint, query }) => {
-    // Short for a secret, yet above the scrubber's minimum for exact values: it must be caught.
-    expect(DEFAULT_SIMULATOR_CREDENTIALS.secret).toHaveLength(10);
-    const echo = `echo ${healthy.accessToken} and the secret ${DEFAULT_SIMULATOR_CREDENTIALS.secret} and ${TEST_JWT_SECRET}`;
-    runtime.simulator?.state.clearFaults();
-    await injectFault(runtime.simulator ?? { url: '' }, {
-      endpoint,
-      effect: { type: 'error', error_code: 'INTERNAL_SERVER_ERROR', error_message: echo, display_message: echo, error_code_reason: echo },
-    });
-    const text = await post(query(healthy.itemId));
-    runtime.simulator?.state.clearFaults();
+  it.each(OPERATIONS)(
+    '$name: an echoed access token and secrets are scrubbed; code, type and message remain',
+    async ({ name, endpoint, query }) => {
+      // Short for a secret, yet above the scrubber's minimum for exact values: it must be caught.
+      expect(DEFAULT_SIMULATOR_CREDENTIALS.secret).toHaveLength(10);
+      const echo = `echo ${healthy.accessToken} and the secret ${DEFAULT_SIMULATOR_CREDENTIALS.secret} and ${TEST_JWT_SECRET}`;
+      runtime.simulator?.state.clearFaults();
+      await injectFault(runtime.simulator ?? { url: '' }, {
+        endpoint,
+        effect: { type: 'error', error_code: 'INTERNAL_SERVER_ERROR', error_message: echo, display_message: echo, error_code_reason: echo },
+      });
+      const text = await post(query(healthy.itemId));
+      runtime.simulator?.state.clearFaults();
 
-    expect(text).not.toContain(healthy.accessToken);
-    expect(text).not.toContain(DEFAULT_SIMULATOR_CREDENTIALS.secret);
-    expect(text).not.toContain(TEST_JWT_SECRET);
-    const body = JSON.parse(text) as { data: Record<string, Record<string, unknown>> };
-    const scrubbed = `echo ${REDACTED} and the secret ${REDACTED} and ${REDACTED}`;
-    expect(body.data[name]).toMatchObject({
-      __typename: 'PlaidApiError',
-      errorType: 'API_ERROR',
-      errorCode: 'INTERNAL_SERVER_ERROR',
-      errorMessage: scrubbed,
-      displayMessage: scrubbed,
-      errorCodeReason: scrubbed,
-      message: `API_ERROR INTERNAL_SERVER_ERROR: ${scrubbed}`,
-    });
-  });
+      expect(text).not.toContain(healthy.accessToken);
+      expect(text).not.toContain(DEFAULT_SIMULATOR_CREDENTIALS.secret);
+      expect(text).not.toContain(TEST_JWT_SECRET);
+      const body = JSON.parse(text) as { data: Record<string, Record<string, unknown>> };
+      const scrubbed = `echo ${REDACTED} and the secret ${REDACTED} and ${REDACTED}`;
+      expect(body.data[name]).toMatchObject({
+        __typename: 'PlaidApiError',
+        errorType: 'API_ERROR',
+        errorCode: 'INTERNAL_SERVER_ERROR',
+        errorMessage: scrubbed,
+        displayMessage: scrubbed,
+        errorCodeReason: scrubbed,
+        message: `API_ERROR INTERNAL_SERVER_ERROR: ${scrubbed}`,
+      });
+    },
+  );
 });

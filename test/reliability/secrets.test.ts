@@ -33,7 +33,8 @@ const secrets = new Map<string, string>();
 // Every field of Plaid's error a client can select: all of it is Plaid's text.
 const PLAID_TEXT = '... on PlaidError { errorMessage displayMessage errorCodeReason suggestedAction documentationUrl causes }';
 const MUTATIONS: Record<string, (itemId: string) => string> = {
-  refreshTransactions: (id) => `mutation { refreshTransactions(itemId: "${id}") { __typename ... on BaseError { message } ${PLAID_TEXT} } }`,
+  refreshTransactions: (id) =>
+    `mutation { refreshTransactions(itemId: "${id}") { __typename ... on BaseError { message } ${PLAID_TEXT} } }`,
   refreshIdentity: (id) => `mutation { refreshIdentity(itemId: "${id}") { __typename ... on BaseError { message } ${PLAID_TEXT} } }`,
   refreshCashflowReport: (id) =>
     `mutation { refreshCashflowReport(itemId: "${id}", days: 90) { __typename ... on BaseError { message } ${PLAID_TEXT} } }`,
@@ -124,7 +125,8 @@ describe('secrets in logs and responses', () => {
     await post({ query: '{ viewer { id hasPlaidUser items { id institutionName lastRefreshes { product requestId } } } }' });
     // Every mutation on every fixture Item (each fixture answers with its own Plaid error or success).
     for (const item of Object.values(fixtures.items)) {
-      for (const [name, query] of Object.entries(MUTATIONS)) if (name !== 'refreshUserFinancialData') await post({ query: query(item.itemId) });
+      for (const [name, query] of Object.entries(MUTATIONS))
+        if (name !== 'refreshUserFinancialData') await post({ query: query(item.itemId) });
     }
     await post({ query: MUTATIONS.refreshUserFinancialData?.('') });
     // Every simulator fault on every mutation.
@@ -137,19 +139,34 @@ describe('secrets in logs and responses', () => {
     }
     simulator.state.clearFaults();
     // Linking: a real public token, one used twice, and secrets pasted where they do not belong.
-    const { publicToken } = await runtime.plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
+    const { publicToken } = await runtime.plaid.createSandboxPublicToken({
+      institutionId: 'ins_109508',
+      initialProducts: ['transactions'],
+    });
     secrets.set('public token', publicToken);
-    const link = 'mutation($t: String!) { linkItem(publicToken: $t) { __typename ... on LinkItemSuccess { item { id } } ... on BaseError { message } } }';
-    const linked = JSON.parse(await post({ query: link, variables: { t: publicToken } })) as { data: { linkItem: { item?: { id: string } } } };
+    const link =
+      'mutation($t: String!) { linkItem(publicToken: $t) { __typename ... on LinkItemSuccess { item { id } } ... on BaseError { message } } }';
+    const linked = JSON.parse(await post({ query: link, variables: { t: publicToken } })) as {
+      data: { linkItem: { item?: { id: string } } };
+    };
     const newItemId = linked.data.linkItem.item?.id ?? '';
     secrets.set('access token of the linked Item', (await runtime.vault.getAccessToken('demo', newItemId)) ?? 'missing');
     await post({ query: link, variables: { t: publicToken } });
     await post({ query: link, variables: { t: fixtures.items.healthy.accessToken } });
     await post({ query: link, variables: { t: `public-sandbox-${'0'.repeat(36)}` } });
     // Tokens that fail: forged, expired, an access token sent as the bearer, a token in the query text.
-    const forged = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('demo').setExpirationTime('1h').sign(new TextEncoder().encode('y'.repeat(40)));
+    const forged = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('demo')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('y'.repeat(40)));
     const past = Math.floor(Date.now() / 1000) - 3_600;
-    const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('demo').setIssuedAt(past).setExpirationTime(past + 60).sign(new TextEncoder().encode(JWT_SECRET));
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('demo')
+      .setIssuedAt(past)
+      .setExpirationTime(past + 60)
+      .sign(new TextEncoder().encode(JWT_SECRET));
     secrets.set('forged JWT', forged).set('expired JWT', expired);
     await post({ query: MUTATIONS.refreshTransactions?.(healthy) }, `Bearer ${forged}`);
     await post({ query: MUTATIONS.refreshTransactions?.(healthy) }, `Bearer ${expired}`);

@@ -20,7 +20,17 @@ const KEY = randomBytes(32).toString('base64');
 
 /** Development mode (embedded Plaid), nothing inherited that would change the vault or the guard. */
 function serviceEnv(overrides: Record<string, string>): NodeJS.ProcessEnv {
-  return { ...process.env, NODE_ENV: 'development', PORT: '0', LOG_LEVEL: 'warn', DATABASE_URL: '', DATABASE_SCHEMA: '', VAULT_DATA_DIR: '', REDIS_URL: '', ...overrides };
+  return {
+    ...process.env,
+    NODE_ENV: 'development',
+    PORT: '0',
+    LOG_LEVEL: 'warn',
+    DATABASE_URL: '',
+    DATABASE_SCHEMA: '',
+    VAULT_DATA_DIR: '',
+    REDIS_URL: '',
+    ...overrides,
+  };
 }
 
 function expectOneLineRefusal(result: ExitedService, expected: RegExp | string, secrets: readonly string[] = []): void {
@@ -41,7 +51,14 @@ describe('start-up refusals (the real process)', () => {
     dataDir = await mkdtemp(join(tmpdir(), 'refusal-vault-'));
     writtenWith = randomBytes(32).toString('base64');
     const vault = await openVault({ dataDir, encryptionKey: writtenWith });
-    await vault.saveItem({ viewerId: 'v', itemId: 'i', accessToken: 'access-sandbox-x', institutionId: 'ins_1', institutionName: 'Bank', products: [] });
+    await vault.saveItem({
+      viewerId: 'v',
+      itemId: 'i',
+      accessToken: 'access-sandbox-x',
+      institutionId: 'ins_1',
+      institutionName: 'Bank',
+      products: [],
+    });
     await vault.close();
   });
   afterAll(async () => {
@@ -53,7 +70,9 @@ describe('start-up refusals (the real process)', () => {
     const [written, configured] = [writtenWith, KEY].map((key) => keyIdOf(parseEncryptionKey(key)));
     expectOneLineRefusal(
       result,
-      new RegExp(`^start-up failed: wrong encryption key: the vault holds data written under key id ${written}\\b.*configured: ${configured}\\b`),
+      new RegExp(
+        `^start-up failed: wrong encryption key: the vault holds data written under key id ${written}\\b.*configured: ${configured}\\b`,
+      ),
       [KEY, writtenWith],
     );
   });
@@ -73,12 +92,21 @@ describe('start-up refusals (the real process)', () => {
     // The server trusts the connection, so the password is never checked: it must still not be printed.
     url.password = 'hunter2-never-printed';
     const result = await runServiceUntilExit(serviceEnv({ DATABASE_URL: url.href, TOKEN_ENCRYPTION_KEY: KEY }));
-    expectOneLineRefusal(result, 'start-up failed: database "does_not_exist_xyz" does not exist (DATABASE_URL)', ['hunter2-never-printed', KEY]);
+    expectOneLineRefusal(result, 'start-up failed: database "does_not_exist_xyz" does not exist (DATABASE_URL)', [
+      'hunter2-never-printed',
+      KEY,
+    ]);
   });
 
   it('a database that refuses connections', async () => {
-    const result = await runServiceUntilExit(serviceEnv({ DATABASE_URL: 'postgres://vault:s3cret-pw@127.0.0.1:1/vault', TOKEN_ENCRYPTION_KEY: KEY }));
-    expectOneLineRefusal(result, 'start-up failed: cannot connect to the database at 127.0.0.1:1/vault: connection refused (DATABASE_URL)', ['s3cret-pw', KEY]);
+    const result = await runServiceUntilExit(
+      serviceEnv({ DATABASE_URL: 'postgres://vault:s3cret-pw@127.0.0.1:1/vault', TOKEN_ENCRYPTION_KEY: KEY }),
+    );
+    expectOneLineRefusal(
+      result,
+      'start-up failed: cannot connect to the database at 127.0.0.1:1/vault: connection refused (DATABASE_URL)',
+      ['s3cret-pw', KEY],
+    );
   });
 
   it('a Redis that refuses connections', async () => {

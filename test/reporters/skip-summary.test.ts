@@ -59,14 +59,20 @@ describe('SkipSummaryReporter', () => {
       result: () => ({ state, note: undefined }),
     });
     const module = {
-      children: { *allTests() { yield* [fakeTest('ran', 'passed'), fakeTest('pg', 'skipped', pg), fakeTest('plain', 'skipped')]; } },
+      children: {
+        *allTests() {
+          yield* [fakeTest('ran', 'passed'), fakeTest('pg', 'skipped', pg), fakeTest('plain', 'skipped')];
+        },
+      },
     };
     let printed = '';
     const reporter = new SkipSummaryReporter({ write: (text) => (printed += text) });
     reporter.onInit({ config: { root: '/repo' } });
     reporter.onTestRunEnd([module as unknown as TestModule]);
     expect(printed).toContain('skip summary: 2 tests skipped');
-    expect(printed).toContain('skipped 1 test: needs DATABASE_URL (PostgreSQL); to run: set DATABASE_URL\n    test/vault/vault.test.ts (1)');
+    expect(printed).toContain(
+      'skipped 1 test: needs DATABASE_URL (PostgreSQL); to run: set DATABASE_URL\n    test/vault/vault.test.ts (1)',
+    );
     expect(printed).toContain('test/vault/vault.test.ts > suite > plain');
   });
 

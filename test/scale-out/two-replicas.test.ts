@@ -85,7 +85,14 @@ describe('two replicas on one Redis', needs('REDIS_URL', 'DATABASE_URL'), () => 
   async function newItem(): Promise<string> {
     const { publicToken } = await plaid.createSandboxPublicToken({ institutionId: 'ins_109508', initialProducts: ['transactions'] });
     const { accessToken, itemId } = await plaid.exchangePublicToken(publicToken);
-    await vault.saveItem({ viewerId: 'v1', itemId, accessToken, institutionId: 'ins_109508', institutionName: 'First Platypus Bank', products: ['transactions'] });
+    await vault.saveItem({
+      viewerId: 'v1',
+      itemId,
+      accessToken,
+      institutionId: 'ins_109508',
+      institutionName: 'First Platypus Bank',
+      products: ['transactions'],
+    });
     return itemId;
   }
 

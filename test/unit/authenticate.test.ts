@@ -51,7 +51,10 @@ describe('HS256', () => {
     ['a wrong audience', () => hs256({ sub: 'u', iss: 'https://idp.example', aud: 'other-api' })],
     ['no subject', () => hs256({ iss: 'https://idp.example', aud: 'refresh-api' })],
     ['an expired token', () => hs256({ sub: 'u', iss: 'https://idp.example', aud: 'refresh-api' }, SECRET, '-1m')],
-    ['alg none', () => Promise.resolve(`${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"u"}').toString('base64url')}.`)],
+    [
+      'alg none',
+      () => Promise.resolve(`${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"u"}').toString('base64url')}.`),
+    ],
   ])('%s is refused', async (_label, make) => {
     await expect(authenticate(`Bearer ${await make()}`)).rejects.toBeInstanceOf(AuthenticationError);
   });
@@ -115,7 +118,14 @@ describe('JWT claims: exp required, iat not in the future, a bounded lifetime', 
   });
 
   it('the bounds are configurable: skew and lifetime', async () => {
-    const strict = createAuthenticator({ jwtSecret: SECRET, jwksUrl: null, issuer: null, audience: null, clockSkewSeconds: 0, maxTokenLifetimeSeconds: 300 });
+    const strict = createAuthenticator({
+      jwtSecret: SECRET,
+      jwksUrl: null,
+      issuer: null,
+      audience: null,
+      clockSkewSeconds: 0,
+      maxTokenLifetimeSeconds: 300,
+    });
     await expect(strict(`Bearer ${await signed({ iat: now() + 5, exp: now() + 200 })}`)).rejects.toThrow(/issued in the future/);
     await expect(strict(`Bearer ${await signed({ iat: now(), exp: now() + 301 })}`)).rejects.toThrow(/lives longer/);
     await expect(strict(`Bearer ${await signed({ iat: now(), exp: now() + 300 })}`)).resolves.toEqual({ id: 'user-c' });
@@ -138,7 +148,14 @@ describe('JWKS', () => {
 
   /** Short timeout and no cooldown, so an unknown kid always asks the provider again. */
   const jwksAuthenticator = (url = idp.url, jwks: { cacheMaxAgeMs?: number; cooldownMs?: number; probeReuseMs?: number } = {}) =>
-    createAuthenticator({ jwtSecret: null, jwksUrl: url, issuer: null, audience: null, jwksTimeoutMs: 300, jwks: { cooldownMs: 0, ...jwks } });
+    createAuthenticator({
+      jwtSecret: null,
+      jwksUrl: url,
+      issuer: null,
+      audience: null,
+      jwksTimeoutMs: 300,
+      jwks: { cooldownMs: 0, ...jwks },
+    });
   /** What the promise rejects with; null when it resolves. */
   const failure = (promise: Promise<unknown>) =>
     promise.then(
@@ -173,7 +190,7 @@ describe('JWKS', () => {
     expect((error as IdentityProviderUnavailableError).message).toMatch(/retry later/);
   });
 
-  it('a provider that hangs -> IdentityProviderUnavailableError within the JWKS timeout, not jose\'s 5 s', async () => {
+  it("a provider that hangs -> IdentityProviderUnavailableError within the JWKS timeout, not jose's 5 s", async () => {
     idp.mode = 'hang';
     const authenticate = jwksAuthenticator();
     const started = performance.now();

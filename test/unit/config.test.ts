@@ -21,9 +21,21 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    ['production without Plaid credentials', { NODE_ENV: 'production', TOKEN_ENCRYPTION_KEY: KEY, AUTH_JWT_SECRET: SECRET }, /PLAID_CLIENT_ID/],
-    ['production without TOKEN_ENCRYPTION_KEY', { NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET }, /TOKEN_ENCRYPTION_KEY/],
-    ['production with an in-memory vault', { NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET, TOKEN_ENCRYPTION_KEY: KEY }, /DATABASE_URL \(or VAULT_DATA_DIR\) is required in production/],
+    [
+      'production without Plaid credentials',
+      { NODE_ENV: 'production', TOKEN_ENCRYPTION_KEY: KEY, AUTH_JWT_SECRET: SECRET },
+      /PLAID_CLIENT_ID/,
+    ],
+    [
+      'production without TOKEN_ENCRYPTION_KEY',
+      { NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET },
+      /TOKEN_ENCRYPTION_KEY/,
+    ],
+    [
+      'production with an in-memory vault',
+      { NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET, TOKEN_ENCRYPTION_KEY: KEY },
+      /DATABASE_URL \(or VAULT_DATA_DIR\) is required in production/,
+    ],
     ['Plaid credentials without auth', { PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x' }, /AUTH_JWT_SECRET or AUTH_JWKS_URL/],
     ['a short JWT secret', { AUTH_JWT_SECRET: 'short' }, /at least 32/],
     ['only half the credentials', { PLAID_CLIENT_ID: 'id' }, /set together/],
@@ -38,18 +50,45 @@ describe('loadConfig', () => {
     ['a DATABASE_URL that is not a URL', { DATABASE_URL: 'not a url' }, /DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL/],
     ['a DATABASE_URL that does not parse', { DATABASE_URL: 'postgres://::nonsense' }, /DATABASE_URL: must be a postgres:\/\//],
     ['a DATABASE_URL of another database', { DATABASE_URL: 'mysql://u:p@db/x' }, /DATABASE_URL: must be a postgres:\/\//],
-    ['a malformed TOKEN_ENCRYPTION_KEY', { TOKEN_ENCRYPTION_KEY: 'hunter2-hunter2' }, /TOKEN_ENCRYPTION_KEY: encryption key must be 32 bytes/],
-    ['a malformed previous key', { TOKEN_ENCRYPTION_KEY: KEY, TOKEN_ENCRYPTION_PREVIOUS_KEYS: `${OLD_KEY},nope-nope-nope` }, /TOKEN_ENCRYPTION_PREVIOUS_KEYS\.1: encryption key must be 32 bytes/],
-    ['previous keys without a current one', { TOKEN_ENCRYPTION_PREVIOUS_KEYS: OLD_KEY }, /TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY/],
+    [
+      'a malformed TOKEN_ENCRYPTION_KEY',
+      { TOKEN_ENCRYPTION_KEY: 'hunter2-hunter2' },
+      /TOKEN_ENCRYPTION_KEY: encryption key must be 32 bytes/,
+    ],
+    [
+      'a malformed previous key',
+      { TOKEN_ENCRYPTION_KEY: KEY, TOKEN_ENCRYPTION_PREVIOUS_KEYS: `${OLD_KEY},nope-nope-nope` },
+      /TOKEN_ENCRYPTION_PREVIOUS_KEYS\.1: encryption key must be 32 bytes/,
+    ],
+    [
+      'previous keys without a current one',
+      { TOKEN_ENCRYPTION_PREVIOUS_KEYS: OLD_KEY },
+      /TOKEN_ENCRYPTION_PREVIOUS_KEYS needs TOKEN_ENCRYPTION_KEY/,
+    ],
   ])('refuses %s with a message naming it', (_label, env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
   });
 
   it('auth defaults: 2 s JWKS timeout, 60 s clock skew, 24 h token lifetime, 16 MiB token cache; each can be set', () => {
-    expect(loadConfig({}).auth).toMatchObject({ jwksTimeoutMs: 2_000, clockSkewSeconds: 60, maxTokenLifetimeSeconds: 86_400, tokenCacheMaxBytes: 16_777_216 });
-    const set = loadConfig({ AUTH_JWKS_TIMEOUT_MS: '500', AUTH_CLOCK_SKEW_SECONDS: '5', AUTH_MAX_TOKEN_LIFETIME_SECONDS: '3600', AUTH_TOKEN_CACHE_MAX_BYTES: '1048576' });
-    expect(set.auth).toMatchObject({ jwksTimeoutMs: 500, clockSkewSeconds: 5, maxTokenLifetimeSeconds: 3_600, tokenCacheMaxBytes: 1_048_576 });
+    expect(loadConfig({}).auth).toMatchObject({
+      jwksTimeoutMs: 2_000,
+      clockSkewSeconds: 60,
+      maxTokenLifetimeSeconds: 86_400,
+      tokenCacheMaxBytes: 16_777_216,
+    });
+    const set = loadConfig({
+      AUTH_JWKS_TIMEOUT_MS: '500',
+      AUTH_CLOCK_SKEW_SECONDS: '5',
+      AUTH_MAX_TOKEN_LIFETIME_SECONDS: '3600',
+      AUTH_TOKEN_CACHE_MAX_BYTES: '1048576',
+    });
+    expect(set.auth).toMatchObject({
+      jwksTimeoutMs: 500,
+      clockSkewSeconds: 5,
+      maxTokenLifetimeSeconds: 3_600,
+      tokenCacheMaxBytes: 1_048_576,
+    });
   });
 
   it('never quotes a rejected DATABASE_URL or key, and lists each problem separately', () => {
@@ -67,7 +106,11 @@ describe('loadConfig', () => {
   });
 
   it('accepts postgres:// and postgresql:// URLs', () => {
-    for (const url of ['postgres://postgres@127.0.0.1:5432/test', 'postgresql://u:p@db.internal/vault?sslmode=require', 'postgres:///vault?host=/run/postgresql']) {
+    for (const url of [
+      'postgres://postgres@127.0.0.1:5432/test',
+      'postgresql://u:p@db.internal/vault?sslmode=require',
+      'postgres:///vault?host=/run/postgresql',
+    ]) {
       expect(loadConfig({ DATABASE_URL: url, TOKEN_ENCRYPTION_KEY: KEY }).vault.databaseUrl).toBe(url);
     }
   });
@@ -79,7 +122,14 @@ describe('loadConfig', () => {
   });
 
   it('production defaults: GraphiQL off', () => {
-    const config = loadConfig({ NODE_ENV: 'production', PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', AUTH_JWT_SECRET: SECRET, TOKEN_ENCRYPTION_KEY: KEY, DATABASE_URL: 'postgres://db/x' });
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      PLAID_CLIENT_ID: 'id',
+      PLAID_SECRET: 'x',
+      AUTH_JWT_SECRET: SECRET,
+      TOKEN_ENCRYPTION_KEY: KEY,
+      DATABASE_URL: 'postgres://db/x',
+    });
     expect(config.graphiql).toBe(false);
   });
 });

@@ -9,7 +9,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DOCS = readdirSync(join(ROOT, 'docs')).filter((name) => name.endsWith('.md')).map((name) => join(ROOT, 'docs', name));
+const DOCS = readdirSync(join(ROOT, 'docs'))
+  .filter((name) => name.endsWith('.md'))
+  .map((name) => join(ROOT, 'docs', name));
 const FILES = [join(ROOT, 'README.md'), join(ROOT, 'CHANGELOG.md'), ...DOCS];
 
 /** Text outside fenced code blocks, where links and headings live. */
@@ -20,7 +22,11 @@ function anchors(file: string): Set<string> {
   const seen = new Map<string, number>();
   const result = new Set<string>();
   for (const [, heading = ''] of prose(readFileSync(file, 'utf8')).matchAll(/^#{1,6}\s+(.+)$/gm)) {
-    const slug = heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+    const slug = heading
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
     const count = seen.get(slug) ?? 0;
     seen.set(slug, count + 1);
     result.add(count === 0 ? slug : `${slug}-${count}`);
@@ -38,7 +44,8 @@ describe('the documentation', () => {
         const resolved = path === '' ? file : join(dirname(file), path);
         const where = `${relative(ROOT, file)}: ${target}`;
         if (!existsSync(resolved)) broken.push(`${where} (no such file)`);
-        else if (anchor !== undefined && resolved.endsWith('.md') && !anchors(resolved).has(anchor)) broken.push(`${where} (no such heading)`);
+        else if (anchor !== undefined && resolved.endsWith('.md') && !anchors(resolved).has(anchor))
+          broken.push(`${where} (no such heading)`);
       }
     }
     expect(broken).toEqual([]);
@@ -55,7 +62,12 @@ describe('the documentation', () => {
     const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     const quickStart = readme.slice(readme.indexOf('## Quick start'));
     const block = /```sh\n([\s\S]*?)```/.exec(quickStart)?.[1] ?? '';
-    expect(block.trim().split('\n').map((line) => line.replace(/\s+#.*$/, ''))).toEqual(['npm ci && npm start', 'npm ci && npm test']);
+    expect(
+      block
+        .trim()
+        .split('\n')
+        .map((line) => line.replace(/\s+#.*$/, '')),
+    ).toEqual(['npm ci && npm start', 'npm ci && npm test']);
   });
 
   it('keeps the README short: what it is, the quick start, one example, where to read on', () => {

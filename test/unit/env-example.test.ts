@@ -14,7 +14,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(`${ROOT}${path}`, 'utf8');
 
 const SCHEMAS: Record<string, z.ZodObject> = { AppEnv, PlaidEnv, QuotaEnv, SimulatorEnv };
-const fields = new Map<string, z.ZodType>(Object.values(SCHEMAS).flatMap((schema) => Object.entries(schema.shape as Record<string, z.ZodType>)));
+const fields = new Map<string, z.ZodType>(
+  Object.values(SCHEMAS).flatMap((schema) => Object.entries(schema.shape as Record<string, z.ZodType>)),
+);
 
 /** Every `NAME=value` line, commented out (`# NAME=value`: a default or example) or not. */
 const assignments = read('.env.example')
@@ -54,7 +56,9 @@ describe("docs/operations.md's configuration table", () => {
     const doc = read('docs/operations.md');
     const section = doc.slice(doc.indexOf('## Configuration'));
     // QUOTA_* stands for the quota variables, each named in the cost guard's table.
-    const missing = [...fields.keys()].filter((name) => !section.includes(`\`${name}\``) && !(name.startsWith('QUOTA_') && doc.includes(`\`${name}\``)));
+    const missing = [...fields.keys()].filter(
+      (name) => !section.includes(`\`${name}\``) && !(name.startsWith('QUOTA_') && doc.includes(`\`${name}\``)),
+    );
     expect(missing).toEqual([]);
   });
 });

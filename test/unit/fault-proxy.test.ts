@@ -307,7 +307,9 @@ echo.close();
 describe('fault proxy and the process', () => {
   it('does not keep the process alive after close()', async () => {
     const helper = fileURLToPath(new URL('../helpers/fault-proxy.ts', import.meta.url));
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', LINGER_SCRIPT, helper], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', LINGER_SCRIPT, helper], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

@@ -21,7 +21,10 @@ describe('GroupBatcher', () => {
     const during = [batcher.call(3), batcher.call(4), batcher.call(5)];
     release();
     expect(await Promise.all([...turn, ...during])).toEqual([10, 20, 30, 40, 50]);
-    expect(batches).toEqual([[1, 2], [3, 4, 5]]);
+    expect(batches).toEqual([
+      [1, 2],
+      [3, 4, 5],
+    ]);
   });
 
   it('a lone call runs on its own, without waiting for company', async () => {
@@ -53,11 +56,14 @@ describe('GroupBatcher', () => {
 
   it('splits a long queue into batches of at most maxBatch', async () => {
     const sizes: number[] = [];
-    const batcher = new GroupBatcher<number, number>(async (inputs) => {
-      sizes.push(inputs.length);
-      await Promise.resolve();
-      return inputs;
-    }, { maxBatch: 3 });
+    const batcher = new GroupBatcher<number, number>(
+      async (inputs) => {
+        sizes.push(inputs.length);
+        await Promise.resolve();
+        return inputs;
+      },
+      { maxBatch: 3 },
+    );
     await Promise.all(Array.from({ length: 8 }, (_, i) => batcher.call(i)));
     expect(sizes).toEqual([3, 3, 2]);
   });

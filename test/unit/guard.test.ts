@@ -67,7 +67,11 @@ describe('MemoryQuotaLimiter', () => {
     let now = 0;
     const limiter = new MemoryQuotaLimiter(() => now);
     await limiter.block('item:1', 60_000);
-    expect(await limiter.take([{ key: 'item:1', limit: 2, windowMs: 60_000 }])).toEqual({ allowed: false, retryAfterMs: 60_000, key: 'item:1' });
+    expect(await limiter.take([{ key: 'item:1', limit: 2, windowMs: 60_000 }])).toEqual({
+      allowed: false,
+      retryAfterMs: 60_000,
+      key: 'item:1',
+    });
     now = 60_001;
     expect((await limiter.take([{ key: 'item:1', limit: 2, windowMs: 60_000 }])).allowed).toBe(true);
   });

@@ -10,9 +10,17 @@ const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZW1vIn0.c2lnbmF0dXJl';
 describe('createScrubber', () => {
   it.each([
     ['a key that holds a token', { access_token: 'anything' }, { access_token: REDACTED }],
-    ['keys compared without case', { Authorization: 'Basic x', accessToken: 'x', PUBLIC_TOKEN: 'x' }, { Authorization: REDACTED, accessToken: REDACTED, PUBLIC_TOKEN: REDACTED }],
+    [
+      'keys compared without case',
+      { Authorization: 'Basic x', accessToken: 'x', PUBLIC_TOKEN: 'x' },
+      { Authorization: REDACTED, accessToken: REDACTED, PUBLIC_TOKEN: REDACTED },
+    ],
     ['nested keys', { req: { headers: { authorization: 'x' } } }, { req: { headers: { authorization: REDACTED } } }],
-    ['a Plaid access token in text', 'failed for access-sandbox-8ab976e6-64bc-4b38-98f7-731e7a349970 today', `failed for ${REDACTED} today`],
+    [
+      'a Plaid access token in text',
+      'failed for access-sandbox-8ab976e6-64bc-4b38-98f7-731e7a349970 today',
+      `failed for ${REDACTED} today`,
+    ],
     ['a public token in text', 'public-production-11111111-2222-3333-4444-555555555555', REDACTED],
     ['a JWT in text', `token ${JWT} rejected`, `token ${REDACTED} rejected`],
     ['a bearer header in text', 'sent Bearer abc.def-ghi', `sent ${REDACTED}`],

@@ -19,7 +19,9 @@ describe(`the Node line (${process.version}, ${process.execPath})`, () => {
   });
 
   it('is one that engines in package.json names', () => {
-    const { engines } = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { engines: { node: string } };
+    const { engines } = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as {
+      engines: { node: string };
+    };
     expect(engines.node).toBe('^20.19.0 || ^22.13.0 || >=24');
     const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
     const supported = (major === 20 && minor >= 19) || (major === 22 && minor >= 13) || major >= 24;

@@ -131,6 +131,8 @@ describe('decideRetry: bounds and backoff', () => {
   });
 
   it('maxAttempts 1 turns retries off', () => {
-    expect(decideRetry({ error: retryable, attempt: 1, elapsedMs: 0, policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 }, random: 0 }).retry).toBe(false);
+    expect(
+      decideRetry({ error: retryable, attempt: 1, elapsedMs: 0, policy: { ...DEFAULT_RETRY_POLICY, maxAttempts: 1 }, random: 0 }).retry,
+    ).toBe(false);
   });
 });

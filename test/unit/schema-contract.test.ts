@@ -24,7 +24,9 @@ describe('schema.graphql', () => {
     const plaidTypes = schema.getImplementations(schema.getType('PlaidError') as never).objects.map((t) => t.name);
     expect(plaidTypes).toHaveLength(10);
     const union = schema.getType('RefreshTransactionsResult') as unknown as { getTypes(): { name: string }[] };
-    expect(union.getTypes().map((t) => t.name)).toEqual(expect.arrayContaining([...plaidTypes, 'ItemNotFoundError', 'InputValidationError', 'PlaidUnavailableError']));
+    expect(union.getTypes().map((t) => t.name)).toEqual(
+      expect.arrayContaining([...plaidTypes, 'ItemNotFoundError', 'InputValidationError', 'PlaidUnavailableError']),
+    );
   });
 
   it('the example operations (GraphiQL default document, codegen input) are valid against it', () => {

@@ -10,13 +10,25 @@ import { diffSchemas, mentions, report, unreleasedSection } from '../../scripts/
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const BEFORE = /* GraphQL */ `
-  type Query { user(id: ID!): User }
-  type User { id: ID! name: String! items: [Item!]! }
-  type Item { id: ID! }
-  enum Scope { ITEM CLIENT }
+  type Query {
+    user(id: ID!): User
+  }
+  type User {
+    id: ID!
+    name: String!
+    items: [Item!]!
+  }
+  type Item {
+    id: ID!
+  }
+  enum Scope {
+    ITEM
+    CLIENT
+  }
 `;
 
-const changelog = (unreleased: string) => `# Changelog\n\n## [Unreleased]\n\n${unreleased}\n\n## [0.1.0] - 2026-11-24\n\n- \`User.name\` was added.\n`;
+const changelog = (unreleased: string) =>
+  `# Changelog\n\n## [Unreleased]\n\n${unreleased}\n\n## [0.1.0] - 2026-11-24\n\n- \`User.name\` was added.\n`;
 const NAMES = { schema: 'schema.graphql', baseline: 'schema.released.graphql', changelog: 'CHANGELOG.md' };
 
 describe('schema diff', () => {
@@ -25,7 +37,10 @@ describe('schema diff', () => {
     expect(result.breaking).toEqual([]);
     expect(result.dangerous).toEqual([]);
     expect(result.safe.map((c) => c.coordinate)).toEqual(['User.email']);
-    expect(report(result, NAMES)).toMatchObject({ ok: true, lines: expect.arrayContaining(['schema diff: ok, no breaking change']) as unknown });
+    expect(report(result, NAMES)).toMatchObject({
+      ok: true,
+      lines: expect.arrayContaining(['schema diff: ok, no breaking change']) as unknown,
+    });
   });
 
   it('a dangerous change (an enum value added) is listed and passes', async () => {
@@ -51,7 +66,9 @@ describe('schema diff', () => {
     const { ok, lines } = report(result, NAMES);
     expect(ok).toBe(false);
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}breaking {3}User\.name: .*NOT ANNOUNCED/));
-    expect(lines.at(-1)).toMatch(/^schema diff: 1 breaking change\(s\) not announced: name `User\.name` in CHANGELOG\.md's Unreleased section/);
+    expect(lines.at(-1)).toMatch(
+      /^schema diff: 1 breaking change\(s\) not announced: name `User\.name` in CHANGELOG\.md's Unreleased section/,
+    );
   });
 
   it('reads the Unreleased section only, and a coordinate only as a whole', () => {

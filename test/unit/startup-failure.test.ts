@@ -19,7 +19,9 @@ function systemError(code: string): Error {
 
 describe('start-up failure text', () => {
   it('is one line for known causes', () => {
-    expect(startupFailureText(new ConfigError(['DATABASE_URL: bad', 'PORT: bad']))).toBe('start-up failed: invalid configuration: DATABASE_URL: bad; PORT: bad');
+    expect(startupFailureText(new ConfigError(['DATABASE_URL: bad', 'PORT: bad']))).toBe(
+      'start-up failed: invalid configuration: DATABASE_URL: bad; PORT: bad',
+    );
     expect(startupFailureText(new VaultKeyMismatchError('wrong encryption key: x'))).toBe('start-up failed: wrong encryption key: x');
     const listen = listenFailure(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' }), '::', 4000);
     expect(startupFailureText(listen)).toBe('start-up failed: cannot listen on [::]:4000: the port is already in use (PORT)');
@@ -27,7 +29,11 @@ describe('start-up failure text', () => {
   });
 
   it('keeps the stack of an unexpected error, scrubbed of the configured secrets', () => {
-    const env = { DATABASE_URL: URL_WITH_PASSWORD, TOKEN_ENCRYPTION_KEY: 'k'.repeat(44), TOKEN_ENCRYPTION_PREVIOUS_KEYS: `${'p'.repeat(44)},${'q'.repeat(44)}` };
+    const env = {
+      DATABASE_URL: URL_WITH_PASSWORD,
+      TOKEN_ENCRYPTION_KEY: 'k'.repeat(44),
+      TOKEN_ENCRYPTION_PREVIOUS_KEYS: `${'p'.repeat(44)},${'q'.repeat(44)}`,
+    };
     const text = startupFailureText(new Error(`boom near ${URL_WITH_PASSWORD} with ${'q'.repeat(44)}`), startupSecrets(env));
     expect(text).toMatch(/^start-up failed \(unexpected error\): Error: boom near \[REDACTED\] with \[REDACTED\]\n\s+at /);
     expect(text).not.toContain('pa55-word-long');
@@ -37,13 +43,37 @@ describe('start-up failure text', () => {
 describe('classifyPostgresFailure', () => {
   it.each<[string, unknown, string]>([
     ['a missing database', databaseError('3D000', 'database "plaid" does not exist'), 'database "plaid" does not exist (DATABASE_URL)'],
-    ['a wrong password', databaseError('28P01', 'password authentication failed for user "vault"'), 'password authentication failed for user "vault" (DATABASE_URL)'],
-    ['a server starting up', databaseError('57P03', 'the database system is starting up'), 'the database system is starting up (DATABASE_URL)'],
-    ['a connection exception', databaseError('08006', 'connection failure'), 'the database at db.internal:6543/plaid refused the connection: connection failure (SQLSTATE 08006) (DATABASE_URL)'],
+    [
+      'a wrong password',
+      databaseError('28P01', 'password authentication failed for user "vault"'),
+      'password authentication failed for user "vault" (DATABASE_URL)',
+    ],
+    [
+      'a server starting up',
+      databaseError('57P03', 'the database system is starting up'),
+      'the database system is starting up (DATABASE_URL)',
+    ],
+    [
+      'a connection exception',
+      databaseError('08006', 'connection failure'),
+      'the database at db.internal:6543/plaid refused the connection: connection failure (SQLSTATE 08006) (DATABASE_URL)',
+    ],
     ['refused', systemError('ECONNREFUSED'), 'cannot connect to the database at db.internal:6543/plaid: connection refused (DATABASE_URL)'],
-    ['an unknown host', systemError('ENOTFOUND'), 'cannot connect to the database at db.internal:6543/plaid: host not found (DATABASE_URL)'],
-    ['every address refused', new AggregateError([systemError('ECONNREFUSED'), systemError('ECONNREFUSED')]), 'cannot connect to the database at db.internal:6543/plaid: connection refused (DATABASE_URL)'],
-    ['a connect timeout', new Error('Connection terminated due to connection timeout'), 'cannot connect to the database at db.internal:6543/plaid: no answer in time (DATABASE_URL)'],
+    [
+      'an unknown host',
+      systemError('ENOTFOUND'),
+      'cannot connect to the database at db.internal:6543/plaid: host not found (DATABASE_URL)',
+    ],
+    [
+      'every address refused',
+      new AggregateError([systemError('ECONNREFUSED'), systemError('ECONNREFUSED')]),
+      'cannot connect to the database at db.internal:6543/plaid: connection refused (DATABASE_URL)',
+    ],
+    [
+      'a connect timeout',
+      new Error('Connection terminated due to connection timeout'),
+      'cannot connect to the database at db.internal:6543/plaid: no answer in time (DATABASE_URL)',
+    ],
   ])('names %s in one line without the password', (_label, error, message) => {
     const classified = classifyPostgresFailure(error, URL_WITH_PASSWORD);
     expect(classified?.message).toBe(message);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { TOKEN_CACHE_ENTRY_OVERHEAD_BYTES, VerifiedTokenCache } from '../../src/auth/token-cache.js';
 
 describe('VerifiedTokenCache', () => {
-  const make = (now: { t: number }, maxBytes = 1_048_576) => new VerifiedTokenCache<string>({ maxBytes, maxAgeMs: 60_000, now: () => now.t });
+  const make = (now: { t: number }, maxBytes = 1_048_576) =>
+    new VerifiedTokenCache<string>({ maxBytes, maxAgeMs: 60_000, now: () => now.t });
   /** A token-like string of `length` characters, distinct per `n`. */
   const token = (n: number, length: number) => `${n}.`.padEnd(length, 'x');
 

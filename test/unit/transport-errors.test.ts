@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  PlaidConnectionFailedError,
-  PlaidConnectionResetError,
-  PlaidTimeoutError,
-  transportErrorFrom,
-} from '../../src/plaid/errors.js';
+import { PlaidConnectionFailedError, PlaidConnectionResetError, PlaidTimeoutError, transportErrorFrom } from '../../src/plaid/errors.js';
 
 const withCode = (code: string, message = code) => Object.assign(new Error(message), { code });
 
@@ -13,7 +8,12 @@ describe('transportErrorFrom: undici failures normalised once', () => {
     ['ECONNREFUSED', withCode('ECONNREFUSED'), PlaidConnectionFailedError, false],
     ['ENOTFOUND', withCode('ENOTFOUND'), PlaidConnectionFailedError, false],
     ['UND_ERR_CONNECT_TIMEOUT', withCode('UND_ERR_CONNECT_TIMEOUT'), PlaidConnectionFailedError, false],
-    ['refused, wrapped in a TypeError cause', new TypeError('fetch failed', { cause: withCode('ECONNREFUSED') }), PlaidConnectionFailedError, false],
+    [
+      'refused, wrapped in a TypeError cause',
+      new TypeError('fetch failed', { cause: withCode('ECONNREFUSED') }),
+      PlaidConnectionFailedError,
+      false,
+    ],
     ['ECONNRESET', withCode('ECONNRESET'), PlaidConnectionResetError, true],
     ['UND_ERR_SOCKET (other side closed)', withCode('UND_ERR_SOCKET'), PlaidConnectionResetError, true],
     ['EPIPE', withCode('EPIPE'), PlaidConnectionResetError, true],

@@ -89,7 +89,16 @@ describe('TokenCipher', () => {
 
   it('rejects values in neither format, without quoting them', () => {
     const id = cipher.currentKeyId;
-    for (const stored of ['access-sandbox-123', 'v3.a.b.c', 'v2.a.b.c', `v2.${id}.a.b`, 'v2.short.AAAA.AAAA.AAAA', 'v1.a.b', 'v1.AAAA.AAAA.AAAA', `v1.${id}.a.b.c`]) {
+    for (const stored of [
+      'access-sandbox-123',
+      'v3.a.b.c',
+      'v2.a.b.c',
+      `v2.${id}.a.b`,
+      'v2.short.AAAA.AAAA.AAAA',
+      'v1.a.b',
+      'v1.AAAA.AAAA.AAAA',
+      `v1.${id}.a.b.c`,
+    ]) {
       expect(() => cipher.decrypt(stored, 'item-1')).toThrow(TokenDecryptionError);
       try {
         cipher.decrypt(stored, 'item-1');
@@ -103,7 +112,10 @@ describe('TokenCipher', () => {
     expect(() => new TokenCipher(randomBytes(16))).toThrow(/32 bytes/);
     expect(() => new TokenCipher(key, [randomBytes(31)])).toThrow(/32 bytes/);
     const previous = randomBytes(32);
-    for (const shown of [inspect(cipher, { showHidden: true, depth: 5 }), inspect(new TokenCipher(key, [previous]), { showHidden: true, depth: 5 })]) {
+    for (const shown of [
+      inspect(cipher, { showHidden: true, depth: 5 }),
+      inspect(new TokenCipher(key, [previous]), { showHidden: true, depth: 5 }),
+    ]) {
       for (const secret of [key, previous]) {
         expect(shown).not.toContain(secret.toString('hex'));
         expect(shown).not.toContain(secret.toString('base64'));

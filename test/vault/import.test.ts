@@ -168,10 +168,7 @@ describe('main (the CLI)', () => {
     expect(await main([file], env)).toBe(1);
     expect(await main([join(dir, 'missing.json')], env)).toBe(1);
     expect(await main([], env)).toBe(1);
-    await writeFile(
-      file,
-      JSON.stringify({ items: [{ viewerId: 'v', itemId: 'i', accessToken: TOKEN_A, institutionId: 'ins_1' }] }),
-    );
+    await writeFile(file, JSON.stringify({ items: [{ viewerId: 'v', itemId: 'i', accessToken: TOKEN_A, institutionId: 'ins_1' }] }));
     expect(await main([file], {})).toBe(1);
     expect(await main([file], { VAULT_DATA_DIR: join(dir, 'data') })).toBe(1);
     await writeFile(file, JSON.stringify({ items: [{ viewerId: 'v', itemId: 'i', accessToken: TOKEN_A }] }));

@@ -113,7 +113,9 @@ for (const backend of STORE_BACKENDS) {
         await vault.saveItem(item('viewer-1', 'item-new', 'access-sandbox-new'));
         expect(await vault.getItemForRefresh('viewer-1', 'item-new')).toMatchObject({ accessToken: 'access-sandbox-new' });
       });
-      const stored = await rawRows<{ item_id: string; access_token_enc: string }>('select item_id, access_token_enc from vault_items order by item_id');
+      const stored = await rawRows<{ item_id: string; access_token_enc: string }>(
+        'select item_id, access_token_enc from vault_items order by item_id',
+      );
       expect(stored.map((row) => [row.item_id, row.access_token_enc.split('.').slice(0, 2).join('.')])).toEqual([
         ['item-new', `v2.${idOf(newer)}`],
         ['item-old', `v2.${idOf(oldKey)}`],
@@ -131,7 +133,10 @@ for (const backend of STORE_BACKENDS) {
       // The vault as the previous release left it: migrations 1 and 2, v1 values, no vault_keys.
       const db = await store.raw();
       try {
-        await migrate(db, MIGRATIONS.filter((migration) => migration.version <= 2));
+        await migrate(
+          db,
+          MIGRATIONS.filter((migration) => migration.version <= 2),
+        );
         await db.query(
           `insert into vault_items (item_id, viewer_id, institution_id, institution_name, products, access_token_enc)
            values ('item-v1', 'viewer-1', 'ins_1', 'Bank', '{transactions}', $1)`,
@@ -157,7 +162,7 @@ for (const backend of STORE_BACKENDS) {
       await expect(open(current)).rejects.toThrow(new RegExp(`key id ${idOf(legacyKey)}`));
     });
 
-    it("refuses a configured key that does not decrypt its recorded canary", async () => {
+    it('refuses a configured key that does not decrypt its recorded canary', async () => {
       const key = newKey();
       await withVault(open(key), (vault) => vault.ping());
       const db = await store.raw();

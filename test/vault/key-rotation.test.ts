@@ -114,8 +114,13 @@ for (const backend of STORE_BACKENDS) {
       } finally {
         await vault.close();
       }
-      const keys = await withRaw((db) => db.query<{ key_id: string; retired: boolean }>('select key_id, retired_at is not null as retired from vault_keys'));
-      expect(Object.fromEntries(keys.rows.map((row) => [row.key_id, row.retired]))).toEqual({ [idOf(oldKey)]: true, [idOf(currentKey)]: false });
+      const keys = await withRaw((db) =>
+        db.query<{ key_id: string; retired: boolean }>('select key_id, retired_at is not null as retired from vault_keys'),
+      );
+      expect(Object.fromEntries(keys.rows.map((row) => [row.key_id, row.retired]))).toEqual({
+        [idOf(oldKey)]: true,
+        [idOf(currentKey)]: false,
+      });
     });
 
     it('leaves a row that changed between its read and its update to the writer', async () => {
@@ -156,7 +161,9 @@ for (const backend of STORE_BACKENDS) {
     it('reports values no configured key decrypts, keeps their key recorded, and exits 2', async () => {
       // item-2's ciphertext copied onto item-5: it names the old key but its AAD is item-2's.
       await withRaw((db) =>
-        db.query(`update vault_items set access_token_enc = (select access_token_enc from vault_items where item_id = 'item-2') where item_id = 'item-5'`),
+        db.query(
+          `update vault_items set access_token_enc = (select access_token_enc from vault_items where item_id = 'item-2') where item_id = 'item-5'`,
+        ),
       );
       const env = { ...store.env, TOKEN_ENCRYPTION_KEY: currentKey, TOKEN_ENCRYPTION_PREVIOUS_KEYS: oldKey };
       const result = await runCli([], env);

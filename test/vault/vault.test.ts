@@ -219,10 +219,9 @@ function vaultSuite(backend: Backend): void {
   it('stores ciphertext, never the token', async () => {
     const saved = item(unique('viewer'));
     await vault.saveItem(saved);
-    const { rows } = await raw.query<{ access_token_enc: string }>(
-      'select access_token_enc from vault_items where item_id = $1',
-      [saved.itemId],
-    );
+    const { rows } = await raw.query<{ access_token_enc: string }>('select access_token_enc from vault_items where item_id = $1', [
+      saved.itemId,
+    ]);
     const stored = rows[0]?.access_token_enc ?? '';
     expect(stored).toMatch(/^v2\.[A-Za-z0-9_-]{11}\./);
     expect(stored).not.toContain(saved.accessToken);
@@ -277,9 +276,7 @@ function vaultSuite(backend: Backend): void {
     await vault.setPlaidUserId(viewer, 'plaid-user-2');
     expect(await vault.getPlaidUserId(viewer)).toBe('plaid-user-2');
 
-    const { rows } = await raw.query<{ plaid_user_id_enc: string }>('select plaid_user_id_enc from vault_viewers where id = $1', [
-      viewer,
-    ]);
+    const { rows } = await raw.query<{ plaid_user_id_enc: string }>('select plaid_user_id_enc from vault_viewers where id = $1', [viewer]);
     const stored = rows[0]?.plaid_user_id_enc ?? '';
     expect(stored).toMatch(/^v2\.[A-Za-z0-9_-]{11}\./);
     expect(stored).not.toContain('plaid-user-2');
@@ -418,7 +415,10 @@ describe('openVault', () => {
   });
 
   it('names an unreachable database in one line, without its password', async () => {
-    const attempt = openVault({ databaseUrl: 'postgres://vault:s3cret-password@127.0.0.1:1/vault', encryptionKey: randomBytes(32).toString('hex') });
+    const attempt = openVault({
+      databaseUrl: 'postgres://vault:s3cret-password@127.0.0.1:1/vault',
+      encryptionKey: randomBytes(32).toString('hex'),
+    });
     await expect(attempt).rejects.toBeInstanceOf(VaultUnreachableError);
     await expect(attempt).rejects.toThrow('cannot connect to the database at 127.0.0.1:1/vault: connection refused (DATABASE_URL)');
     await expect(attempt).rejects.not.toThrow('s3cret-password');

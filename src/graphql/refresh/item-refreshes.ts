@@ -28,7 +28,10 @@ function defineItemRefreshMutation(product: ItemProduct): void {
       // Read with the access token at the start of the refresh: no second vault query.
       item: t.field({ type: PlaidItemRef, resolve: (receipt) => receipt.item }),
       ...Object.fromEntries(
-        args.map((arg) => [arg.echoField, t.int({ description: `The \`${arg.name}\` sent to Plaid.`, resolve: (receipt) => receipt.args[arg.name] ?? arg.default })]),
+        args.map((arg) => [
+          arg.echoField,
+          t.int({ description: `The \`${arg.name}\` sent to Plaid.`, resolve: (receipt) => receipt.args[arg.name] ?? arg.default }),
+        ]),
       ),
     }),
   });
@@ -51,7 +54,9 @@ function defineItemRefreshMutation(product: ItemProduct): void {
       },
       resolve: (_root, given, context) => {
         const values = given as Record<string, unknown>;
-        const numbers = Object.fromEntries(args.map((arg) => [arg.name, typeof values[arg.name] === 'number' ? (values[arg.name] as number) : undefined]));
+        const numbers = Object.fromEntries(
+          args.map((arg) => [arg.name, typeof values[arg.name] === 'number' ? (values[arg.name] as number) : undefined]),
+        );
         return context.services.refresh.refreshItem(requireCaller(context), String(values.itemId), product.key, numbers);
       },
     }),
