@@ -92,6 +92,8 @@ const AppEnv = z.object({
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(2_000),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 600_000).default(5_000),
   DATABASE_POOL_SIZE: int(1, 1_000).default(10),
+  REFRESH_QUIET_WINDOW_MS: int(1_000, 86_400_000).default(300_000),
+  REFRESH_QUIET_SWEEP_MS: int(100, 3_600_000).default(15_000),
   LINK_SPOOL_DIR: optionalString,
   LINK_SPOOL_REPLAY_MS: int(100, 3_600_000).default(15_000),
   REDIS_URL: optionalString.pipe(z.url().optional()),
@@ -223,6 +225,8 @@ export interface AppConfig {
     /** The single-flight lock's lifetime, renewed while its holder calls Plaid. */
     readonly lockTtlMs: number;
   } | null;
+  /** How long a refresh waits for a webhook before it is QUIET, and how often that is checked. */
+  readonly refreshLifecycle: { readonly quietWindowMs: number; readonly sweepMs: number };
   /** Calls per minute allowed before calling Plaid, per endpoint (per Item or user, per viewer, per client), and links. */
   readonly quotas: GuardLimits;
 }
@@ -309,6 +313,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
           lockTtlMs: e.FLIGHT_LOCK_TTL_MS,
         }
       : null,
+    refreshLifecycle: { quietWindowMs: e.REFRESH_QUIET_WINDOW_MS, sweepMs: e.REFRESH_QUIET_SWEEP_MS },
     quotas: {
       endpoints: Object.fromEntries(
         REFRESH_PRODUCTS.map(({ endpoint, quota }) => [

@@ -4,7 +4,8 @@ import { GraphQLError } from 'graphql';
 import type { Viewer } from './auth/authenticate.js';
 import type { OutcomeSink, RootFieldOutcome } from './observability/outcomes.js';
 import type { Caller } from './services/caller.js';
-import type { ItemService, PlaidItemRecord, ProductRefreshRecord } from './services/item-service.js';
+import type { ItemService, PlaidItemRecord, ProductRefreshRecord, RefreshEventView, RefreshRun } from './services/item-service.js';
+import type { RefreshNotice } from './services/refresh-lifecycle.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
 
@@ -13,6 +14,13 @@ export interface Services {
   readonly items: ItemService;
   readonly refresh: RefreshService;
   readonly link: LinkService;
+  /** Notices of changed refreshes, from every replica (subscriptions listen here). */
+  readonly notices: NoticeSource;
+}
+
+/** Where subscriptions hear of changes: an async iterable of notices per subscriber. */
+export interface NoticeSource {
+  subscribe(): AsyncIterable<RefreshNotice>;
 }
 
 export interface Context extends OutcomeSink {
@@ -26,6 +34,12 @@ export interface Context extends OutcomeSink {
     readonly item: DataLoader<string, PlaidItemRecord | null>;
     /** Last refreshes per Item id (every product), one query for all Items of a request. */
     readonly refreshes: DataLoader<string, ProductRefreshRecord[]>;
+    /** The viewer's refreshes by id (null for others'). */
+    readonly refreshRun: DataLoader<string, RefreshRun | null>;
+    /** The latest refresh of each product, per Item id. */
+    readonly latestRuns: DataLoader<string, RefreshRun[]>;
+    /** Each refresh's events. */
+    readonly runEvents: DataLoader<string, RefreshEventView[]>;
   };
 }
 
@@ -39,6 +53,9 @@ export function createContext(services: Services, viewer: Viewer | null, request
     loaders: {
       item: new DataLoader<string, PlaidItemRecord | null>((ids) => services.items.ownItems(viewer?.id ?? null, ids)),
       refreshes: new DataLoader<string, ProductRefreshRecord[]>((ids) => services.items.lastRefreshes(ids)),
+      refreshRun: new DataLoader<string, RefreshRun | null>((ids) => services.items.refreshes(viewer?.id ?? null, ids)),
+      latestRuns: new DataLoader<string, RefreshRun[]>((ids) => services.items.latestRefreshes(ids)),
+      runEvents: new DataLoader<string, RefreshEventView[]>((ids) => services.items.refreshEvents(ids)),
     },
   };
 }

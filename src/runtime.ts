@@ -18,7 +18,9 @@ import { RedisFlight } from './guard/redis-flight.js';
 import { RedisQuotaLimiter } from './guard/redis-quota.js';
 import { RefreshGuard } from './guard/refresh-guard.js';
 import { PlaidClient } from './plaid/client.js';
+import { createNoticeBus } from './pubsub/notice-bus.js';
 import { ItemService } from './services/item-service.js';
+import { RefreshLifecycle } from './services/refresh-lifecycle.js';
 import { LinkService } from './services/link-service.js';
 import { RefreshService } from './services/refresh-service.js';
 import type { LinkedFixtures } from './demo/link-fixtures.js';
@@ -38,6 +40,8 @@ export interface Runtime {
   readonly services: Services;
   /** The token vault behind the services (the demo seed, tests and tools read it directly). */
   readonly vault: TokenVault;
+  /** Webhooks into refresh status, the quiet window, notices. */
+  readonly lifecycle: RefreshLifecycle;
   readonly plaid: PlaidClient;
   /** Embedded mode only. */
   readonly simulator: Simulator | null;
@@ -180,10 +184,20 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
         throttled: (endpoint, scope) => metrics.throttled(endpoint, scope),
       },
     });
+    const notices = createNoticeBus({ redis: redisClient, channelPrefix: config.redis?.keyPrefix ?? '', logger });
+    closers.push(() => notices.close());
+    const lifecycle = new RefreshLifecycle({
+      log: vault.refreshLog,
+      announce: notices.announce,
+      quietWindowMs: config.refreshLifecycle.quietWindowMs,
+      logger,
+    });
+    closers.push(sweepQuietEvery(lifecycle, config.refreshLifecycle.sweepMs, logger));
     const services: Services = {
       items: new ItemService(vault),
-      refresh: new RefreshService({ vault, plaid, guard, logger, onRecordDropped: () => metrics.refreshRecordDropped() }),
+      refresh: new RefreshService({ vault, plaid, guard, logger, lifecycle, onRecordDropped: () => metrics.refreshRecordDropped() }),
       link: new LinkService({ vault, plaid, guard, spool, logger, onNotSaved: (outcome) => metrics.linkNotSaved(outcome) }),
+      notices,
     };
     const authenticate = createAuthenticator({ ...config.auth, jwtSecret });
 
@@ -228,7 +242,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     const drain = () => {
       draining = true;
     };
-    return { app, services, vault, plaid, simulator, demo, logger, metrics, drain, close };
+    return { app, services, vault, lifecycle, plaid, simulator, demo, logger, metrics, drain, close };
   } catch (error) {
     await close();
     throw error;
@@ -274,6 +288,23 @@ function replaySpoolEvery(spool: LinkSpool, everyMs: number, logger: Logger): ()
     // One replay at a time: a slow vault must not stack them up.
     void running.then(replay);
   }, everyMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
+
+/** Turns refreshes past their quiet window QUIET every `everyMs`; returns the step that stops it. */
+function sweepQuietEvery(lifecycle: RefreshLifecycle, everyMs: number, logger: Logger): () => Promise<void> {
+  let running: Promise<void> = Promise.resolve();
+  const sweep = () => {
+    running = lifecycle
+      .sweepQuiet()
+      .then(() => undefined)
+      .catch((error: unknown) => logger.warn({ err: error }, 'quiet-window sweep failed; the next one tries again'));
+  };
+  const timer = setInterval(() => void running.then(sweep), everyMs);
   timer.unref();
   return async () => {
     clearInterval(timer);

@@ -44,6 +44,8 @@ export const AUTH_DEFAULTS = Object.freeze({
 
 export interface Viewer {
   readonly id: string;
+  /** When the token expires (epoch ms): a subscription ends then. */
+  readonly expiresAt?: number;
 }
 
 /** Raised when a bearer token is present but not valid; the message is safe to show (no token in it). */
@@ -103,7 +105,7 @@ export function createAuthenticator(config: AuthConfig): JwtAuthenticator {
     // The subject becomes the viewer id in SQL and Redis keys: the same rules as any id.
     if (!isPlausibleId(sub))
       throw new AuthenticationError('the token subject is not a valid id (at most 256 characters, no control characters)');
-    const viewer: Viewer = Object.freeze({ id: sub });
+    const viewer: Viewer = Object.freeze(typeof exp === 'number' ? { id: sub, expiresAt: exp * 1000 } : { id: sub });
     verified.set(token, viewer, typeof exp === 'number' ? exp * 1000 : undefined);
     return viewer;
   };

@@ -49,6 +49,11 @@ function adviceFor(error: ShownError): Advice {
   return { nextAction: 'CONTACT_SUPPORT', retryAfterSeconds: null };
 }
 
+/** Advice for a Plaid error carried as data (an Item error event); none known: contact support. */
+export function adviceForData(error: PlaidErrorData | null): Advice {
+  return error ? adviceFor(error) : { nextAction: 'CONTACT_SUPPORT', retryAfterSeconds: null };
+}
+
 export const BaseErrorInterface = builder.interfaceRef<ShownError>('BaseError').implement({
   description: 'Fields every error in this API has. Select them once with `... on BaseError`.',
   fields: (t) => ({

@@ -8,6 +8,7 @@ import './errors.js';
 import './item.js';
 import './link.js';
 import './refresh/item-refreshes.js';
+import './refresh/lifecycle.js';
 import './refresh/user-financial-data.js';
 import './user.js';
 

@@ -2,9 +2,29 @@
  * Reading the caller's Items: what the schema shows of them (never an access token), each read
  * batched for the request's DataLoaders. Only the owner ever gets an Item back.
  */
+import { plaidErrorData, type PlaidErrorData } from '../plaid/errors.js';
+import { PlaidErrorBody } from '../plaid/schemas.js';
 import { isPlausibleId } from '../util/ids.js';
+import { createScrubber } from '../util/scrub.js';
+import type { RefreshEventRecord, RefreshRun } from '../vault/refresh-log.js';
 import type { ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
 import { translated } from './translate-errors.js';
+
+export type { RefreshRun } from '../vault/refresh-log.js';
+
+/** An event as the API shows it: the webhook's fields, and its Plaid error (if any) as typed data. */
+export interface RefreshEventView extends RefreshEventRecord {
+  readonly error: PlaidErrorData | null;
+}
+
+// Plaid's text in a webhook reaches clients like its answers do: scrubbed of anything token-shaped.
+const scrubWebhook = createScrubber([]);
+
+function viewOf(event: RefreshEventRecord): RefreshEventView {
+  const payload = scrubWebhook(event.payload) as Record<string, unknown>;
+  const parsed = typeof payload.error === 'object' && payload.error !== null ? PlaidErrorBody.safeParse(payload.error) : null;
+  return { ...event, payload, error: parsed?.success ? plaidErrorData(parsed.data.status, parsed.data) : null };
+}
 
 /** A linked Item as the API shows it. */
 export type PlaidItemRecord = VaultItem;
@@ -40,6 +60,40 @@ export class ItemService {
       }
       return itemIds.map((id) => byItem.get(id) ?? []);
     });
+  }
+
+  /** Refreshes by id, in the order asked: null for unknown ids and other viewers' refreshes. */
+  refreshes(viewerId: string | null, ids: readonly string[]): Promise<(RefreshRun | null)[]> {
+    return translated(async () => {
+      const found = viewerId === null ? [] : await this.vault.refreshLog.runs(viewerId, ids.filter(isPlausibleId));
+      const byId = new Map(found.map((run) => [run.id, run]));
+      return ids.map((id) => byId.get(id) ?? null);
+    });
+  }
+
+  /** The latest refresh of each product, per Item in the order asked (one read for all). */
+  latestRefreshes(itemIds: readonly string[]): Promise<RefreshRun[][]> {
+    return translated(async () => {
+      const byItem = new Map<string, RefreshRun[]>();
+      for (const run of await this.vault.refreshLog.latest(itemIds)) byItem.set(run.itemId, [...(byItem.get(run.itemId) ?? []), run]);
+      return itemIds.map((id) => byItem.get(id) ?? []);
+    });
+  }
+
+  /** Each refresh's events, oldest first, in the order asked (one read for all). */
+  refreshEvents(refreshIds: readonly string[]): Promise<RefreshEventView[][]> {
+    return translated(async () => {
+      const byRefresh = new Map<string, RefreshEventView[]>();
+      for (const event of await this.vault.refreshLog.events(refreshIds)) {
+        if (event.refreshId !== null) byRefresh.set(event.refreshId, [...(byRefresh.get(event.refreshId) ?? []), viewOf(event)]);
+      }
+      return refreshIds.map((id) => byRefresh.get(id) ?? []);
+    });
+  }
+
+  /** Events by id, for a notice (the subscriber checks they are of its viewer's Items). */
+  eventsById(ids: readonly string[]): Promise<RefreshEventView[]> {
+    return translated(async () => (await this.vault.refreshLog.eventsById(ids)).map(viewOf));
   }
 
   /** Whether the viewer has a Plaid user, so that the bundle refresh can run. */

@@ -11,13 +11,17 @@ import { silentLogger } from '../observability/logger.js';
 import type { PlaidClient, UserRefreshItemResult } from '../plaid/client.js';
 
 export type { UserRefreshItemResult } from '../plaid/client.js';
-import type { ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import { newRefreshId, type RefreshRun, type RefreshStatus } from '../vault/refresh-log.js';
+import type { TokenVault, VaultItem } from '../vault/vault.js';
+import type { RefreshLifecycle } from './refresh-lifecycle.js';
 import type { Caller } from './caller.js';
 import { InputValidationError, ItemNotFoundError, NoPlaidUserError } from './errors.js';
 import { requireId } from './ids.js';
 import { translated } from './translate-errors.js';
 
 export interface ItemRefreshReceipt {
+  /** The refresh as stored, to be queried and subscribed to. */
+  readonly refresh: RefreshRun;
   readonly itemId: string;
   /** The caller's Item as read for this refresh (the same query gave its access token). */
   readonly item: VaultItem;
@@ -30,12 +34,17 @@ export interface ItemRefreshReceipt {
   readonly joinedInFlight: boolean;
 }
 
+/** One Item of the bundle: Plaid's answer for it, and its refresh (null for an Item not linked here). */
+export interface UserRefreshResult extends UserRefreshItemResult {
+  readonly refresh: RefreshRun | null;
+}
+
 /** The bundle refresh: Plaid's answer per Item of the caller's Plaid user. */
 export interface UserRefreshReceipt {
   readonly requestId: string;
   readonly requestedAt: Date;
   readonly joinedInFlight: boolean;
-  readonly results: readonly UserRefreshItemResult[];
+  readonly results: readonly UserRefreshResult[];
 }
 
 export interface RefreshServiceDeps {
@@ -46,6 +55,8 @@ export interface RefreshServiceDeps {
   readonly logger?: Logger;
   /** Called when a refresh Plaid accepted could not be recorded (metrics). */
   readonly onRecordDropped?: () => void;
+  /** Announces new refreshes to subscribers. */
+  readonly lifecycle?: RefreshLifecycle;
   readonly now?: () => Date;
 }
 
@@ -86,10 +97,20 @@ export class RefreshService {
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
         const receipt = await this.deps.plaid.refreshItem(product, accessToken, args, { deadline: caller.deadline, beforeResend });
-        await this.keepRecords([{ itemId, product: key, requestId: receipt.requestId, refreshedAt: requestedAt }]);
-        return { requestId: receipt.requestId, requestedAt };
+        const run = pendingRun(itemId, caller.viewerId, key, receipt.requestId, requestedAt, 'PENDING');
+        await this.keepRecords([run]);
+        return { requestId: receipt.requestId, requestedAt, refresh: run };
       });
-      return { itemId, item, product: key, args, requestId: value.requestId, requestedAt: value.requestedAt, joinedInFlight: joined };
+      return {
+        itemId,
+        item,
+        product: key,
+        args,
+        requestId: value.requestId,
+        requestedAt: value.requestedAt,
+        refresh: value.refresh,
+        joinedInFlight: joined,
+      };
     });
   }
 
@@ -106,39 +127,69 @@ export class RefreshService {
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
         const receipt = await this.deps.plaid.refreshUserFinancialData(userId, { deadline: caller.deadline, beforeResend });
-        await this.keepRecords(
-          receipt.results
-            .filter((result) => result.error === null)
-            .map((result) => ({ itemId: result.itemId, product: result.product, requestId: receipt.requestId, refreshedAt: requestedAt })),
-          { onlyOwnedItems: true },
-        );
-        return { requestId: receipt.requestId, requestedAt, results: receipt.results };
+        const owned = await this.ownedItems(receipt.results.map((result) => result.itemId));
+        // One refresh per Item of the bundle linked here, each with its own status.
+        const results = receipt.results.map((result) => ({
+          ...result,
+          refresh: owned.has(result.itemId)
+            ? pendingRun(
+                result.itemId,
+                caller.viewerId,
+                USER_PRODUCT.key,
+                receipt.requestId,
+                requestedAt,
+                result.error === null ? 'PENDING' : 'FAILED',
+              )
+            : null,
+        }));
+        await this.keepRecords(results.flatMap((result) => (result.refresh ? [result.refresh] : [])));
+        return { requestId: receipt.requestId, requestedAt, results };
       });
       return { ...value, joinedInFlight: joined };
     });
   }
 
-  /**
-   * Records refreshes Plaid accepted. Never throws: Plaid said yes and billed it, so the caller must
-   * hear yes; a record lost to a vault fault only means `lastRefreshes` is behind.
-   */
-  private async keepRecords(records: readonly ProductRefresh[], options: { onlyOwnedItems?: boolean } = {}): Promise<void> {
-    if (records.length === 0) return;
+  /** The bundle may name Items linked elsewhere: the ones of this vault. Empty when it cannot tell (the answer goes on). */
+  private async ownedItems(itemIds: readonly string[]): Promise<Set<string>> {
     try {
-      let kept = records;
-      if (options.onlyOwnedItems) {
-        // The bundle may name Items linked elsewhere; only the vault's own get a record.
-        const owned = new Set((await this.deps.vault.getItems(records.map((r) => r.itemId))).map((item) => item.id));
-        kept = records.filter((r) => owned.has(r.itemId));
-      }
-      // Issued together, so the vault writes them as one statement.
-      await Promise.all(kept.map((record) => this.deps.vault.recordRefresh(record)));
+      return new Set((await this.deps.vault.getItems(itemIds)).map((item) => item.id));
+    } catch (error) {
+      this.logger.warn(
+        { err: error, items: itemIds.length },
+        'bundle refresh accepted; its Items could not be read, so no refreshes are recorded',
+      );
+      return new Set();
+    }
+  }
+
+  /**
+   * Records refreshes Plaid accepted, each with its status (one grouped statement). Never throws:
+   * Plaid said yes and billed it, so the caller must hear yes; a record lost to a vault fault only
+   * means `lastRefreshes` is behind and the refresh cannot be looked up later (its answer carries it).
+   */
+  private async keepRecords(runs: readonly RefreshRun[]): Promise<void> {
+    if (runs.length === 0) return;
+    try {
+      const started = await this.deps.vault.refreshLog.start(runs);
+      await this.deps.lifecycle?.announceStarted(started);
     } catch (error) {
       this.deps.onRecordDropped?.();
       this.logger.warn(
-        { err: error, requestId: records[0]?.requestId, items: records.length, product: records[0]?.product },
+        { err: error, requestId: runs[0]?.plaidRequestId, items: runs.length, product: runs[0]?.product },
         'refresh accepted by Plaid but not recorded',
       );
     }
   }
+}
+
+/** A refresh as it is stored when Plaid has just accepted it (the bundle's failed Items: FAILED at once). */
+function pendingRun(
+  itemId: string,
+  viewerId: string,
+  product: string,
+  plaidRequestId: string,
+  requestedAt: Date,
+  status: RefreshStatus,
+): RefreshRun {
+  return { id: newRefreshId(), itemId, viewerId, product, plaidRequestId, requestedAt, status, updatedAt: requestedAt };
 }

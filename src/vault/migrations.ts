@@ -64,6 +64,43 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
       );
     `,
   },
+  {
+    version: 6,
+    name: 'create_vault_refresh_runs',
+    // Every accepted refresh with its status, and what Plaid's webhooks said about it (see
+    // refresh-log.ts). It replaces vault_refreshes (last refresh per product), whose rows it takes
+    // over as QUIET: nothing is known of what became of them.
+    sql: `
+      create table vault_refresh_runs (
+        id text primary key,
+        item_id text not null references vault_items (item_id) on delete cascade,
+        viewer_id text not null,
+        product text not null,
+        plaid_request_id text not null,
+        requested_at timestamptz not null,
+        status text not null,
+        updated_at timestamptz not null
+      );
+      create index vault_refresh_runs_item_idx on vault_refresh_runs (item_id, product, requested_at desc);
+      create index vault_refresh_runs_pending_idx on vault_refresh_runs (requested_at) where status = 'PENDING';
+      create table vault_refresh_events (
+        id text primary key,
+        inbox_id text not null,
+        refresh_id text references vault_refresh_runs (id) on delete cascade,
+        item_id text not null references vault_items (item_id) on delete cascade,
+        webhook_type text not null,
+        webhook_code text not null,
+        payload jsonb not null,
+        received_at timestamptz not null
+      );
+      create unique index vault_refresh_events_once_idx on vault_refresh_events (inbox_id, (coalesce(refresh_id, '')));
+      create index vault_refresh_events_refresh_idx on vault_refresh_events (refresh_id, received_at);
+      create index vault_refresh_events_item_idx on vault_refresh_events (item_id, received_at);
+      insert into vault_refresh_runs (id, item_id, viewer_id, product, plaid_request_id, requested_at, status, updated_at)
+        select 'rfr_' || md5(r.item_id || '/' || r.product || '/' || r.request_id), r.item_id, i.viewer_id, r.product, r.request_id, r.refreshed_at, 'QUIET', r.refreshed_at
+        from vault_refreshes r join vault_items i on i.item_id = r.item_id;
+    `,
+  },
 ]);
 
 // Any constant works as long as nothing else on the database uses it: 'vault' in ASCII.

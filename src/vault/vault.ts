@@ -8,6 +8,7 @@ import { isOutage } from './errors.js';
 import { GroupBatcher } from './group-batcher.js';
 import { checkAndRecordKeys } from './key-registry.js';
 import { migrate } from './migrations.js';
+import { RefreshLog } from './refresh-log.js';
 import type { SqlExecutor } from './sql.js';
 
 /** A linked Item as the API sees it; the access token is only reachable through `getAccessToken`. */
@@ -49,10 +50,10 @@ export interface TokenVault {
   setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void>;
   /** The viewer's Plaid user_id, or null if none was stored. */
   getPlaidUserId(viewerId: string): Promise<string | null>;
-  /** Remembers the latest accepted refresh of an Item's product (older ones are replaced). */
-  recordRefresh(refresh: ProductRefresh): Promise<void>;
-  /** ONE query: the last refreshes of these Items, every product. */
+  /** ONE query: the last accepted refresh of each product of these Items (from the refresh log). */
   getRefreshes(itemIds: readonly string[]): Promise<ProductRefresh[]>;
+  /** Accepted refreshes with their status, and the events webhooks brought (refresh-log.ts). */
+  readonly refreshLog: RefreshLog;
   /** An Item to be saved later, encrypted with the vault's key, for the link spool (see link-spool.ts). */
   seal(input: SaveItemInput): string;
   /** The reverse of `seal`; throws if the text was not sealed by this vault's key. */
@@ -62,7 +63,7 @@ export interface TokenVault {
   close(): Promise<void>;
 }
 
-/** The last refresh Plaid accepted for one product of an Item. */
+/** The last refresh Plaid accepted for one product of an Item (the newest of the refresh log). */
 export interface ProductRefresh {
   readonly itemId: string;
   readonly product: string;
@@ -98,6 +99,7 @@ const SINGLY_UNLESS_OUTAGE = { retrySingly: (error: unknown) => !isOutage(error)
 /** The vault over any SqlExecutor. */
 export class SqlTokenVault implements TokenVault {
   private readonly db: SqlExecutor;
+  readonly refreshLog: RefreshLog;
   private closed = false;
 
   private constructor(
@@ -106,6 +108,7 @@ export class SqlTokenVault implements TokenVault {
     onStatement: (() => void) | undefined,
   ) {
     this.db = onStatement ? new ObservedExecutor(inner, onStatement) : inner;
+    this.refreshLog = new RefreshLog(this.db);
   }
 
   // The two statements of every refresh, grouped when refreshes run concurrently (see GroupBatcher).
@@ -116,25 +119,6 @@ export class SqlTokenVault implements TokenVault {
     );
     const byId = new Map(rows.map((row) => [row.item_id, row]));
     return itemIds.map((id) => byId.get(id) ?? null);
-  }, SINGLY_UNLESS_OUTAGE);
-
-  private readonly refreshWrites = new GroupBatcher<ProductRefresh, void>(async (refreshes) => {
-    // One row per (Item, product), the latest: ON CONFLICT cannot touch a row twice in one statement.
-    const latest = new Map<string, ProductRefresh>();
-    for (const r of refreshes) {
-      const key = JSON.stringify([r.itemId, r.product]);
-      const seen = latest.get(key);
-      if (!seen || seen.refreshedAt <= r.refreshedAt) latest.set(key, r);
-    }
-    const rows = [...latest.values()];
-    await this.db.query(
-      `insert into vault_refreshes (item_id, product, request_id, refreshed_at)
-       select * from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-       on conflict (item_id, product) do update set request_id = excluded.request_id, refreshed_at = excluded.refreshed_at
-       where vault_refreshes.refreshed_at <= excluded.refreshed_at`,
-      [rows.map((r) => r.itemId), rows.map((r) => r.product), rows.map((r) => r.requestId), rows.map((r) => r.refreshedAt)],
-    );
-    return refreshes.map(() => undefined);
   }, SINGLY_UNLESS_OUTAGE);
 
   /**
@@ -223,22 +207,11 @@ export class SqlTokenVault implements TokenVault {
     return value;
   }
 
-  async recordRefresh(refresh: ProductRefresh): Promise<void> {
-    await this.refreshWrites.call(refresh);
-  }
-
   async getRefreshes(itemIds: readonly string[]): Promise<ProductRefresh[]> {
-    if (itemIds.length === 0) return [];
-    const { rows } = await this.db.query<{ item_id: string; product: string; request_id: string; refreshed_at: Date }>(
-      'select item_id, product, request_id, refreshed_at from vault_refreshes where item_id = any($1::text[]) order by product',
-      [[...itemIds]],
-    );
-    return rows.map((row) => ({
-      itemId: row.item_id,
-      product: row.product,
-      requestId: row.request_id,
-      refreshedAt: new Date(row.refreshed_at),
-    }));
+    const latest = await this.refreshLog.latest(itemIds);
+    return latest
+      .sort((a, b) => a.product.localeCompare(b.product))
+      .map((run) => ({ itemId: run.itemId, product: run.product, requestId: run.plaidRequestId, refreshedAt: run.requestedAt }));
   }
 
   async ping(): Promise<void> {

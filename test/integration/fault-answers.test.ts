@@ -46,23 +46,33 @@ const UNLIMITED: GuardLimits = {
 function flaky(vault: TokenVault, methods: readonly (keyof TokenVault)[]) {
   /** `lostAnswersFirst`: that many first failing calls lose their answer, the later ones are refused. */
   const state = { down: false, calls: 0, lostAnswers: false, lostAnswersFirst: 0 };
-  const proxy = new Proxy(vault, {
-    get(target, property, receiver) {
-      const value = Reflect.get(target, property, receiver) as unknown;
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (state.down && methods.includes(property as keyof TokenVault)) {
-          state.calls++;
-          return Promise.reject(
-            state.lostAnswers || state.calls <= state.lostAnswersFirst
-              ? new VaultUnavailableError({ cause: new Error('Connection terminated unexpectedly'), mayHaveWritten: true })
-              : new VaultUnavailableError({ cause: new Error('connect ECONNREFUSED 127.0.0.1:5432'), mayHaveWritten: false }),
-          );
-        }
-        return (value as (...a: unknown[]) => unknown).apply(target, args);
-      };
+  const outage = () => {
+    state.calls++;
+    return Promise.reject(
+      state.lostAnswers || state.calls <= state.lostAnswersFirst
+        ? new VaultUnavailableError({ cause: new Error('Connection terminated unexpectedly'), mayHaveWritten: true })
+        : new VaultUnavailableError({ cause: new Error('connect ECONNREFUSED 127.0.0.1:5432'), mayHaveWritten: false }),
+    );
+  };
+  // Every method of `target` fails while down (all of them, or only those named).
+  const failing = <T extends object>(target: T, fails: (property: string | symbol) => boolean): T =>
+    new Proxy(target, {
+      get(inner, property, receiver) {
+        const value = Reflect.get(inner, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) =>
+          state.down && fails(property) ? outage() : (value as (...a: unknown[]) => unknown).apply(inner, args);
+      },
+    });
+  const log = methods.includes('refreshLog') ? failing(vault.refreshLog, () => true) : vault.refreshLog;
+  const proxy = new Proxy(
+    failing(vault, (property) => methods.includes(property as keyof TokenVault)),
+    {
+      get(target, property, receiver) {
+        return property === 'refreshLog' ? log : (Reflect.get(target, property, receiver) as unknown);
+      },
     },
-  });
+  );
   return { vault: proxy, state };
 }
 
@@ -174,7 +184,7 @@ describe('linkItem when the vault will not store the Item', () => {
 
 describe('a refresh Plaid accepted is reported as accepted', () => {
   it('the refresh record cannot be written: the caller still hears success (the record is dropped with a log line)', async () => {
-    const broken = flaky(vault, ['recordRefresh']);
+    const broken = flaky(vault, ['refreshLog']);
     const link = new LinkService({ vault, plaid, guard: new RefreshGuard(new MemoryQuotaLimiter(), UNLIMITED) });
     const item = await link.linkItem(callerFor('rita'), await publicToken());
     let dropped = 0;
@@ -202,7 +212,7 @@ describe('a refresh Plaid accepted is reported as accepted', () => {
     const link = new LinkService({ vault, plaid, guard: new RefreshGuard(new MemoryQuotaLimiter(), UNLIMITED) });
     await link.linkItem(callerFor('rosa'), token);
     await vault.setPlaidUserId('rosa', userId);
-    const broken = flaky(vault, ['getItems', 'recordRefresh']);
+    const broken = flaky(vault, ['getItems', 'refreshLog']);
     broken.state.down = true;
     const refresh = new RefreshService({ vault: broken.vault, plaid, guard: new RefreshGuard(new MemoryQuotaLimiter(), UNLIMITED) });
     const receipt = await refresh.refreshUser(callerFor('rosa'));

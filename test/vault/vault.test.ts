@@ -130,11 +130,13 @@ function vaultSuite(backend: Backend): void {
     const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
     const target = inputs[0]?.itemId ?? '';
     const beforeWrites = statements();
+    const run = (product: string, requestId: string, s: number) =>
+      ({ itemId: target, viewerId: alice, product, plaidRequestId: requestId, requestedAt: at(s), status: 'PENDING' }) as const;
     await Promise.all([
-      vault.recordRefresh({ itemId: target, product: 'identity', requestId: 'first', refreshedAt: at(1) }),
-      vault.recordRefresh({ itemId: target, product: 'identity', requestId: 'newest', refreshedAt: at(3) }),
-      vault.recordRefresh({ itemId: target, product: 'identity', requestId: 'older', refreshedAt: at(2) }),
-      vault.recordRefresh({ itemId: target, product: 'transactions', requestId: 'tx', refreshedAt: at(2) }),
+      vault.refreshLog.start([run('identity', 'first', 1)]),
+      vault.refreshLog.start([run('identity', 'newest', 3)]),
+      vault.refreshLog.start([run('identity', 'older', 2)]),
+      vault.refreshLog.start([run('transactions', 'tx', 2)]),
     ]);
     expect(statements() - beforeWrites).toBe(1);
     const refreshes = await vault.getRefreshes([target]);
@@ -142,8 +144,8 @@ function vaultSuite(backend: Backend): void {
       ['identity', 'newest', at(3).toISOString()],
       ['transactions', 'tx', at(2).toISOString()],
     ]);
-    // An older refresh arriving late does not replace a newer one.
-    await vault.recordRefresh({ itemId: target, product: 'identity', requestId: 'late', refreshedAt: at(0) });
+    // An older refresh recorded late does not replace a newer one.
+    await vault.refreshLog.start([run('identity', 'late', 0)]);
     expect((await vault.getRefreshes([target])).find((r) => r.product === 'identity')?.requestId).toBe('newest');
   });
 

@@ -10,6 +10,7 @@ import type { ItemRefreshReceipt } from '../../services/refresh-service.js';
 import { builder } from '../builder.js';
 import { REFRESH_ERROR_CLASSES } from '../errors.js';
 import { PlaidItemRef } from '../item.js';
+import { RefreshRef } from './lifecycle.js';
 
 function defineItemRefreshMutation(product: ItemProduct): void {
   const { field, description } = product.graphql;
@@ -27,6 +28,11 @@ function defineItemRefreshMutation(product: ItemProduct): void {
       }),
       // Read with the access token at the start of the refresh: no second vault query.
       item: t.field({ type: PlaidItemRef, resolve: (receipt) => receipt.item }),
+      refresh: t.field({
+        type: RefreshRef,
+        description: 'The refresh as an object with a status: query it with `refresh(id:)`, or subscribe to `refreshEvents(refreshIds:)`.',
+        resolve: (receipt) => receipt.refresh,
+      }),
       ...Object.fromEntries(
         args.map((arg) => [
           arg.echoField,

@@ -1,14 +1,15 @@
 /** refreshUserFinancialData: every Item of the caller's Plaid user, each succeeding or failing on its own. */
 import { USER_PRODUCT } from '../../catalogue/refresh-products.js';
 import { requireCaller } from '../../context.js';
-import type { UserRefreshItemResult } from '../../services/refresh-service.js';
+import type { UserRefreshResult } from '../../services/refresh-service.js';
 import { NoPlaidUserError } from '../../services/errors.js';
 import type { UserRefreshReceipt } from '../../services/refresh-service.js';
 import { builder } from '../builder.js';
 import { PlaidErrorInterface, REFRESH_ERROR_CLASSES } from '../errors.js';
 import { PlaidItemRef } from '../item.js';
+import { RefreshRef } from './lifecycle.js';
 
-const ItemRefreshResultRef = builder.objectRef<UserRefreshItemResult>('ItemRefreshResult').implement({
+const ItemRefreshResultRef = builder.objectRef<UserRefreshResult>('ItemRefreshResult').implement({
   description: 'The outcome for one Item of the bundle, as Plaid reported it.',
   fields: (t) => ({
     itemId: t.exposeID('itemId'),
@@ -18,6 +19,13 @@ const ItemRefreshResultRef = builder.objectRef<UserRefreshItemResult>('ItemRefre
       nullable: true,
       description: 'Null when this Item refreshed.',
       resolve: (result) => result.error,
+    }),
+    refresh: t.field({
+      type: RefreshRef,
+      nullable: true,
+      description:
+        "This Item's refresh with its own status (FAILED at once when Plaid answered an error for it); null for an Item not linked here.",
+      resolve: (result) => result.refresh,
     }),
     item: t.field({
       type: PlaidItemRef,
