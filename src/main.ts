@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
   let http: HttpListener;
   try {
-    http = await listen(runtime.app, config.host, config.port);
+    http = await listen(runtime.app, config.host, config.port, { webSocket: true });
   } catch (error) {
     // The vault, the simulator and the pools are open by now; close them before exiting.
     await runtime.close();
@@ -67,6 +67,8 @@ async function main(): Promise<void> {
     http.drain();
     // Still serving: requests routed here before the load balancer saw the 503 are answered.
     if (drainMs > 0) await sleep(drainMs);
+    // Subscriptions never finish on their own; ended, their clients reconnect to another replica.
+    runtime.endStreams();
     const cut = await http.close(shutdownTimeoutMs);
     await runtime.close();
     logger.info({ cutRequests: cut, durationMs: Date.now() - started }, 'closed');

@@ -50,6 +50,8 @@ export interface Runtime {
   readonly metrics: Metrics;
   /** Readiness answers 503 from now on, so load balancers stop sending (first step of shutdown). */
   drain(): void;
+  /** Ends open subscriptions, so that the listener can close (their clients reconnect elsewhere). */
+  endStreams(): void;
   close(): Promise<void>;
 }
 
@@ -242,7 +244,20 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     const drain = () => {
       draining = true;
     };
-    return { app, services, vault, lifecycle, plaid, simulator, demo, logger, metrics, drain, close };
+    return {
+      app,
+      services,
+      vault,
+      lifecycle,
+      plaid,
+      simulator,
+      demo,
+      logger,
+      metrics,
+      drain,
+      endStreams: () => notices.endSubscriptions(),
+      close,
+    };
   } catch (error) {
     await close();
     throw error;

@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { App } from '../app.js';
 import { settlesWithin } from '../util/settles-within.js';
+import { attachWebSocket } from './websocket.js';
 
 export interface HttpListener {
   readonly server: Server;
@@ -22,8 +23,13 @@ export interface HttpListener {
   close(graceMs?: number): Promise<number>;
 }
 
-/** Serves the app over HTTP (port 0 picks a free one). */
-export async function listen(app: App, host: string, port: number): Promise<HttpListener> {
+export interface ListenOptions {
+  /** Also serve GraphQL over WebSocket (subscriptions) on the GraphQL path. */
+  readonly webSocket?: boolean;
+}
+
+/** Serves the app over HTTP (port 0 picks a free one), and over WebSocket when asked. */
+export async function listen(app: App, host: string, port: number, options: ListenOptions = {}): Promise<HttpListener> {
   let active = 0;
   let draining = false;
   let closing = false;
@@ -46,6 +52,7 @@ export async function listen(app: App, host: string, port: number): Promise<Http
       resolve();
     });
   });
+  const webSocket = options.webSocket ? attachWebSocket(server, app) : null;
   const address = server.address() as AddressInfo;
   const hostPart = address.address.includes(':') ? `[${address.address}]` : address.address;
   return {
@@ -60,6 +67,8 @@ export async function listen(app: App, host: string, port: number): Promise<Http
     close: async (graceMs = 10_000) => {
       closing = true;
       draining = true;
+      // A subscription never finishes by itself: its clients reconnect to another replica.
+      if (webSocket) await settlesWithin(webSocket.close(), 1_000);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       let cut = 0;

@@ -16,6 +16,10 @@ const TOPIC = 'refresh-notice';
 export interface NoticeBus {
   readonly announce: Announce;
   subscribe(): AsyncIterable<RefreshNotice>;
+  /** Ends every open subscription (shutdown: their clients reconnect to another replica). */
+  endSubscriptions(): void;
+  /** Subscriptions open right now. */
+  subscriptions(): number;
   close(): Promise<void>;
 }
 
@@ -49,12 +53,30 @@ export function createNoticeBus(options: NoticeBusOptions): NoticeBus {
     eventTarget = createRedisEventTarget({ publishClient: publisher, subscribeClient: subscriber });
   }
   const pubsub = createPubSub<Record<string, [RefreshNotice]>>(eventTarget ? { eventTarget } : {});
+  const open = new Set<AsyncIterator<RefreshNotice>>();
   return {
     announce: (notice) => {
       pubsub.publish(topic, notice);
       options.onPublished?.();
     },
-    subscribe: () => pubsub.subscribe(topic),
+    subscribe: () => ({
+      [Symbol.asyncIterator]: () => {
+        const iterator = pubsub.subscribe(topic)[Symbol.asyncIterator]();
+        open.add(iterator);
+        return {
+          next: () => iterator.next(),
+          return: async () => {
+            open.delete(iterator);
+            return (await iterator.return?.()) ?? { done: true, value: undefined };
+          },
+        };
+      },
+    }),
+    endSubscriptions: () => {
+      for (const iterator of [...open]) void iterator.return?.();
+      open.clear();
+    },
+    subscriptions: () => open.size,
     close: () => {
       subscriber?.disconnect();
       return Promise.resolve();

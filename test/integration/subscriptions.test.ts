@@ -1,0 +1,268 @@
+/**
+ * The refresh lifecycle end to end in process: a refresh mutation creates a stored Refresh, a
+ * webhook (applied as the inbox processor applies it) turns it DATA_AVAILABLE with a typed event,
+ * the quiet window turns one that hears nothing QUIET, and `refreshEvents` announces each change
+ * over SSE (yoga) and WebSocket (graphql-ws) — only to the viewer whose Item it is, until the
+ * token expires.
+ */
+import { randomUUID } from 'node:crypto';
+import { createClient, type Client } from 'graphql-ws';
+import { WebSocket } from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listen, type HttpListener } from '../../src/http/listen.js';
+import type { Runtime } from '../../src/runtime.js';
+import { execute, startTestService, tokenFor } from '../helpers/service.js';
+import { RefreshIdentityDocument, RefreshDocument } from '../../operations/generated/graphql.js';
+
+const SUBSCRIPTION = `subscription ($refreshIds: [ID!], $itemIds: [ID!]) {
+  refreshEvents(refreshIds: $refreshIds, itemIds: $itemIds) {
+    item { id }
+    refreshes { id status }
+    events { __typename webhookCode ... on TransactionsDefaultUpdateEvent { newTransactions } ... on IdentityDefaultUpdateEvent { accountsWithUpdatedIdentity { accountId fields } } }
+  }
+}`;
+
+interface Update {
+  item: { id: string } | null;
+  refreshes: { id: string; status: string }[];
+  events: { __typename: string; webhookCode: string; newTransactions?: number }[];
+}
+
+let runtime: Runtime;
+let http: HttpListener;
+let demoToken: string;
+
+beforeAll(async () => {
+  ({ runtime } = await startTestService({ REFRESH_QUIET_WINDOW_MS: '1000', REFRESH_QUIET_SWEEP_MS: '100' }));
+  http = await listen(runtime.app, '127.0.0.1', 0, { webSocket: true });
+  demoToken = await tokenFor('demo');
+});
+afterAll(async () => {
+  runtime.endStreams();
+  await http.close(1_000);
+  await runtime.close();
+});
+
+const item = (key: 'healthy' | 'transactionsOnly' | 'capitalOneCredit') => {
+  if (!runtime.demo) throw new Error('embedded mode expected');
+  return runtime.demo.fixtures.items[key];
+};
+
+/** An SSE subscription: yields each `data:` event's payload until `close()`. */
+async function sse(token: string, variables: Record<string, unknown>) {
+  const controller = new AbortController();
+  const response = await fetch(`${http.url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: SUBSCRIPTION, variables }),
+    signal: controller.signal,
+  });
+  expect(response.status).toBe(200);
+  const reader = response.body?.getReader();
+  if (!reader) throw new Error('no body');
+  const decoder = new TextDecoder();
+  let buffer = '';
+  const received: { data?: { refreshEvents: Update }; errors?: unknown[] }[] = [];
+  let ended = false;
+  const pump = (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        let at: number;
+        while ((at = buffer.indexOf('\n\n')) >= 0) {
+          const chunk = buffer.slice(0, at);
+          buffer = buffer.slice(at + 2);
+          const data = chunk
+            .split('\n')
+            .filter((line) => line.startsWith('data:'))
+            .map((line) => line.slice(5).trim())
+            .join('');
+          if (data) received.push(JSON.parse(data) as (typeof received)[number]);
+        }
+      }
+    } catch {
+      // aborted
+    }
+    ended = true;
+  })();
+  return {
+    received,
+    ended: () => ended,
+    async next(matching: (update: Update) => boolean, timeoutMs = 5_000): Promise<Update> {
+      const started = Date.now();
+      for (;;) {
+        const found = received.map((r) => r.data?.refreshEvents).find((u): u is Update => u !== undefined && matching(u));
+        if (found) return found;
+        if (Date.now() - started > timeoutMs) throw new Error(`no such update in ${JSON.stringify(received)}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+    async close() {
+      controller.abort();
+      await pump;
+    },
+  };
+}
+
+async function refreshIdentity(itemId: string, token = demoToken) {
+  const { data } = await execute(runtime, RefreshIdentityDocument, { itemId }, token);
+  const result = data?.refreshIdentity;
+  if (result?.__typename !== 'RefreshIdentitySuccess') throw new Error(`refresh failed: ${JSON.stringify(result)}`);
+  return result.refresh.id;
+}
+
+/** A verified webhook as the inbox processor hands it over. */
+function deliver(body: Record<string, unknown>) {
+  return runtime.lifecycle.handleWebhook({
+    inboxId: `inbox-${randomUUID()}`,
+    receivedAt: new Date(),
+    body: { environment: 'sandbox', error: null, ...body },
+  });
+}
+
+describe('a refresh, then its webhook', () => {
+  it('over SSE: the refresh starts PENDING, the webhook makes it DATA_AVAILABLE with the typed event; refresh(id:) says the same', async () => {
+    const itemId = item('healthy').itemId;
+    const stream = await sse(demoToken, { itemIds: [itemId] });
+    try {
+      const refreshId = await refreshIdentity(itemId);
+      const started = await stream.next((u) => u.refreshes.some((r) => r.id === refreshId && r.status === 'PENDING'));
+      expect(started).toMatchObject({ item: { id: itemId }, events: [] });
+      await deliver({
+        webhook_type: 'IDENTITY',
+        webhook_code: 'DEFAULT_UPDATE',
+        item_id: itemId,
+        account_ids_with_updated_identity: { acc1: ['PHONES'] },
+      });
+      const landed = await stream.next((u) => u.refreshes.some((r) => r.id === refreshId && r.status === 'DATA_AVAILABLE'));
+      expect(landed.events).toEqual([
+        {
+          __typename: 'IdentityDefaultUpdateEvent',
+          webhookCode: 'DEFAULT_UPDATE',
+          accountsWithUpdatedIdentity: [{ accountId: 'acc1', fields: ['PHONES'] }],
+        },
+      ]);
+      // A client that reconnects loses nothing: the status is stored.
+      const { data } = await execute(runtime, RefreshDocument, { refreshId }, demoToken);
+      expect(data?.refresh).toMatchObject({
+        id: refreshId,
+        status: 'DATA_AVAILABLE',
+        product: 'IDENTITY',
+        events: [{ __typename: 'IdentityDefaultUpdateEvent' }],
+      });
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it("another viewer never hears of the demo viewer's Items, and cannot read its refreshes", async () => {
+    const itemId = item('transactionsOnly').itemId;
+    const mallory = await tokenFor(`mallory-${randomUUID()}`);
+    const theirs = await sse(mallory, {});
+    const byItem = await sse(mallory, { itemIds: [itemId] });
+    const mine = await sse(demoToken, { itemIds: [itemId] });
+    try {
+      const refreshId = await refreshIdentity(item('capitalOneCredit').itemId);
+      await deliver({ webhook_type: 'TRANSACTIONS', webhook_code: 'DEFAULT_UPDATE', item_id: itemId, new_transactions: 4 });
+      await mine.next((u) => u.events.some((e) => e.newTransactions === 4));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(theirs.received).toEqual([]);
+      expect(byItem.received).toEqual([]);
+      const { data } = await execute(runtime, RefreshDocument, { refreshId }, mallory);
+      expect(data?.refresh).toBeNull();
+    } finally {
+      await Promise.all([theirs.close(), byItem.close(), mine.close()]);
+    }
+  });
+
+  it('no webhook within the quiet window: QUIET, announced once', async () => {
+    const itemId = item('capitalOneCredit').itemId;
+    const stream = await sse(demoToken, { itemIds: [itemId] });
+    try {
+      const refreshId = await refreshIdentity(itemId);
+      const quiet = await stream.next((u) => u.refreshes.some((r) => r.id === refreshId && r.status === 'QUIET'), 5_000);
+      expect(quiet.events).toEqual([]);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(
+        stream.received.filter((r) => r.data?.refreshEvents.refreshes.some((x) => x.id === refreshId && x.status === 'QUIET')),
+      ).toHaveLength(1);
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it('a stream ends when its token expires', async () => {
+    const { SignJWT } = await import('jose');
+    const { TEST_JWT_SECRET } = await import('../helpers/service.js');
+    const shortLived = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('demo')
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+      .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    const stream = await sse(shortLived, {});
+    const started = Date.now();
+    for (let i = 0; i < 100 && !stream.ended(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(stream.ended()).toBe(true);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    await stream.close();
+  });
+});
+
+describe('over WebSocket (graphql-ws)', () => {
+  let client: Client;
+  afterAll(() => client?.dispose());
+
+  it('authenticates with connectionParams and delivers the same updates', async () => {
+    client = createClient({
+      url: `${http.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${demoToken}` },
+    });
+    const itemId = item('healthy').itemId;
+    const updates: Update[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      const unsubscribe = client.subscribe<{ refreshEvents: Update }>(
+        { query: SUBSCRIPTION, variables: { itemIds: [itemId] } },
+        {
+          next: (result) => {
+            if (result.data) updates.push(result.data.refreshEvents);
+            if (updates.some((u) => u.refreshes.some((r) => r.status === 'DATA_AVAILABLE'))) {
+              unsubscribe();
+              resolve();
+            }
+          },
+          error: reject,
+          complete: () => resolve(),
+        },
+      );
+    });
+    // Subscribed before the refresh: give the socket its round trips.
+    await new Promise((r) => setTimeout(r, 300));
+    const refreshId = await refreshIdentity(itemId);
+    await deliver({ webhook_type: 'IDENTITY', webhook_code: 'DEFAULT_UPDATE', item_id: itemId, account_ids_with_updated_identity: {} });
+    await done;
+    expect(updates.map((u) => u.refreshes.map((r) => [r.id, r.status])).flat()).toEqual(
+      expect.arrayContaining([
+        [refreshId, 'PENDING'],
+        [refreshId, 'DATA_AVAILABLE'],
+      ]),
+    );
+  });
+
+  it('without a token the subscription is refused with UNAUTHENTICATED', async () => {
+    const anonymous = createClient({
+      url: `${http.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      lazy: true,
+      retryAttempts: 0,
+    });
+    const error = await new Promise<unknown>((resolve) => {
+      anonymous.subscribe({ query: SUBSCRIPTION }, { next: () => {}, error: resolve, complete: () => resolve(null) });
+    });
+    await anonymous.dispose();
+    expect(JSON.stringify(error)).toContain('UNAUTHENTICATED');
+  });
+});
