@@ -264,6 +264,14 @@ export const PLAID_ERRORS: Readonly<Record<string, PlaidErrorFact>> = Object.fre
     null,
   ],
   TRIAL_CONNECTION_LIMIT: ['RATE_LIMIT_EXCEEDED', 429, 'trial connection limit', null],
+  // SANDBOX_ERROR (plaid.com/docs/errors/sandbox/): /sandbox/item/fire_webhook's answers
+  SANDBOX_PRODUCT_NOT_ENABLED: ['SANDBOX_ERROR', 400, 'The requested product is not enabled on this item', null],
+  SANDBOX_WEBHOOK_INVALID: [
+    'SANDBOX_ERROR',
+    400,
+    "Webhook for this item is either not set up, or invalid. Please update the item's webhook and try again.",
+    null,
+  ],
   // USER_ERROR
   INVALID_USER_IDENTITY_DATA: ['USER_ERROR', 403, 'invalid user identity data', null],
   USER_NOT_FOUND: ['USER_ERROR', 400, 'the user_id provided does not match any user', null],

@@ -6,6 +6,8 @@
 import { plaidError, resultError, type SimError, type SimErrorBody } from './error-bodies.js';
 import { INSTITUTIONS } from './institutions.js';
 import type { SimItem, SimUser, SimulatorState } from './state.js';
+import type { WebhookOutbox } from './webhook-delivery.js';
+import { bundleItemWebhooks, CASHFLOW_FAILURE_CODE, itemRefreshWebhooks, payloads, refreshOutcome } from './webhook-payloads.js';
 
 type FieldType = 'string' | 'integer' | 'boolean' | 'string[]' | 'object';
 
@@ -24,6 +26,8 @@ export interface RouteContext {
   readonly rules: SimulatorRules;
   readonly item: SimItem | null;
   readonly user: SimUser | null;
+  /** Where the webhooks a call leads to are queued (webhook-delivery.ts). */
+  readonly webhooks: WebhookOutbox;
 }
 
 export interface Route {
@@ -65,7 +69,7 @@ const KNOWN_PRODUCTS = new Set([
 
 const ACCESS_TOKEN_FORMAT = /^access-(sandbox|production)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function resolveAccessToken(body: Record<string, unknown>, state: SimulatorState, requestId: string) {
+export function resolveAccessToken(body: Record<string, unknown>, state: SimulatorState, requestId: string) {
   const token = body.access_token as string;
   if (!ACCESS_TOKEN_FORMAT.test(token)) {
     return plaidError('INVALID_ACCESS_TOKEN', requestId, {
@@ -87,11 +91,7 @@ function itemRefreshError(item: SimItem, product: string, requestId: string): Si
   if (forced) return plaidError(forced, requestId);
   const institution = INSTITUTIONS.get(item.institutionId);
   if (institution?.refreshError) return plaidError(institution.refreshError, requestId);
-  if (item.loginRequired) {
-    return plaidError('ITEM_LOGIN_REQUIRED', requestId, {
-      error_code_reason: institution?.oauth ? 'OAUTH_INVALID_TOKEN' : null,
-    });
-  }
+  if (item.loginRequired) return loginRequiredError(item, requestId);
   if (!item.products.has(product)) {
     return plaidError('PRODUCT_NOT_ENABLED', requestId, {
       error_message: `the following products are not enabled for this item: ["${product}"]`,
@@ -103,6 +103,13 @@ function itemRefreshError(item: SimItem, product: string, requestId: string): Si
   return null;
 }
 
+/** ITEM_LOGIN_REQUIRED as the Item's institution gives it: OAuth ones with a reason. */
+function loginRequiredError(item: SimItem, requestId: string): SimError {
+  return plaidError('ITEM_LOGIN_REQUIRED', requestId, {
+    error_code_reason: INSTITUTIONS.get(item.institutionId)?.oauth ? 'OAUTH_INVALID_TOKEN' : null,
+  });
+}
+
 function deniedProduct(ctx: RouteContext, product: string): SimError | null {
   if (!ctx.rules.deniedProducts.has(product)) return null;
   return plaidError('INVALID_PRODUCT', ctx.requestId, {
@@ -110,12 +117,59 @@ function deniedProduct(ctx: RouteContext, product: string): SimError | null {
   });
 }
 
-function itemRefresh(product: string, clientProduct: string): Route['handle'] {
+function itemRefresh(endpoint: string, product: string, clientProduct: string): Route['handle'] {
   return (ctx) => {
     const item = ctx.item as SimItem;
-    return deniedProduct(ctx, clientProduct) ?? itemRefreshError(item, product, ctx.requestId) ?? { request_id: ctx.requestId };
+    const error = deniedProduct(ctx, clientProduct) ?? itemRefreshError(item, product, ctx.requestId);
+    if (error) return error;
+    afterAcceptedRefresh(ctx, item, itemRefreshWebhooks(endpoint, item, plaidError(CASHFLOW_FAILURE_CODE, ctx.requestId)));
+    return { request_id: ctx.requestId };
   };
 }
+
+// ---- webhooks: what an accepted refresh leads to (webhook-payloads.ts has the payloads) ----------
+
+/**
+ * Plaid answers an Item error it already knows synchronously, and sends no webhook for that call;
+ * an error the refresh's extraction finds comes later as ITEM / ERROR, and the Item stays in it.
+ */
+function afterAcceptedRefresh(ctx: RouteContext, item: SimItem, webhooks: ReturnType<typeof itemRefreshWebhooks>): void {
+  if (refreshOutcome(item).itemLoginRequired) {
+    item.loginRequired = true;
+    ctx.webhooks.send(item, [payloads.itemError(item, loginRequiredError(item, ctx.requestId))]);
+    return;
+  }
+  ctx.webhooks.send(item, webhooks);
+}
+
+/** A webhook URL as Plaid takes it: an absolute http(s) URL. */
+export function invalidWebhookUrl(value: unknown, requestId: string): SimError | null {
+  if (value === undefined || value === null) return null;
+  const url = typeof value === 'string' && URL.canParse(value) ? new URL(value) : null;
+  if (url && (url.protocol === 'https:' || url.protocol === 'http:')) return null;
+  return plaidError('INVALID_FIELD', requestId, { error_message: 'webhook must be a valid http or https URL' });
+}
+
+/** The Item as /item/get (and /item/webhook/update) describe it. */
+export function itemView(item: SimItem, requestId: string): Record<string, unknown> {
+  const institution = INSTITUTIONS.get(item.institutionId);
+  const error = itemRefreshError(item, [...item.products][0] ?? 'transactions', requestId);
+  return {
+    item_id: item.itemId,
+    institution_id: item.institutionId,
+    institution_name: institution?.name ?? null,
+    products: [...item.products],
+    billed_products: [...item.products],
+    available_products: [],
+    consented_products: [...item.products],
+    webhook: item.webhook ?? '',
+    error: error && error.body.error_type === 'ITEM_ERROR' ? resultError(error) : null,
+    update_type: 'background',
+    auth_method: null,
+  };
+}
+
+// ---- end of webhooks -----------------------------------------------------------------------------
 
 export const ROUTES: Readonly<Record<string, Route>> = {
   '/transactions/refresh': {
@@ -136,14 +190,14 @@ export const ROUTES: Readonly<Record<string, Route>> = {
             : 'rate limit exceeded for attempts to access this item. please try again later',
         });
       }
-      return itemRefresh('transactions', 'transactions_refresh')(ctx);
+      return itemRefresh('/transactions/refresh', 'transactions', 'transactions_refresh')(ctx);
     },
   },
   '/identity/refresh': {
     fields: { access_token: 'string' },
     required: ['access_token'],
     resolve: resolveAccessToken,
-    handle: itemRefresh('identity', 'identity_refresh'),
+    handle: itemRefresh('/identity/refresh', 'identity', 'identity_refresh'),
   },
   '/cashflow_report/refresh': {
     fields: { access_token: 'string', days_requested: 'integer' },
@@ -157,7 +211,7 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     },
     resolve: resolveAccessToken,
     // Cashflow Report is built on the Item's transactions data.
-    handle: itemRefresh('transactions', 'cashflow_report'),
+    handle: itemRefresh('/cashflow_report/refresh', 'transactions', 'cashflow_report'),
   },
   '/user/financial_data/refresh': {
     fields: { user_id: 'string' },
@@ -178,6 +232,7 @@ export const ROUTES: Readonly<Record<string, Route>> = {
         // Successful entries leave `error` out, as in Plaid's own example.
         const entry: { item_id: string; product: string; error?: SimErrorBody } = { item_id: itemId, product: 'transactions' };
         if (error) entry.error = resultError(error);
+        else afterAcceptedRefresh(ctx, item, bundleItemWebhooks(item));
         return entry;
       });
       return { request_id: ctx.requestId, user_id: user.userId, results };
@@ -200,12 +255,15 @@ export const ROUTES: Readonly<Record<string, Route>> = {
       const username = typeof options.override_username === 'string' ? options.override_username : 'user_good';
       const userId = typeof ctx.body.user_id === 'string' ? ctx.body.user_id : null;
       if (userId !== null && !ctx.state.users.has(userId)) return plaidError('USER_NOT_FOUND', ctx.requestId);
+      const badWebhook = invalidWebhookUrl(options.webhook, ctx.requestId);
+      if (badWebhook) return badWebhook;
       const publicToken = ctx.state.createPublicToken({
         institutionId: institution.id,
         products: new Set(products),
         username,
         userId,
         loginRequired: false,
+        webhook: typeof options.webhook === 'string' ? options.webhook : null,
       });
       return { public_token: publicToken, request_id: ctx.requestId };
     },
@@ -223,27 +281,7 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     fields: { access_token: 'string' },
     required: ['access_token'],
     resolve: resolveAccessToken,
-    handle: (ctx) => {
-      const item = ctx.item as SimItem;
-      const institution = INSTITUTIONS.get(item.institutionId);
-      const error = itemRefreshError(item, [...item.products][0] ?? 'transactions', ctx.requestId);
-      return {
-        item: {
-          item_id: item.itemId,
-          institution_id: item.institutionId,
-          institution_name: institution?.name ?? null,
-          products: [...item.products],
-          billed_products: [...item.products],
-          available_products: [],
-          consented_products: [...item.products],
-          webhook: '',
-          error: error && error.body.error_type === 'ITEM_ERROR' ? resultError(error) : null,
-          update_type: 'background',
-          auth_method: null,
-        },
-        request_id: ctx.requestId,
-      };
-    },
+    handle: (ctx) => ({ item: itemView(ctx.item as SimItem, ctx.requestId), request_id: ctx.requestId }),
   },
   '/item/remove': {
     fields: { access_token: 'string', reason_code: 'string', reason_note: 'string' },
@@ -259,7 +297,10 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     required: ['access_token'],
     resolve: resolveAccessToken,
     handle: (ctx) => {
-      (ctx.item as SimItem).loginRequired = true;
+      const item = ctx.item as SimItem;
+      item.loginRequired = true;
+      // Plaid: "An ITEM_LOGIN_REQUIRED webhook will also be fired", i.e. ITEM / ERROR, to the Item's URL.
+      ctx.webhooks.send(item, [payloads.itemError(item, loginRequiredError(item, ctx.requestId))]);
       return { reset_login: true, request_id: ctx.requestId };
     },
   },

@@ -5,6 +5,8 @@
  *
  * The control API under /simulator/ (faults, request log, reset) exists only when `controlApi` is on:
  * for development and tests, never when the simulator stands in for Plaid anywhere else.
+ *
+ * It sends webhooks as Plaid does, signed, to the URL an Item was linked with (webhook-delivery.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +14,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { plaidError, type SimError } from './error-bodies.js';
 import { isSimError, ROUTES, validateFields, type SimulatorRules } from './routes.js';
 import { FaultInput, plaidId, SimulatorState, type Fault, type RequestLogEntry } from './state.js';
+import { deliveryToWire, PLAID_WEBHOOK_DELIVERY, WebhookFaultInput, WebhookSender } from './webhook-delivery.js';
+import { WebhookKeyRing } from './webhook-keys.js';
+import { WEBHOOK_ROUTES } from './webhook-routes.js';
 
 export interface SimulatorOptions {
   readonly host?: string;
@@ -27,6 +32,15 @@ export interface SimulatorOptions {
   readonly now?: () => number;
   /** Item ids, access tokens and user ids derived from this instead of random (see SimulatorStateOptions.seed). */
   readonly seed?: string | null;
+  // ---- webhooks ----
+  /** Wait between an accepted call and the first attempt of its webhooks; default 1000 ms. */
+  readonly webhookDelayMs?: number;
+  /** Multiplies Plaid's retry waits (30 s, ×4 each, up to 24 h); default 1, tests use e.g. 0.001. */
+  readonly webhookRetryScale?: number;
+  /** How long a receiver has to answer; default Plaid's 10 s. */
+  readonly webhookTimeoutMs?: number;
+  /** Makes a new signing key this often (the old ones stay served, expired); default never. */
+  readonly webhookKeyRotationMs?: number | null;
 }
 
 export interface Simulator {
@@ -35,12 +49,16 @@ export interface Simulator {
   readonly clientId: string;
   readonly secret: string;
   readonly state: SimulatorState;
+  /** The webhooks sent: keys (`webhooks.keys.rotate()`), deliveries, faults, `idle()`. */
+  readonly webhooks: WebhookSender;
   close(): Promise<void>;
 }
 
 export const DEFAULT_SIMULATOR_CREDENTIALS = Object.freeze({ clientId: 'sim_client_id', secret: 'sim_secret' });
 
 const MAX_BODY_BYTES = 1024 * 1024;
+const DEFAULT_WEBHOOK_DELAY_MS = 1_000;
+const PLAID_ROUTES = { ...ROUTES, ...WEBHOOK_ROUTES };
 // Plaid's API versions (the Plaid-Version header); an unknown one is INVALID_HEADERS.
 const KNOWN_VERSIONS = new Set(['2020-09-14', '2019-05-29', '2018-05-22', '2017-03-08']);
 
@@ -54,12 +72,21 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     deniedProducts: options.rules?.deniedProducts ?? new Set(),
   };
   const baseLatency = options.latencyMs ?? 0;
+  const webhooks = new WebhookSender({
+    keys: new WebhookKeyRing(state.now),
+    delayMs: options.webhookDelayMs ?? DEFAULT_WEBHOOK_DELAY_MS,
+    retryScale: options.webhookRetryScale ?? 1,
+    timeoutMs: options.webhookTimeoutMs ?? PLAID_WEBHOOK_DELIVERY.timeoutMs,
+    now: state.now,
+  });
+  const rotation = options.webhookKeyRotationMs ? setInterval(() => webhooks.keys.rotate(), options.webhookKeyRotationMs) : null;
+  rotation?.unref();
 
-  const plaid: PlaidSide = { state, rules, credentials: { clientId, secret }, baseLatency };
+  const plaid: PlaidSide = { state, rules, credentials: { clientId, secret }, baseLatency, webhooks };
   const server = createServer((req, res) => {
     const isControl = req.url?.startsWith('/simulator/') ?? false;
     // Without the control API its paths are as unknown as at Plaid.
-    const handled = isControl && options.controlApi ? handleControl(req, res, state) : answerPlaid(req, res, plaid, isControl);
+    const handled = isControl && options.controlApi ? handleControl(req, res, state, webhooks) : answerPlaid(req, res, plaid, isControl);
     handled.catch((error: unknown) => {
       // A bug in the simulator must show up in tests as a 500, not as a hung request.
       if (!res.headersSent) sendJson(res, 500, { error: String(error) });
@@ -76,7 +103,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     clientId,
     secret,
     state,
-    close: () => closeServer(server),
+    webhooks,
+    close: async () => {
+      if (rotation) clearInterval(rotation);
+      await webhooks.close();
+      await closeServer(server);
+    },
   };
 }
 
@@ -88,14 +120,15 @@ interface PlaidSide {
   readonly rules: SimulatorRules;
   readonly credentials: { readonly clientId: string; readonly secret: string };
   readonly baseLatency: SimulatorOptions['latencyMs'];
+  readonly webhooks: WebhookSender;
 }
 
 async function answerPlaid(req: IncomingMessage, res: ServerResponse, plaid: PlaidSide, forceNotFound: boolean): Promise<void> {
-  const { state, rules, credentials, baseLatency } = plaid;
+  const { state, rules, credentials, baseLatency, webhooks } = plaid;
   const requestId = plaidId(15);
   const path = new URL(req.url ?? '/', 'http://simulator').pathname;
   const raw = await readBody(req);
-  const route = forceNotFound || req.method !== 'POST' ? undefined : ROUTES[path];
+  const route = forceNotFound || req.method !== 'POST' ? undefined : PLAID_ROUTES[path];
   let itemId: string | null = null;
   let userId: string | null = null;
   let entry: RequestLogEntry | null = null;
@@ -179,7 +212,15 @@ async function answerPlaid(req: IncomingMessage, res: ServerResponse, plaid: Pla
     }
   }
 
-  const answer = route.handle({ body: fields, requestId, state, rules, item: resolved.item ?? null, user: resolved.user ?? null });
+  const answer = route.handle({
+    body: fields,
+    requestId,
+    state,
+    rules,
+    item: resolved.item ?? null,
+    user: resolved.user ?? null,
+    webhooks,
+  });
   if (isSimError(answer)) return fail(answer);
   return finish(200, answer);
 }
@@ -204,7 +245,7 @@ function pickLatency(latency: SimulatorOptions['latencyMs']): number {
 
 // ---- control API ----------------------------------------------------------------------------
 
-async function handleControl(req: IncomingMessage, res: ServerResponse, state: SimulatorState): Promise<void> {
+async function handleControl(req: IncomingMessage, res: ServerResponse, state: SimulatorState, webhooks: WebhookSender): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://simulator');
   const raw = await readBody(req);
   const route = `${req.method ?? 'GET'} ${url.pathname.replace(/\/+$/, '')}`;
@@ -222,6 +263,7 @@ async function handleControl(req: IncomingMessage, res: ServerResponse, state: S
       return sendJson(res, 200, { ok: true });
     case 'POST /simulator/reset':
       state.reset();
+      webhooks.reset();
       return sendJson(res, 200, { ok: true });
     case 'GET /simulator/faults':
       return sendJson(res, 200, { faults: state.listFaults() });
@@ -245,6 +287,57 @@ async function handleControl(req: IncomingMessage, res: ServerResponse, state: S
       const match = /^DELETE \/simulator\/faults\/([\w-]+)$/.exec(route);
       if (match?.[1]) {
         return state.removeFault(match[1]) ? sendJson(res, 200, { ok: true }) : sendJson(res, 404, { error: 'no such fault' });
+      }
+      if (url.pathname.startsWith('/simulator/webhook')) return handleWebhookControl(route, url, raw, res, webhooks);
+      return sendJson(res, 404, { error: `no control route ${route}` });
+    }
+  }
+}
+
+// ---- control API: webhooks ---------------------------------------------------------------------
+
+function handleWebhookControl(route: string, url: URL, raw: string | null, res: ServerResponse, webhooks: WebhookSender): void {
+  switch (route) {
+    case 'GET /simulator/webhooks': {
+      const filter = {
+        itemId: url.searchParams.get('item_id') ?? undefined,
+        webhookType: url.searchParams.get('webhook_type') ?? undefined,
+        webhookCode: url.searchParams.get('webhook_code') ?? undefined,
+      };
+      return sendJson(res, 200, { deliveries: webhooks.deliveries(filter).map(deliveryToWire), pending: webhooks.pendingCount });
+    }
+    case 'DELETE /simulator/webhooks':
+      webhooks.clearDeliveries();
+      return sendJson(res, 200, { ok: true });
+    case 'GET /simulator/webhook-keys':
+      return sendJson(res, 200, { current_kid: webhooks.keys.currentKid, keys: webhooks.keys.list() });
+    case 'POST /simulator/webhook-keys/rotate':
+      return sendJson(res, 201, { key: webhooks.keys.rotate() });
+    case 'GET /simulator/webhook-faults':
+      return sendJson(res, 200, { faults: webhooks.listFaults() });
+    case 'DELETE /simulator/webhook-faults':
+      webhooks.clearFaults();
+      return sendJson(res, 200, { ok: true });
+    case 'POST /simulator/webhook-faults': {
+      let json: unknown;
+      try {
+        json = JSON.parse(raw ?? '');
+      } catch {
+        return sendJson(res, 400, { error: 'body must be JSON' });
+      }
+      const parsed = WebhookFaultInput.safeParse(json);
+      if (!parsed.success) {
+        return sendJson(res, 400, {
+          error: 'invalid webhook fault',
+          issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+        });
+      }
+      return sendJson(res, 201, { fault: webhooks.addFault(parsed.data) });
+    }
+    default: {
+      const match = /^DELETE \/simulator\/webhook-faults\/([\w-]+)$/.exec(route);
+      if (match?.[1]) {
+        return webhooks.removeFault(match[1]) ? sendJson(res, 200, { ok: true }) : sendJson(res, 404, { error: 'no such webhook fault' });
       }
       return sendJson(res, 404, { error: `no control route ${route}` });
     }

@@ -14,6 +14,13 @@ export interface SimItem {
   readonly userId: string | null;
   /** Set by /sandbox/item/reset_login; cleared only by relinking (update mode is not simulated). */
   loginRequired: boolean;
+  // ---- webhooks ----
+  /**
+   * Where Plaid sends this Item's webhooks: set at link time (`options.webhook` of
+   * /sandbox/public_token/create, or the Link token's `webhook`) and by /item/webhook/update;
+   * absent or null: none are sent.
+   */
+  webhook?: string | null;
 }
 
 export interface SimUser {

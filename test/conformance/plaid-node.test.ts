@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isAxiosError } from 'axios';
-import { Configuration, PlaidApi, Products } from 'plaid';
+import { Configuration, PlaidApi, Products, SandboxItemFireWebhookRequestWebhookCodeEnum, WebhookType } from 'plaid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/server.js';
 import { loggedRequests, startTestSimulator, type LoggedRequest } from '../helpers/simulator.js';
@@ -331,6 +331,59 @@ describe('errors through the official client are PlaidErrors in error.response.d
     expect(cashflow.status).toBe(400);
     expect(cashflow.error.error_code).toBe('PRODUCTS_NOT_SUPPORTED');
     expect((await plaid.identityRefresh({ access_token: item.accessToken })).status).toBe(200);
+  });
+});
+
+// ---- 3b. Webhooks: keys, an Item's URL, test webhooks ---------------------------------------------
+
+describe('webhook endpoints through the official client', () => {
+  /** Nobody listens here: deliveries fail and wait for retries, which close() drops. */
+  const nowhere = 'http://127.0.0.1:9/plaid-webhooks';
+
+  it('webhookVerificationKeyGet answers the JWK of a kid, and an unknown kid is 400 INVALID_WEBHOOK_VERIFICATION_KEY_ID', async () => {
+    const kid = simulator.webhooks.keys.currentKid;
+    const answer = await plaid.webhookVerificationKeyGet({ key_id: kid });
+    expect(answer.status).toBe(200);
+    expectRequestId(answer.data.request_id);
+    expect(answer.data.key).toMatchObject({ alg: 'ES256', crv: 'P-256', kty: 'EC', use: 'sig', kid, expired_at: null });
+    expect(typeof answer.data.key.x).toBe('string');
+    expect(typeof answer.data.key.created_at).toBe('number');
+    const { status, error } = await plaidFailure(() => plaid.webhookVerificationKeyGet({ key_id: randomUUID() }));
+    expect(status).toBe(400);
+    expect(error.error_type).toBe('INVALID_INPUT');
+    expect(error.error_code).toBe('INVALID_WEBHOOK_VERIFICATION_KEY_ID');
+  });
+
+  it('itemWebhookUpdate sets the URL and answers the Item', async () => {
+    const item = await linkItem();
+    const answer = await plaid.itemWebhookUpdate({ access_token: item.accessToken, webhook: nowhere });
+    expect(answer.status).toBe(200);
+    expectRequestId(answer.data.request_id);
+    expect(answer.data.item.item_id).toBe(item.itemId);
+    expect(answer.data.item.webhook).toBe(nowhere);
+    expect((await plaid.itemGet({ access_token: item.accessToken })).data.item.webhook).toBe(nowhere);
+  });
+
+  it('sandboxItemFireWebhook answers webhook_fired, and SANDBOX_WEBHOOK_INVALID for an Item without a URL', async () => {
+    const item = await linkItem();
+    const { status, error } = await plaidFailure(() =>
+      plaid.sandboxItemFireWebhook({
+        access_token: item.accessToken,
+        webhook_code: SandboxItemFireWebhookRequestWebhookCodeEnum.DefaultUpdate,
+      }),
+    );
+    expect(status).toBe(400);
+    expect(error.error_type).toBe('SANDBOX_ERROR');
+    expect(error.error_code).toBe('SANDBOX_WEBHOOK_INVALID');
+    await plaid.itemWebhookUpdate({ access_token: item.accessToken, webhook: nowhere });
+    const fired = await plaid.sandboxItemFireWebhook({
+      access_token: item.accessToken,
+      webhook_type: WebhookType.Transactions,
+      webhook_code: SandboxItemFireWebhookRequestWebhookCodeEnum.DefaultUpdate,
+    });
+    expect(fired.status).toBe(200);
+    expect(fired.data.webhook_fired).toBe(true);
+    expectRequestId(fired.data.request_id);
   });
 });
 
