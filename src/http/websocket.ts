@@ -5,7 +5,7 @@
  * headers on a WebSocket. Yoga's own recipe (graphql-yoga docs, "Subscriptions over WebSocket").
  */
 import type { Server } from 'node:http';
-import { GraphQLError, type ExecutionArgs } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { App } from '../app.js';
@@ -13,6 +13,14 @@ import type { App } from '../app.js';
 interface EnvelopedRoot {
   readonly execute: (args: ExecutionArgs) => unknown;
   readonly subscribe: (args: ExecutionArgs) => unknown;
+}
+
+/** What yoga's `getEnveloped` hands back, as much of it as is used here (envelop types it loosely). */
+interface Enveloped extends EnvelopedRoot {
+  readonly schema: GraphQLSchema;
+  readonly contextFactory: () => Promise<unknown>;
+  readonly parse: (source: string) => DocumentNode;
+  readonly validate: (schema: GraphQLSchema, document: DocumentNode) => readonly GraphQLError[];
 }
 
 export interface WebSocketEndpoint {
@@ -33,10 +41,10 @@ export function attachWebSocket(server: Server, app: App): WebSocketEndpoint {
         const authorization = typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : '';
         // The context is the app's: it reads the bearer token from a request, as for HTTP.
         const request = new Request(`http://localhost${app.graphqlEndpoint}`, { headers: authorization ? { authorization } : {} });
-        const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({ request, params: payload });
+        const { schema, execute, subscribe, contextFactory, parse, validate } = app.getEnveloped({ request, params: payload }) as Enveloped;
         const document = parse(payload.query);
         const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return [...errors];
         let contextValue: unknown;
         try {
           contextValue = await contextFactory();
