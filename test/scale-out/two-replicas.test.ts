@@ -121,6 +121,37 @@ describe('two replicas on one Redis', needs('REDIS_URL', 'DATABASE_URL'), () => 
     await admin.end();
   }, 30_000);
 
+  it('a subscriber on replica B hears of a refresh made on replica A (Redis pub/sub), with its stored status', async () => {
+    const itemId = await newItem();
+    const [a, b] = replicas as [Replica, Replica];
+    const controller = new AbortController();
+    const response = await fetch(`${b.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query: `subscription ($itemIds: [ID!]) { refreshEvents(itemIds: $itemIds) { item { id } refreshes { id status } } }`, variables: { itemIds: [itemId] } }),
+      signal: controller.signal,
+    });
+    const reader = response.body?.getReader();
+    if (!reader) throw new Error('no body');
+    let text = '';
+    const heard = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return text;
+        text += new TextDecoder().decode(value);
+        if (text.includes('"PENDING"')) return text;
+      }
+    })();
+    // The subscription is registered once its first bytes (headers) are out.
+    await new Promise((r) => setTimeout(r, 300));
+    const answer = await refresh(a, token, itemId);
+    expect(answer.__typename).toBe('RefreshTransactionsSuccess');
+    const received = await Promise.race([heard, new Promise<string>((r) => setTimeout(() => r('timeout'), 5_000))]);
+    controller.abort();
+    expect(received).toContain(itemId);
+    expect(received).toContain('"PENDING"');
+  }, 30_000);
+
   it('200 concurrent identical refreshes across both replicas: one Plaid call, 200 successes', async () => {
     const itemId = await newItem();
     await injectFault(simulator, { item_id: itemId, count: 1, effect: { type: 'latency', ms: 1_000 } });
