@@ -72,7 +72,13 @@ export async function startLocalSupergraph(
     const gateway = createGatewayRuntime({
       supergraph: composed.supergraphSdl,
       ...(options.logging === false ? { logging: false } : {}),
-      propagateHeaders: { fromClientToSubgraphs: ({ request }) => ({ authorization: request.headers.get('authorization') }) },
+      // The preflight header lets the gateway's SSE subscriptions past the subgraph's CSRF check (docs/federation.md).
+      propagateHeaders: {
+        fromClientToSubgraphs: ({ request }) => ({
+          authorization: request.headers.get('authorization'),
+          'apollo-require-preflight': 'true',
+        }),
+      },
       // Hive Gateway's own GraphiQL loads its script and CSS from a CDN; ours has them on board.
       graphiql: false,
       plugins: () => [

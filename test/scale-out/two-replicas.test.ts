@@ -128,7 +128,10 @@ describe('two replicas on one Redis', needs('REDIS_URL', 'DATABASE_URL'), () => 
     const response = await fetch(`${b.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
-      body: JSON.stringify({ query: `subscription ($itemIds: [ID!]) { refreshEvents(itemIds: $itemIds) { item { id } refreshes { id status } } }`, variables: { itemIds: [itemId] } }),
+      body: JSON.stringify({
+        query: `subscription ($itemIds: [ID!]) { refreshEvents(itemIds: $itemIds) { item { id } refreshes { id status } } }`,
+        variables: { itemIds: [itemId] },
+      }),
       signal: controller.signal,
     });
     const reader = response.body?.getReader();
