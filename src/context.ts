@@ -21,6 +21,8 @@ export interface Services {
 /** Where subscriptions hear of changes: an async iterable of notices per subscriber. */
 export interface NoticeSource {
   subscribe(): AsyncIterable<RefreshNotice>;
+  /** Called for each notice handed to a subscriber (metrics: deliveries, latency). */
+  delivered(notice: RefreshNotice): void;
 }
 
 export interface Context extends OutcomeSink {

@@ -186,7 +186,14 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
         throttled: (endpoint, scope) => metrics.throttled(endpoint, scope),
       },
     });
-    const notices = createNoticeBus({ redis: redisClient, channelPrefix: config.redis?.keyPrefix ?? '', logger });
+    const notices = createNoticeBus({
+      redis: redisClient,
+      channelPrefix: config.redis?.keyPrefix ?? '',
+      logger,
+      onPublished: () => metrics.noticePublished(),
+      onDelivered: (latencyMs) => metrics.noticeDelivered(latencyMs),
+    });
+    metrics.watchSubscriptions(() => notices.subscriptions());
     closers.push(() => notices.close());
     const lifecycle = new RefreshLifecycle({
       log: vault.refreshLog,

@@ -3,7 +3,7 @@
  * (tests, benchmarks) never share counters. Label values are bounded: GraphQL root field names and
  * result type names come from the schema, Plaid error codes are checked against a pattern.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** One attempt sent to Plaid, as the client reports it (src/plaid/client.ts PlaidAttemptEvent). */
 export interface PlaidAttemptSample {
@@ -28,6 +28,12 @@ export interface Metrics {
   refreshRecordDropped(): void;
   /** An exchanged Item the vault could not store, by what became of it. */
   linkNotSaved(outcome: string): void;
+  /** One refresh notice published (a refresh started or changed, a webhook applied). */
+  noticePublished(): void;
+  /** One notice handed to a subscriber, `latencyMs` after what it announces happened. */
+  noticeDelivered(latencyMs: number): void;
+  /** Reads the open subscriptions when /metrics is scraped. */
+  watchSubscriptions(count: () => number): void;
   /** One SQL statement the vault sent. */
   vaultStatement(): void;
   /** Statements the vault sent so far (tests and benchmarks prove batching with it). */
@@ -110,6 +116,31 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     help: 'SQL statements the vault sent (grouped reads and writes count once).',
     registers: [registry],
   });
+  const noticesPublished = new Counter({
+    name: 'refresh_notices_published_total',
+    help: 'Refresh notices published (a refresh started or changed status, a webhook brought an event).',
+    registers: [registry],
+  });
+  const noticesDelivered = new Counter({
+    name: 'refresh_events_delivered_total',
+    help: 'Notices handed to subscribers (one per subscriber that asked for them).',
+    registers: [registry],
+  });
+  const deliveryLatency = new Histogram({
+    name: 'refresh_event_delivery_seconds',
+    help: 'From what a notice announces (webhook received, refresh accepted) to its delivery to a subscriber.',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  let subscriptionCount: () => number = () => 0;
+  new Gauge({
+    name: 'graphql_subscriptions_open',
+    help: 'Subscriptions open on this replica (SSE and WebSocket).',
+    registers: [registry],
+    collect() {
+      this.set(subscriptionCount());
+    },
+  });
   // prom-client reads counters asynchronously; the running total is kept here for synchronous readers.
   let statementTotal = 0;
 
@@ -140,6 +171,16 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     },
     linkNotSaved(outcome) {
       linksNotSaved.inc({ outcome });
+    },
+    noticePublished() {
+      noticesPublished.inc();
+    },
+    noticeDelivered(latencyMs) {
+      noticesDelivered.inc();
+      deliveryLatency.observe(Math.max(0, latencyMs) / 1000);
+    },
+    watchSubscriptions(count) {
+      subscriptionCount = count;
     },
     vaultStatement() {
       statementTotal++;

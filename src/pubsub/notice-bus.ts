@@ -16,6 +16,7 @@ const TOPIC = 'refresh-notice';
 export interface NoticeBus {
   readonly announce: Announce;
   subscribe(): AsyncIterable<RefreshNotice>;
+  delivered(notice: RefreshNotice): void;
   /** Ends every open subscription (shutdown: their clients reconnect to another replica). */
   endSubscriptions(): void;
   /** Subscriptions open right now. */
@@ -29,8 +30,10 @@ export interface NoticeBusOptions {
   /** Namespaces the channel, as the guard's keys are (several deployments on one Redis). */
   readonly channelPrefix?: string;
   readonly logger: Logger;
-  /** Called once per notice published and per notice delivered to a subscriber (metrics). */
+  /** Called once per notice published (metrics). */
   readonly onPublished?: () => void;
+  /** Called per notice handed to a subscriber, with the time since what it announces happened. */
+  readonly onDelivered?: (latencyMs: number) => void;
 }
 
 export function createNoticeBus(options: NoticeBusOptions): NoticeBus {
@@ -72,6 +75,7 @@ export function createNoticeBus(options: NoticeBusOptions): NoticeBus {
         };
       },
     }),
+    delivered: (notice) => options.onDelivered?.(Date.now() - notice.occurredAt),
     endSubscriptions: () => {
       for (const iterator of [...open]) void iterator.return?.();
       open.clear();

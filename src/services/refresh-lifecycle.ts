@@ -22,6 +22,8 @@ export interface RefreshNotice {
   readonly viewerId: string;
   readonly refreshIds: readonly string[];
   readonly eventIds: readonly string[];
+  /** When what it announces happened (the webhook received, the refresh accepted), epoch ms. */
+  readonly occurredAt: number;
 }
 
 /** Announces notices (in process, or through Redis to every replica). */
@@ -95,6 +97,7 @@ export class RefreshLifecycle {
       viewerId: applied.viewerId,
       refreshIds: applied.refreshIds,
       eventIds: applied.events.map((event) => event.id),
+      occurredAt: webhook.receivedAt.getTime(),
     });
   }
 
@@ -103,7 +106,13 @@ export class RefreshLifecycle {
     const now = this.now();
     const quiet = await this.deps.log.markQuiet(new Date(now.getTime() - this.deps.quietWindowMs), now);
     for (const run of quiet) {
-      await this.deps.announce({ itemId: run.itemId, viewerId: run.viewerId, refreshIds: [run.id], eventIds: [] });
+      await this.deps.announce({
+        itemId: run.itemId,
+        viewerId: run.viewerId,
+        refreshIds: [run.id],
+        eventIds: [],
+        occurredAt: now.getTime(),
+      });
     }
     return quiet;
   }
@@ -111,7 +120,13 @@ export class RefreshLifecycle {
   /** New refreshes are announced too: a subscriber to the Item learns of a refresh another tab started. */
   async announceStarted(runs: readonly RefreshRun[]): Promise<void> {
     for (const run of runs) {
-      await this.deps.announce({ itemId: run.itemId, viewerId: run.viewerId, refreshIds: [run.id], eventIds: [] });
+      await this.deps.announce({
+        itemId: run.itemId,
+        viewerId: run.viewerId,
+        refreshIds: [run.id],
+        eventIds: [],
+        occurredAt: run.requestedAt.getTime(),
+      });
     }
   }
 }

@@ -144,6 +144,11 @@ describe('a refresh, then its webhook', () => {
           accountsWithUpdatedIdentity: [{ accountId: 'acc1', fields: ['PHONES'] }],
         },
       ]);
+      // Counted: deliveries with their latency, and the subscription open right now.
+      const text = await runtime.metrics.registry.metrics();
+      expect(text).toMatch(/^refresh_events_delivered_total [1-9]/m);
+      expect(text).toMatch(/^refresh_event_delivery_seconds_count [1-9]/m);
+      expect(text).toMatch(/^graphql_subscriptions_open [1-9]/m);
       // A client that reconnects loses nothing: the status is stored.
       const { data } = await execute(runtime, RefreshDocument, { refreshId }, demoToken);
       expect(data?.refresh).toMatchObject({

@@ -277,7 +277,9 @@ async function* noticesFor(context: Context, refreshIds: ReadonlySet<string>, it
       if (notice.viewerId !== viewer.id) continue;
       const wanted =
         (refreshIds.size === 0 && itemIds.size === 0) || itemIds.has(notice.itemId) || notice.refreshIds.some((id) => refreshIds.has(id));
-      if (wanted) yield notice;
+      if (!wanted) continue;
+      context.services.notices.delivered(notice);
+      yield notice;
     }
   } finally {
     if (expiry) clearTimeout(expiry);
