@@ -4,7 +4,7 @@ import { GraphQLError } from 'graphql';
 import type { Viewer } from './auth/authenticate.js';
 import type { OutcomeSink, RootFieldOutcome } from './observability/outcomes.js';
 import type { Caller } from './services/caller.js';
-import type { ItemService, PlaidItemRecord, ProductRefreshRecord } from './services/item-service.js';
+import type { ItemHealthRecord, ItemService, PlaidItemRecord, ProductRefreshRecord } from './services/item-service.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
 
@@ -26,6 +26,8 @@ export interface Context extends OutcomeSink {
     readonly item: DataLoader<string, PlaidItemRecord | null>;
     /** Last refreshes per Item id (every product), one query for all Items of a request. */
     readonly refreshes: DataLoader<string, ProductRefreshRecord[]>;
+    /** Health per Item id (null: never observed), one query for all Items of a request. */
+    readonly health: DataLoader<string, ItemHealthRecord | null>;
   };
 }
 
@@ -39,6 +41,7 @@ export function createContext(services: Services, viewer: Viewer | null, request
     loaders: {
       item: new DataLoader<string, PlaidItemRecord | null>((ids) => services.items.ownItems(viewer?.id ?? null, ids)),
       refreshes: new DataLoader<string, ProductRefreshRecord[]>((ids) => services.items.lastRefreshes(ids)),
+      health: new DataLoader<string, ItemHealthRecord | null>((ids) => services.items.health(ids)),
     },
   };
 }

@@ -2,14 +2,18 @@
  * Reading the caller's Items: what the schema shows of them (never an access token), each read
  * batched for the request's DataLoaders. Only the owner ever gets an Item back.
  */
+import type { PlaidErrorData } from '../plaid/errors.js';
 import { isPlausibleId } from '../util/ids.js';
-import type { ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import type { ItemHealth, ItemHealthSource, ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import { recordHealth } from './item-health.js';
 import { translated } from './translate-errors.js';
 
 /** A linked Item as the API shows it. */
 export type PlaidItemRecord = VaultItem;
 /** The last accepted refresh of one product of an Item. */
 export type ProductRefreshRecord = ProductRefresh;
+/** What was last seen of an Item's connection. */
+export type ItemHealthRecord = ItemHealth;
 
 export class ItemService {
   constructor(private readonly vault: TokenVault) {}
@@ -40,6 +44,26 @@ export class ItemService {
       }
       return itemIds.map((id) => byItem.get(id) ?? []);
     });
+  }
+
+  /** One read for all Items: each one's health in the order asked, null for Items never observed. */
+  health(itemIds: readonly string[]): Promise<(ItemHealthRecord | null)[]> {
+    return translated(async () => {
+      const byItem = new Map((await this.vault.getItemHealth(itemIds)).map((health) => [health.itemId, health]));
+      return itemIds.map((id) => byItem.get(id) ?? null);
+    });
+  }
+
+  /**
+   * An observation of an Item's health from outside a refresh (Plaid's Item webhooks: `ITEM: ERROR`
+   * with its `error`, `LOGIN_REPAIRED` with null). Only errors whose next step is Plaid Link change
+   * it (see item-health.ts); older observations than the stored one change nothing. True when
+   * stored; false when ignored (no such Item in the vault, an error that says nothing of the
+   * connection, or out of order). DependencyUnavailableError when the vault cannot be used.
+   */
+  async observeHealth(itemId: string, error: PlaidErrorData | null, source: ItemHealthSource, observedAt?: Date): Promise<boolean> {
+    if (!isPlausibleId(itemId)) return false;
+    return translated(async () => (await recordHealth(this.vault, [{ itemId, error }], source, observedAt))[0] ?? false);
   }
 
   /** Whether the viewer has a Plaid user, so that the bundle refresh can run. */

@@ -9,12 +9,14 @@ import type { RefreshGuard } from '../guard/refresh-guard.js';
 import type { Logger } from '../observability/logger.js';
 import { silentLogger } from '../observability/logger.js';
 import type { PlaidClient, UserRefreshItemResult } from '../plaid/client.js';
+import { PlaidResponseError } from '../plaid/errors.js';
 
 export type { UserRefreshItemResult } from '../plaid/client.js';
 import type { ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
 import type { Caller } from './caller.js';
 import { InputValidationError, ItemNotFoundError, NoPlaidUserError } from './errors.js';
 import { requireId } from './ids.js';
+import { keepHealth, type HealthObservation } from './item-health.js';
 import { translated } from './translate-errors.js';
 
 export interface ItemRefreshReceipt {
@@ -74,7 +76,7 @@ export class RefreshService {
       const { args } = resolved;
       const found = await this.deps.vault.getItemForRefresh(caller.viewerId, itemId);
       if (found === null) throw new ItemNotFoundError(itemId);
-      const { item, accessToken } = found;
+      const { item, accessToken, health } = found;
       // Checked per caller above (the vault answers only for the owner); shared from here on.
       const guarded = {
         endpoint: product.endpoint,
@@ -85,8 +87,19 @@ export class RefreshService {
       } as const;
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
-        const receipt = await this.deps.plaid.refreshItem(product, accessToken, args, { deadline: caller.deadline, beforeResend });
-        await this.keepRecords([{ itemId, product: key, requestId: receipt.requestId, refreshedAt: requestedAt }]);
+        let receipt;
+        try {
+          receipt = await this.deps.plaid.refreshItem(product, accessToken, args, { deadline: caller.deadline, beforeResend });
+        } catch (error) {
+          // Plaid's answer about this Item is its health (the leader records it once for every joiner).
+          if (error instanceof PlaidResponseError) await this.keepHealth([{ itemId, error }]);
+          throw error;
+        }
+        // Plaid accepted a call for the Item, so it works: a stored error is cleared (healthy Items cost no write).
+        await Promise.all([
+          this.keepRecords([{ itemId, product: key, requestId: receipt.requestId, refreshedAt: requestedAt }]),
+          health?.error ? this.keepHealth([{ itemId, error: null }]) : undefined,
+        ]);
         return { requestId: receipt.requestId, requestedAt };
       });
       return { itemId, item, product: key, args, requestId: value.requestId, requestedAt: value.requestedAt, joinedInFlight: joined };
@@ -106,12 +119,7 @@ export class RefreshService {
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
         const receipt = await this.deps.plaid.refreshUserFinancialData(userId, { deadline: caller.deadline, beforeResend });
-        await this.keepRecords(
-          receipt.results
-            .filter((result) => result.error === null)
-            .map((result) => ({ itemId: result.itemId, product: result.product, requestId: receipt.requestId, refreshedAt: requestedAt })),
-          { onlyOwnedItems: true },
-        );
+        await this.keepBundleOutcome(receipt.requestId, requestedAt, receipt.results);
         return { requestId: receipt.requestId, requestedAt, results: receipt.results };
       });
       return { ...value, joinedInFlight: joined };
@@ -119,26 +127,46 @@ export class RefreshService {
   }
 
   /**
+   * The bundle's answer for the vault's own Items (it may name Items linked elsewhere): a record for
+   * each refreshed one, and each one's health. Never throws, as keepRecords.
+   */
+  private async keepBundleOutcome(requestId: string, refreshedAt: Date, results: readonly UserRefreshItemResult[]): Promise<void> {
+    if (results.length === 0) return;
+    let owned: Set<string>;
+    try {
+      owned = new Set((await this.deps.vault.getItems(results.map((r) => r.itemId))).map((item) => item.id));
+    } catch (error) {
+      this.dropped(error, results.length, requestId, 'user_financial_data');
+      return;
+    }
+    const mine = results.filter((r) => owned.has(r.itemId));
+    await Promise.all([
+      this.keepRecords(mine.filter((r) => r.error === null).map((r) => ({ itemId: r.itemId, product: r.product, requestId, refreshedAt }))),
+      this.keepHealth(mine.map((r): HealthObservation => ({ itemId: r.itemId, error: r.error }))),
+    ]);
+  }
+
+  /** What a refresh answer says of its Items' health; never throws (see item-health.ts). */
+  private keepHealth(observations: readonly HealthObservation[]): Promise<void> {
+    return keepHealth(this.deps.vault, this.logger, observations, 'REFRESH');
+  }
+
+  /**
    * Records refreshes Plaid accepted. Never throws: Plaid said yes and billed it, so the caller must
    * hear yes; a record lost to a vault fault only means `lastRefreshes` is behind.
    */
-  private async keepRecords(records: readonly ProductRefresh[], options: { onlyOwnedItems?: boolean } = {}): Promise<void> {
+  private async keepRecords(records: readonly ProductRefresh[]): Promise<void> {
     if (records.length === 0) return;
     try {
-      let kept = records;
-      if (options.onlyOwnedItems) {
-        // The bundle may name Items linked elsewhere; only the vault's own get a record.
-        const owned = new Set((await this.deps.vault.getItems(records.map((r) => r.itemId))).map((item) => item.id));
-        kept = records.filter((r) => owned.has(r.itemId));
-      }
       // Issued together, so the vault writes them as one statement.
-      await Promise.all(kept.map((record) => this.deps.vault.recordRefresh(record)));
+      await Promise.all(records.map((record) => this.deps.vault.recordRefresh(record)));
     } catch (error) {
-      this.deps.onRecordDropped?.();
-      this.logger.warn(
-        { err: error, requestId: records[0]?.requestId, items: records.length, product: records[0]?.product },
-        'refresh accepted by Plaid but not recorded',
-      );
+      this.dropped(error, records.length, records[0]?.requestId, records[0]?.product);
     }
+  }
+
+  private dropped(error: unknown, items: number, requestId: string | undefined, product: string | undefined): void {
+    this.deps.onRecordDropped?.();
+    this.logger.warn({ err: error, requestId, items, product }, 'refresh accepted by Plaid but not recorded');
   }
 }
