@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { AUTH_DEFAULTS } from './auth/authenticate.js';
 import { REFRESH_PRODUCTS } from './catalogue/refresh-products.js';
-import type { GuardLimits } from './guard/refresh-guard.js';
+import { DEFAULT_LINK_TOKEN_LIMITS, type GuardLimits } from './guard/refresh-guard.js';
 import { LOG_LEVELS, type LogLevel } from './observability/logger.js';
 import { resolvePlaidBaseUrl } from './plaid/client.js';
 import { parseEncryptionKey, splitKeyList } from './vault/crypto.js';
@@ -28,6 +28,31 @@ function encryptionKey() {
   });
 }
 
+/** Plaid Link's languages and countries, as /link/token/create takes them (plaid-node 47). */
+const LINK_LANGUAGES = ['da', 'nl', 'en', 'et', 'fr', 'de', 'hi', 'it', 'lv', 'lt', 'no', 'pl', 'pt', 'ro', 'es', 'sv', 'vi'] as const;
+const LINK_COUNTRIES = new Set([
+  'US',
+  'GB',
+  'ES',
+  'NL',
+  'FR',
+  'IE',
+  'CA',
+  'DE',
+  'IT',
+  'PL',
+  'DK',
+  'NO',
+  'SE',
+  'EE',
+  'LT',
+  'LV',
+  'PT',
+  'BE',
+  'AT',
+  'FI',
+]);
+
 const PlaidEnv = z.object({
   PLAID_ENV: z.enum(['sandbox', 'production']).default('sandbox'),
   PLAID_BASE_URL: optionalString.pipe(z.url().optional()),
@@ -42,6 +67,21 @@ const PlaidEnv = z.object({
     (v) => (v === undefined || v === '' ? undefined : Number(v)),
     z.number().int().min(1).max(10_000).optional(),
   ),
+  // Where Plaid sends the webhooks of Items linked through createLinkToken.
+  PLAID_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  // Link shows at most 30 characters of the name (Plaid shows "This Application" instead).
+  PLAID_LINK_CLIENT_NAME: z.string().trim().min(1).max(30).default('plaid-refresh-graphql'),
+  PLAID_LINK_LANGUAGE: z.enum(LINK_LANGUAGES).default('en'),
+  PLAID_LINK_COUNTRY_CODES: z
+    .string()
+    .default('US')
+    .transform((v) => v.split(',').map((code) => code.trim().toUpperCase()))
+    .pipe(
+      z
+        .array(z.string().refine((code) => LINK_COUNTRIES.has(code), 'each code must be a country Plaid Link serves (US, CA, GB, ...)'))
+        .min(1),
+    ),
+  PLAID_LINK_REDIRECT_URI: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
 });
 
 /** The two quota variables of every refresh product in the catalogue, with its defaults. */
@@ -105,6 +145,8 @@ const AppEnv = z.object({
   QUOTA_PER_VIEWER: int(1, 100_000).default(20),
   LINK_PER_VIEWER_PER_HOUR: int(1, 100_000).default(10),
   LINK_PER_CLIENT_PER_MINUTE: int(1, 100_000).default(100),
+  LINK_TOKEN_PER_VIEWER_PER_HOUR: int(1, 100_000).default(DEFAULT_LINK_TOKEN_LIMITS.perViewerPerHour),
+  LINK_TOKEN_PER_CLIENT_PER_MINUTE: int(1, 100_000).default(DEFAULT_LINK_TOKEN_LIMITS.perClientPerMinute),
 });
 
 export interface PlaidConfig {
@@ -119,6 +161,15 @@ export interface PlaidConfig {
     readonly maxDelayMs: number;
   };
   readonly maxConnections: number | null;
+  /** Where Plaid sends the webhooks of Items linked through createLinkToken; null: none asked for. */
+  readonly webhookUrl: string | null;
+  /** What /link/token/create is told about the application. */
+  readonly link: {
+    readonly clientName: string;
+    readonly language: string;
+    readonly countryCodes: readonly string[];
+    readonly redirectUri: string | null;
+  };
 }
 
 /** Per-operation limits (graphql-armor), tuned so gateway `_entities` batches pass. */
@@ -160,6 +211,13 @@ export function loadPlaidConfig(env: NodeJS.ProcessEnv = process.env): PlaidConf
       maxDelayMs: e.PLAID_RETRY_MAX_DELAY_MS,
     },
     maxConnections: e.PLAID_MAX_CONNECTIONS ?? null,
+    webhookUrl: e.PLAID_WEBHOOK_URL ?? null,
+    link: Object.freeze({
+      clientName: e.PLAID_LINK_CLIENT_NAME,
+      language: e.PLAID_LINK_LANGUAGE,
+      countryCodes: Object.freeze(e.PLAID_LINK_COUNTRY_CODES),
+      redirectUri: e.PLAID_LINK_REDIRECT_URI ?? null,
+    }),
   });
 }
 
@@ -326,6 +384,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
         ]),
       ) as GuardLimits['endpoints'],
       link: { perViewerPerHour: e.LINK_PER_VIEWER_PER_HOUR, perClientPerMinute: e.LINK_PER_CLIENT_PER_MINUTE },
+      linkToken: { perViewerPerHour: e.LINK_TOKEN_PER_VIEWER_PER_HOUR, perClientPerMinute: e.LINK_TOKEN_PER_CLIENT_PER_MINUTE },
     },
   });
 }

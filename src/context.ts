@@ -4,7 +4,14 @@ import { GraphQLError } from 'graphql';
 import type { Viewer } from './auth/authenticate.js';
 import type { OutcomeSink, RootFieldOutcome } from './observability/outcomes.js';
 import type { Caller } from './services/caller.js';
-import type { ItemService, PlaidItemRecord, ProductRefreshRecord, RefreshEventView, RefreshRun } from './services/item-service.js';
+import type {
+  ItemHealthRecord,
+  ItemService,
+  PlaidItemRecord,
+  ProductRefreshRecord,
+  RefreshEventView,
+  RefreshRun,
+} from './services/item-service.js';
 import type { RefreshNotice } from './services/refresh-lifecycle.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
@@ -42,6 +49,8 @@ export interface Context extends OutcomeSink {
     readonly latestRuns: DataLoader<string, RefreshRun[]>;
     /** Each refresh's events. */
     readonly runEvents: DataLoader<string, RefreshEventView[]>;
+    /** Health per Item id (null: never observed), one query for all Items of a request. */
+    readonly health: DataLoader<string, ItemHealthRecord | null>;
   };
 }
 
@@ -58,6 +67,7 @@ export function createContext(services: Services, viewer: Viewer | null, request
       refreshRun: new DataLoader<string, RefreshRun | null>((ids) => services.items.refreshes(viewer?.id ?? null, ids)),
       latestRuns: new DataLoader<string, RefreshRun[]>((ids) => services.items.latestRefreshes(ids)),
       runEvents: new DataLoader<string, RefreshEventView[]>((ids) => services.items.refreshEvents(ids)),
+      health: new DataLoader<string, ItemHealthRecord | null>((ids) => services.items.health(ids)),
     },
   };
 }

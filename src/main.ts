@@ -43,6 +43,8 @@ async function main(): Promise<void> {
         `  Demo viewer:      "demo"; its Items (the same ids on every start) and what a refresh answers:`,
         ...describeDemoItems(runtime.demo.fixtures),
         `  Demo token:       ${runtime.demo.token}`,
+        `  Plaid Link:       createLinkToken, then curl -sX POST ${runtime.simulator.url}/simulator/link/complete \\`,
+        `                      -H 'content-type: application/json' -d '{"link_token":"<linkToken>"}'  (gives the public token)`,
         '',
       ].join('\n') + '\n',
     );

@@ -205,7 +205,15 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     const services: Services = {
       items: new ItemService(vault),
       refresh: new RefreshService({ vault, plaid, guard, logger, lifecycle, onRecordDropped: () => metrics.refreshRecordDropped() }),
-      link: new LinkService({ vault, plaid, guard, spool, logger, onNotSaved: (outcome) => metrics.linkNotSaved(outcome) }),
+      link: new LinkService({
+        vault,
+        plaid,
+        guard,
+        spool,
+        logger,
+        onNotSaved: (outcome) => metrics.linkNotSaved(outcome),
+        settings: { ...config.plaid.link, webhookUrl: config.plaid.webhookUrl },
+      }),
       notices,
     };
     const authenticate = createAuthenticator({ ...config.auth, jwtSecret });

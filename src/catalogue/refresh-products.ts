@@ -209,6 +209,14 @@ export type RefreshEndpoint = RefreshProduct['endpoint'];
 /** Every refresh product, the bundle last. */
 export const REFRESH_PRODUCTS: readonly RefreshProduct[] = [...ITEM_PRODUCTS, USER_PRODUCT];
 
+/** What a new Item is linked with when the caller names no products: every refresh of this API then works on it. */
+export const LINK_PRODUCTS: readonly string[] = Object.freeze([...new Set(REFRESH_PRODUCTS.flatMap((product) => product.linkProducts))]);
+
+/** Whether an Item linked with `products` can be in the Financial Insights bundle, so its Link session needs the viewer's Plaid user. */
+export function joinsUserBundle(products: readonly string[]): boolean {
+  return USER_PRODUCT.linkProducts.every((product) => products.includes(product));
+}
+
 export function itemProduct(key: ItemProductKey): ItemProduct {
   const found = ITEM_PRODUCTS.find((product) => product.key === key);
   if (!found) throw new Error(`unknown refresh product ${key}`);

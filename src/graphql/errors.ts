@@ -28,14 +28,14 @@ import {
   RefreshThrottledError,
   type ServiceError,
 } from '../services/errors.js';
-import { adviceForPlaidError, NEXT_ACTIONS, type Advice } from '../services/next-action.js';
+import { adviceForPlaidError, NEXT_ACTION_DESCRIPTIONS, NEXT_ACTIONS, type Advice } from '../services/next-action.js';
 import { builder } from './builder.js';
 
 export const NextActionEnum = builder.enumType('NextAction', {
-  description: 'What the frontend should do next about an error.',
-  values: Object.fromEntries(NEXT_ACTIONS.map((value) => [value, { value }])) as Record<
+  description: 'What the frontend should do next about an error; each value names the mutations it leads to.',
+  values: Object.fromEntries(NEXT_ACTIONS.map((value) => [value, { value, description: NEXT_ACTION_DESCRIPTIONS[value] }])) as Record<
     (typeof NEXT_ACTIONS)[number],
-    { value: (typeof NEXT_ACTIONS)[number] }
+    { value: (typeof NEXT_ACTIONS)[number]; description: string }
   >,
 });
 
@@ -43,7 +43,7 @@ export const NextActionEnum = builder.enumType('NextAction', {
 type ShownError = { readonly message: string } & Partial<Pick<ServiceError, 'advice'> & Pick<PlaidErrorData, 'errorType' | 'errorCode'>>;
 
 /** Advice for any error this schema shows: our errors carry it, Plaid's are looked up by code. */
-function adviceFor(error: ShownError): Advice {
+export function adviceFor(error: ShownError): Advice {
   if (error.advice) return error.advice;
   if (error.errorType !== undefined && error.errorCode !== undefined) return adviceForPlaidError(error.errorType, error.errorCode);
   return { nextAction: 'CONTACT_SUPPORT', retryAfterSeconds: null };
@@ -135,14 +135,16 @@ builder.objectType(InputValidationError, {
 
 builder.objectType(ItemNotFoundError, {
   name: 'ItemNotFoundError',
-  description: 'No Item with this id is linked for the caller (unknown, or someone else’s: the same answer).',
+  description:
+    'No Item with this id is linked for the caller (unknown, unlinked already, or someone else’s: the same answer). Reload `viewer.items`.',
   interfaces: [BaseErrorInterface],
   fields: (t) => ({ itemId: t.exposeID('itemId') }),
 });
 
 builder.objectType(NoPlaidUserError, {
   name: 'NoPlaidUserError',
-  description: 'The caller has no Plaid user, so there is no bundle of Items to refresh.',
+  description:
+    'The caller has no Plaid user, so there is no bundle of Items to refresh. Linking an Item with `transactions` through `createLinkToken` gives the caller one, with that Item in its bundle.',
   interfaces: [BaseErrorInterface],
   fields: () => ({}),
 });
@@ -183,7 +185,8 @@ builder.objectType(RefreshThrottledError, {
 
 builder.objectType(LinkThrottledError, {
   name: 'LinkThrottledError',
-  description: 'Too many Items were linked (by you in the last hour, or by everyone in the last minute); nothing was exchanged.',
+  description:
+    'Too many Link operations: Items linked (`linkItem`) or Link sessions opened (`createLinkToken`), by you in the last hour or by everyone in the last minute. Nothing was sent to Plaid.',
   interfaces: [BaseErrorInterface],
   fields: (t) => ({
     scope: t.field({ type: ThrottleScopeEnum, description: 'VIEWER or CLIENT.', resolve: (error) => error.scope }),

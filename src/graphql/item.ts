@@ -1,8 +1,9 @@
 /** PlaidItem and the viewer: what a frontend may refresh. Access tokens have no field here, by design. */
 import { requireViewer, type Context } from '../context.js';
-import type { PlaidItemRecord, ProductRefreshRecord } from '../services/item-service.js';
+import type { ItemHealthRecord, PlaidItemRecord, ProductRefreshRecord } from '../services/item-service.js';
 import { builder } from './builder.js';
 import { entityViewer, referenceId } from './entities.js';
+import { adviceFor, NextActionEnum, PlaidErrorInterface } from './errors.js';
 
 const ProductRefreshRef = builder.objectRef<ProductRefreshRecord>('ProductRefresh').implement({
   description: 'The last refresh of one product of an Item that Plaid accepted.',
@@ -10,6 +11,48 @@ const ProductRefreshRef = builder.objectRef<ProductRefreshRecord>('ProductRefres
     product: t.exposeString('product'),
     requestId: t.exposeString('requestId', { description: 'Plaid `request_id` of that refresh.' }),
     refreshedAt: t.field({ type: 'DateTime', resolve: (refresh) => refresh.refreshedAt }),
+  }),
+});
+
+const ItemHealthStatusEnum = builder.enumType('ItemHealthStatus', {
+  values: {
+    HEALTHY: { description: 'Last seen working: linked, repaired, or a refresh Plaid accepted.' },
+    ERROR: { description: 'Last seen with a Plaid error that needs the user in Plaid Link: see `error` and `nextAction`.' },
+    UNKNOWN: { description: 'Not observed since this service began recording health (Items linked before it).' },
+  } as const,
+});
+
+const ItemHealthSourceEnum = builder.enumType('ItemHealthSource', {
+  values: {
+    REFRESH: { description: "A refresh's answer (an Item refresh, or the Item's entry in the bundle's `results`)." },
+    WEBHOOK: { description: 'A Plaid webhook about the Item (`ITEM: ERROR`, `LOGIN_REPAIRED`).' },
+    LINK: { description: 'The Item was linked through Plaid Link (`linkItem`: a new Item, or the same one after update mode).' },
+  } as const,
+});
+
+/** The Item's stored health; null when it was never observed. */
+const ItemHealthRef = builder.objectRef<{ readonly record: ItemHealthRecord | null }>('ItemHealth').implement({
+  description:
+    "What was last seen of an Item's connection to its bank. Only Plaid errors whose `nextAction` is Plaid Link (`UPDATE_LOGIN_WITH_LINK`, `RELINK_ITEM`) make it ERROR; outages, rate limits and products the Item lacks leave it as it was. A refresh Plaid accepts, or a link of the Item, makes it HEALTHY again.",
+  fields: (t) => ({
+    status: t.field({
+      type: ItemHealthStatusEnum,
+      resolve: ({ record }) => (record === null ? 'UNKNOWN' : record.error === null ? 'HEALTHY' : 'ERROR'),
+    }),
+    error: t.field({
+      type: PlaidErrorInterface,
+      nullable: true,
+      description: 'The Plaid error last seen for the Item (scrubbed like every Plaid error); null unless `status` is ERROR.',
+      resolve: ({ record }) => record?.error ?? null,
+    }),
+    nextAction: t.field({
+      type: NextActionEnum,
+      nullable: true,
+      description: 'What to do about `error` (`UPDATE_LOGIN_WITH_LINK`: `createLinkToken(itemId:)`); null when there is nothing to do.',
+      resolve: ({ record }) => (record?.error ? adviceFor(record.error).nextAction : null),
+    }),
+    source: t.field({ type: ItemHealthSourceEnum, nullable: true, resolve: ({ record }) => record?.source ?? null }),
+    observedAt: t.field({ type: 'DateTime', nullable: true, resolve: ({ record }) => record?.observedAt ?? null }),
   }),
 });
 
@@ -25,6 +68,11 @@ export const PlaidItemRef = builder.objectRef<PlaidItemRecord>('PlaidItem').impl
       type: [ProductRefreshRef],
       description: 'When each product was last refreshed through this API, and by which Plaid request.',
       resolve: (item, _args, context) => context.loaders.refreshes.load(item.id),
+    }),
+    health: t.field({
+      type: ItemHealthRef,
+      description: "The Item's connection as last seen, and what to do about it. All Items of a request share one vault query.",
+      resolve: async (item, _args, context) => ({ record: await context.loaders.health.load(item.id) }),
     }),
   }),
 });

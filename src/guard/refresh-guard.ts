@@ -31,7 +31,12 @@ export type GuardedEndpoint = RefreshEndpoint;
 export interface GuardLimits {
   readonly endpoints: Readonly<Record<GuardedEndpoint, EndpointLimits>>;
   readonly link: LinkLimits;
+  /** createLinkToken: a /link/token/create each (free at Plaid, but rate-limited); default DEFAULT_LINK_TOKEN_LIMITS. */
+  readonly linkToken?: LinkLimits;
 }
+
+/** Link sessions a viewer may open per hour (a few retries of a few Items), and everyone per minute. */
+export const DEFAULT_LINK_TOKEN_LIMITS: LinkLimits = Object.freeze({ perViewerPerHour: 30, perClientPerMinute: 300 });
 
 /** One guarded call: what it is, who asks, and until when the asker waits. */
 export interface GuardedCall {
@@ -128,6 +133,15 @@ export class RefreshGuard {
     await this.take('/item/public_token/exchange', [
       { scope: 'VIEWER', key: `viewer:${this.hash(viewerId)}:link`, limit: perViewerPerHour, windowMs: HOUR_MS },
       { scope: 'CLIENT', key: 'client:link', limit: perClientPerMinute, windowMs: MINUTE_MS },
+    ]);
+  }
+
+  /** Takes one createLinkToken from the viewer's and the client's budget, or throws QuotaExceededError. */
+  async takeLinkToken(viewerId: string): Promise<void> {
+    const { perViewerPerHour, perClientPerMinute } = this.limits.linkToken ?? DEFAULT_LINK_TOKEN_LIMITS;
+    await this.take('/link/token/create', [
+      { scope: 'VIEWER', key: `viewer:${this.hash(viewerId)}:link-token`, limit: perViewerPerHour, windowMs: HOUR_MS },
+      { scope: 'CLIENT', key: 'client:link-token', limit: perClientPerMinute, windowMs: MINUTE_MS },
     ]);
   }
 

@@ -21,6 +21,7 @@ import { settlesWithin } from '../util/settles-within.js';
 import {
   ItemGetResponse,
   ItemRemoveResponse,
+  LinkTokenCreateResponse,
   PLAID_VERSION,
   PlaidErrorBody,
   PublicTokenExchangeResponse,
@@ -96,6 +97,26 @@ export interface UserRefreshAnswer {
   readonly requestId: string;
   readonly userId: string | null;
   readonly results: readonly UserRefreshItemResult[];
+}
+
+/** What /link/token/create is asked for: a Link session for a new Item (`products`) or for update mode (`accessToken`). */
+export interface LinkTokenRequest {
+  /** The application's name as Link shows it (Plaid: at most 30 characters). */
+  readonly clientName: string;
+  readonly language: string;
+  readonly countryCodes: readonly string[];
+  /** Plaid's `user.client_user_id`: the viewer. */
+  readonly clientUserId: string;
+  /** The new Item's products; absent in update mode. */
+  readonly products?: readonly string[];
+  /** Update mode: the Item to repair. Sent to Plaid only, never returned. */
+  readonly accessToken?: string;
+  /** The Plaid user (/user/create) the new Item joins. */
+  readonly userId?: string;
+  /** Where Plaid sends the new Item's webhooks (no effect in update mode, as at Plaid). */
+  readonly webhook?: string;
+  /** OAuth institutions send the user back here. */
+  readonly redirectUri?: string;
 }
 
 export const USER_AGENT = 'plaid-refresh-graphql/0.1';
@@ -258,13 +279,41 @@ export class PlaidClient {
     return { requestId: body.request_id };
   }
 
+  /**
+   * /link/token/create: a short-lived token the frontend opens Plaid Link with. Sent again like a
+   * read after a lost answer: a second token costs nothing and the first simply expires unused.
+   */
+  async createLinkToken(
+    input: LinkTokenRequest,
+    options: CallOptions = {},
+  ): Promise<{ linkToken: string; expiration: Date; requestId: string }> {
+    const body = await this.post(
+      '/link/token/create',
+      {
+        client_name: input.clientName,
+        language: input.language,
+        country_codes: input.countryCodes,
+        user: { client_user_id: input.clientUserId },
+        ...(input.products ? { products: input.products } : {}),
+        ...(input.accessToken ? { access_token: input.accessToken } : {}),
+        ...(input.userId ? { user_id: input.userId } : {}),
+        ...(input.webhook ? { webhook: input.webhook } : {}),
+        ...(input.redirectUri ? { redirect_uri: input.redirectUri } : {}),
+      },
+      LinkTokenCreateResponse,
+      { ...options, readOnly: true },
+    );
+    return { linkToken: body.link_token, expiration: new Date(body.expiration), requestId: body.request_id };
+  }
+
   async resetSandboxItemLogin(accessToken: string): Promise<{ resetLogin: boolean; requestId: string }> {
     const body = await this.post('/sandbox/item/reset_login', { access_token: accessToken }, SandboxItemResetLoginResponse);
     return { resetLogin: body.reset_login, requestId: body.request_id };
   }
 
-  async createUser(clientUserId: string): Promise<{ userId: string; requestId: string }> {
-    const body = await this.post('/user/create', { client_user_id: clientUserId }, UserCreateResponse);
+  /** /user/create: Plaid's user for `client_user_id`. Not re-sent after a lost answer: Plaid makes one user per `client_user_id`. */
+  async createUser(clientUserId: string, options: CallOptions = {}): Promise<{ userId: string; requestId: string }> {
+    const body = await this.post('/user/create', { client_user_id: clientUserId }, UserCreateResponse, options);
     return { userId: body.user_id, requestId: body.request_id };
   }
 

@@ -118,3 +118,9 @@ export const UserCreateResponse = z.looseObject({
   user_token: z.string().optional(),
   request_id: RequestId,
 });
+export const LinkTokenCreateResponse = z.looseObject({
+  link_token: z.string().min(1),
+  // ISO 8601; Plaid: 4 hours for a new Item, 30 minutes in update mode.
+  expiration: z.iso.datetime({ offset: true }),
+  request_id: RequestId,
+});

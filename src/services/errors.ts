@@ -31,11 +31,14 @@ export class ItemNotFoundError extends ServiceError {
   }
 }
 
-/** Raised when the viewer has no Plaid user, so there is no bundle to refresh. */
+/**
+ * Raised when the viewer has no Plaid user, so there is no bundle to refresh. Linking an Item with
+ * the bundle's products through createLinkToken gives the viewer one, with that Item in it.
+ */
 export class NoPlaidUserError extends ServiceError {
-  readonly advice: Advice = { nextAction: 'NOT_SUPPORTED', retryAfterSeconds: null };
+  readonly advice: Advice = { nextAction: 'RELINK_ITEM', retryAfterSeconds: null };
   constructor() {
-    super('you have no Plaid user; link an Item through a Plaid user first');
+    super('you have no Plaid user yet: link an Item through createLinkToken (with transactions) and it gets one');
   }
 }
 
@@ -100,7 +103,10 @@ export class DependencyUnavailableError extends ServiceError {
     options?: ErrorOptions,
   ) {
     const what = dependency === 'STORAGE' ? 'storage' : 'coordination store';
-    super(`this service's ${what} is unavailable${mayHaveRun ? '; the refresh may have run' : '; nothing was sent to Plaid'}`, options);
+    super(
+      `this service's ${what} is unavailable${mayHaveRun ? '; Plaid may have done the work already' : '; nothing was sent to Plaid'}`,
+      options,
+    );
     this.advice = { nextAction: 'RETRY_LATER', retryAfterSeconds: mayHaveRun ? 60 : 5 };
   }
 }

@@ -7,7 +7,8 @@ import { PlaidErrorBody } from '../plaid/schemas.js';
 import { isPlausibleId } from '../util/ids.js';
 import { createScrubber } from '../util/scrub.js';
 import type { RefreshEventRecord, RefreshRun } from '../vault/refresh-log.js';
-import type { ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import type { ItemHealth, ItemHealthSource, ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import { recordHealth } from './item-health.js';
 import { translated } from './translate-errors.js';
 
 export type { RefreshRun } from '../vault/refresh-log.js';
@@ -30,6 +31,8 @@ function viewOf(event: RefreshEventRecord): RefreshEventView {
 export type PlaidItemRecord = VaultItem;
 /** The last accepted refresh of one product of an Item. */
 export type ProductRefreshRecord = ProductRefresh;
+/** What was last seen of an Item's connection. */
+export type ItemHealthRecord = ItemHealth;
 
 export class ItemService {
   constructor(private readonly vault: TokenVault) {}
@@ -94,6 +97,26 @@ export class ItemService {
   /** Events by id, for a notice (the subscriber checks they are of its viewer's Items). */
   eventsById(ids: readonly string[]): Promise<RefreshEventView[]> {
     return translated(async () => (await this.vault.refreshLog.eventsById(ids)).map(viewOf));
+  }
+
+  /** One read for all Items: each one's health in the order asked, null for Items never observed. */
+  health(itemIds: readonly string[]): Promise<(ItemHealthRecord | null)[]> {
+    return translated(async () => {
+      const byItem = new Map((await this.vault.getItemHealth(itemIds)).map((health) => [health.itemId, health]));
+      return itemIds.map((id) => byItem.get(id) ?? null);
+    });
+  }
+
+  /**
+   * An observation of an Item's health from outside a refresh (Plaid's Item webhooks: `ITEM: ERROR`
+   * with its `error`, `LOGIN_REPAIRED` with null). Only errors whose next step is Plaid Link change
+   * it (see item-health.ts); older observations than the stored one change nothing. True when
+   * stored; false when ignored (no such Item in the vault, an error that says nothing of the
+   * connection, or out of order). DependencyUnavailableError when the vault cannot be used.
+   */
+  async observeHealth(itemId: string, error: PlaidErrorData | null, source: ItemHealthSource, observedAt?: Date): Promise<boolean> {
+    if (!isPlausibleId(itemId)) return false;
+    return translated(async () => (await recordHealth(this.vault, [{ itemId, error }], source, observedAt))[0] ?? false);
   }
 
   /** Whether the viewer has a Plaid user, so that the bundle refresh can run. */

@@ -5,20 +5,37 @@
 import { catalogueEntry, type RetryClass } from '../plaid/error-catalogue.js';
 
 export const NEXT_ACTIONS = [
-  /** Try again later; `retryAfterSeconds` says when, where known. */
   'RETRY_LATER',
-  /** Send the user through Plaid Link in update mode to repair the connection. */
   'UPDATE_LOGIN_WITH_LINK',
-  /** The connection is gone for good: the user must link the account again (a new Item). */
   'RELINK_ITEM',
-  /** The request the frontend sent was wrong; fix it (see the error's field and reason). */
   'FIX_REQUEST',
-  /** Nothing the user can do will make this work for this Item; hide the action. */
   'NOT_SUPPORTED',
-  /** A problem on our side (configuration, Plaid account); show a support contact. */
   'CONTACT_SUPPORT',
 ] as const;
 export type NextAction = (typeof NEXT_ACTIONS)[number];
+
+/**
+ * What each value asks of the frontend, naming the mutation it leads to: every value is something
+ * this API lets a frontend do (the GraphQL enum's descriptions; docs/frontend.md has the same).
+ */
+export const NEXT_ACTION_DESCRIPTIONS: Readonly<Record<NextAction, string>> = {
+  RETRY_LATER: 'Send the same mutation again, after `retryAfterSeconds` where it is given. Nothing else is wrong.',
+  UPDATE_LOGIN_WITH_LINK:
+    "The Item needs its user at the bank: call `createLinkToken(itemId:)` and open Plaid Link in update mode with the `linkToken`. Once Link succeeds the Item works again: its next refresh succeeds and `PlaidItem.health` turns healthy (pass Link's `public_token` to `linkItem` to mark it healthy at once; no exchange is needed).",
+  RELINK_ITEM:
+    "Link an Item anew: `createLinkToken` without `itemId`, open Plaid Link with the `linkToken`, then `linkItem(publicToken:)` with Link's `public_token`. When the error is about an existing Item, that Item no longer works: `unlinkItem(itemId:)` it.",
+  FIX_REQUEST:
+    'The request itself was wrong (a bug in the caller, or an id that is stale): fix the argument the error names; after `ItemNotFoundError`, reload `viewer.items`. Sending it unchanged fails again.',
+  NOT_SUPPORTED:
+    'This action cannot work for this Item (the bank or the Item does not offer it): hide it for this Item. No mutation changes that.',
+  CONTACT_SUPPORT:
+    "A problem on this service's side (its Plaid account or configuration): show a support contact, with the error's `requestId` where there is one. The user can do nothing about it.",
+};
+
+/** Advice that needs the end user in Plaid Link: what makes an Item unhealthy (`PlaidItem.health`). */
+export function needsLink(advice: Advice): boolean {
+  return advice.nextAction === 'UPDATE_LOGIN_WITH_LINK' || advice.nextAction === 'RELINK_ITEM';
+}
 
 export interface Advice {
   readonly nextAction: NextAction;
@@ -42,6 +59,8 @@ const OVERRIDES: Readonly<Record<string, NextAction>> = {
   ITEM_NOT_FOUND: 'RELINK_ITEM',
   ITEM_CONCURRENTLY_DELETED: 'RELINK_ITEM',
   INSTITUTION_NO_LONGER_SUPPORTED: 'NOT_SUPPORTED',
+  // A public token that is spent, expired or unknown: the user goes through Link once more for a new one.
+  INVALID_PUBLIC_TOKEN: 'RELINK_ITEM',
 };
 
 /** Plaid's rate limits are per-minute windows; the full window is the safe wait. */

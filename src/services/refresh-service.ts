@@ -9,6 +9,7 @@ import type { RefreshGuard } from '../guard/refresh-guard.js';
 import type { Logger } from '../observability/logger.js';
 import { silentLogger } from '../observability/logger.js';
 import type { PlaidClient, UserRefreshItemResult } from '../plaid/client.js';
+import { PlaidResponseError } from '../plaid/errors.js';
 
 export type { UserRefreshItemResult } from '../plaid/client.js';
 import { newRefreshId, type RefreshRun, type RefreshStatus } from '../vault/refresh-log.js';
@@ -17,6 +18,7 @@ import type { RefreshLifecycle } from './refresh-lifecycle.js';
 import type { Caller } from './caller.js';
 import { InputValidationError, ItemNotFoundError, NoPlaidUserError } from './errors.js';
 import { requireId } from './ids.js';
+import { keepHealth, type HealthObservation } from './item-health.js';
 import { translated } from './translate-errors.js';
 
 export interface ItemRefreshReceipt {
@@ -85,7 +87,7 @@ export class RefreshService {
       const { args } = resolved;
       const found = await this.deps.vault.getItemForRefresh(caller.viewerId, itemId);
       if (found === null) throw new ItemNotFoundError(itemId);
-      const { item, accessToken } = found;
+      const { item, accessToken, health } = found;
       // Checked per caller above (the vault answers only for the owner); shared from here on.
       const guarded = {
         endpoint: product.endpoint,
@@ -96,9 +98,17 @@ export class RefreshService {
       } as const;
       const { value, joined } = await this.deps.guard.run(guarded, async (beforeResend) => {
         const requestedAt = this.now();
-        const receipt = await this.deps.plaid.refreshItem(product, accessToken, args, { deadline: caller.deadline, beforeResend });
+        let receipt;
+        try {
+          receipt = await this.deps.plaid.refreshItem(product, accessToken, args, { deadline: caller.deadline, beforeResend });
+        } catch (error) {
+          // Plaid's answer about this Item is its health (the leader records it once for every joiner).
+          if (error instanceof PlaidResponseError) await this.keepHealth([{ itemId, error }]);
+          throw error;
+        }
         const run = pendingRun(itemId, caller.viewerId, key, receipt.requestId, requestedAt, 'PENDING');
-        await this.keepRecords([run]);
+        // Plaid accepted a call for the Item, so it works: a stored error is cleared (healthy Items cost no write).
+        await Promise.all([this.keepRecords([run]), health?.error ? this.keepHealth([{ itemId, error: null }]) : undefined]);
         return { requestId: receipt.requestId, requestedAt, refresh: run };
       });
       return {
@@ -142,7 +152,11 @@ export class RefreshService {
               )
             : null,
         }));
-        await this.keepRecords(results.flatMap((result) => (result.refresh ? [result.refresh] : [])));
+        const mine = receipt.results.filter((result) => owned.has(result.itemId));
+        await Promise.all([
+          this.keepRecords(results.flatMap((result) => (result.refresh ? [result.refresh] : []))),
+          this.keepHealth(mine.map((result): HealthObservation => ({ itemId: result.itemId, error: result.error }))),
+        ]);
         return { requestId: receipt.requestId, requestedAt, results };
       });
       return { ...value, joinedInFlight: joined };
@@ -154,12 +168,14 @@ export class RefreshService {
     try {
       return new Set((await this.deps.vault.getItems(itemIds)).map((item) => item.id));
     } catch (error) {
-      this.logger.warn(
-        { err: error, items: itemIds.length },
-        'bundle refresh accepted; its Items could not be read, so no refreshes are recorded',
-      );
+      this.dropped(error, itemIds.length, undefined, USER_PRODUCT.key);
       return new Set();
     }
+  }
+
+  /** What a refresh answer says of its Items' health; never throws (see item-health.ts). */
+  private keepHealth(observations: readonly HealthObservation[]): Promise<void> {
+    return keepHealth(this.deps.vault, this.logger, observations, 'REFRESH');
   }
 
   /**
@@ -173,12 +189,13 @@ export class RefreshService {
       const started = await this.deps.vault.refreshLog.start(runs);
       await this.deps.lifecycle?.announceStarted(started);
     } catch (error) {
-      this.deps.onRecordDropped?.();
-      this.logger.warn(
-        { err: error, requestId: runs[0]?.plaidRequestId, items: runs.length, product: runs[0]?.product },
-        'refresh accepted by Plaid but not recorded',
-      );
+      this.dropped(error, runs.length, runs[0]?.plaidRequestId, runs[0]?.product);
     }
+  }
+
+  private dropped(error: unknown, items: number, requestId: string | undefined, product: string | undefined): void {
+    this.deps.onRecordDropped?.();
+    this.logger.warn({ err: error, requestId, items, product }, 'refresh accepted by Plaid but not recorded');
   }
 }
 

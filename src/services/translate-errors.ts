@@ -33,7 +33,7 @@ export type Asker = 'refresh' | 'link';
 export function translateError(error: unknown, asker: Asker = 'refresh'): unknown {
   if (error instanceof PlaidTransportError) {
     const reason = reasonOf(error);
-    const suffix = error.mayHaveRun ? '; the refresh may have run' : '; the refresh did not run';
+    const suffix = error.mayHaveRun ? '; Plaid may have done it' : '; Plaid did not get the request';
     return new PlaidUnavailableError(reason, error.mayHaveRun, MESSAGES[reason] + suffix, { cause: error });
   }
   if (error instanceof SharedRefreshTimeoutError) {

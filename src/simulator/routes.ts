@@ -272,7 +272,9 @@ export const ROUTES: Readonly<Record<string, Route>> = {
     fields: { public_token: 'string' },
     required: ['public_token'],
     handle: (ctx) => {
-      const item = ctx.state.exchangePublicToken(ctx.body.public_token as string);
+      const token = ctx.body.public_token as string;
+      // After update mode (see LINK_ROUTES) the public token names an existing Item.
+      const item = ctx.state.exchangePublicToken(token) ?? ctx.state.exchangeUpdatePublicToken(token);
       if (!item) return plaidError('INVALID_PUBLIC_TOKEN', ctx.requestId);
       return { access_token: item.accessToken, item_id: item.itemId, request_id: ctx.requestId };
     },
@@ -316,6 +318,7 @@ export const ROUTES: Readonly<Record<string, Route>> = {
       return { user_id: user.userId, request_id: ctx.requestId };
     },
   },
+  ...linkRoutes(),
 };
 
 /** Plaid's request checks, in Plaid's order: unknown fields, missing fields, then field types. */
@@ -350,4 +353,157 @@ export function validateFields(route: Route, body: Record<string, unknown>, requ
     }
   }
   return route.check?.(body, requestId) ?? null;
+}
+
+// ---- Link tokens (l14: createLinkToken) ------------------------------------------------------
+// /link/token/create as Plaid checks it (plaid-node 47's LinkTokenCreateRequest): `client_name`,
+// `language`, `country_codes`, the user (`user.client_user_id`, or a `user_id` from /user/create),
+// and `products` unless `access_token` opens update mode; `webhook` optional. Link itself is the
+// control call POST /simulator/link/complete (server.ts).
+
+/** Link's languages and countries, and the products `products` takes (plaid-node 47's enums; `balance` is refused there). */
+const LINK_LANGUAGES = new Set(['da', 'nl', 'en', 'et', 'fr', 'de', 'hi', 'it', 'lv', 'lt', 'no', 'pl', 'pt', 'ro', 'es', 'sv', 'vi']);
+const LINK_COUNTRIES = new Set([
+  'US',
+  'GB',
+  'ES',
+  'NL',
+  'FR',
+  'IE',
+  'CA',
+  'DE',
+  'IT',
+  'PL',
+  'DK',
+  'NO',
+  'SE',
+  'EE',
+  'LT',
+  'LV',
+  'PT',
+  'BE',
+  'AT',
+  'FI',
+]);
+const LINK_PRODUCTS = new Set([
+  ...KNOWN_PRODUCTS,
+  'balance_plus',
+  'beacon',
+  'identity_match',
+  'investments_auth',
+  'payment_initiation',
+  'identity_verification',
+  'credit_details',
+  'income',
+  'standing_orders',
+  'employment',
+  'transactions_refresh',
+  'processor_payments',
+  'processor_identity',
+  'profile',
+  'cra_base_report',
+  'cra_income_insights',
+  'cra_partner_insights',
+  'cra_network_insights',
+  'cra_cashflow_insights',
+  'cra_monitoring',
+  'cra_lend_score',
+  'cra_plaid_credit_score',
+  'cra_qualify',
+  'cra_home_lending',
+  'layer',
+  'pay_by_bank',
+  'protect_linked_bank',
+  'protect_transactions',
+]);
+LINK_PRODUCTS.delete('balance');
+
+function invalidField(requestId: string, message: string): SimError {
+  return plaidError('INVALID_FIELD', requestId, { error_message: message });
+}
+
+function checkLinkTokenRequest(body: Record<string, unknown>, requestId: string): SimError | null {
+  const user = body.user as Record<string, unknown> | undefined;
+  if (user === undefined && body.user_id === undefined) {
+    return plaidError('MISSING_FIELDS', requestId, { error_message: 'the following required fields are missing: user.client_user_id' });
+  }
+  if (user !== undefined) {
+    const clientUserId = user.client_user_id;
+    if (clientUserId === undefined || clientUserId === null) {
+      return plaidError('MISSING_FIELDS', requestId, { error_message: 'the following required fields are missing: user.client_user_id' });
+    }
+    if (typeof clientUserId !== 'string' || clientUserId.trim() === '')
+      return invalidField(requestId, 'user.client_user_id must be a non-empty string');
+  }
+  if (!LINK_LANGUAGES.has(body.language as string))
+    return invalidField(requestId, `language must be one of ${[...LINK_LANGUAGES].join(', ')}`);
+  const countries = body.country_codes as string[];
+  if (countries.length === 0 || countries.some((code) => !LINK_COUNTRIES.has(code))) {
+    return invalidField(requestId, 'country_codes must be a non-empty list of supported country codes');
+  }
+  const products = body.products as string[] | undefined;
+  if (body.access_token === undefined) {
+    if (products === undefined || products === null) {
+      return plaidError('MISSING_FIELDS', requestId, { error_message: 'the following required fields are missing: products' });
+    }
+    if (products.length === 0) return invalidField(requestId, 'products must contain at least one product');
+  }
+  const unknown = (products ?? []).filter((product) => !LINK_PRODUCTS.has(product));
+  if (unknown.length > 0) return invalidField(requestId, `invalid products: ${unknown.join(', ')}`);
+  if (body.webhook !== undefined && !/^https?:\/\/[^\s/]+/.test(body.webhook as string))
+    return invalidField(requestId, 'webhook must be a valid URL');
+  return null;
+}
+
+function linkRoutes(): Readonly<Record<string, Route>> {
+  return {
+    '/link/token/create': {
+      fields: {
+        client_name: 'string',
+        language: 'string',
+        country_codes: 'string[]',
+        user: 'object',
+        user_id: 'string',
+        products: 'string[]',
+        required_if_supported_products: 'string[]',
+        optional_products: 'string[]',
+        additional_consented_products: 'string[]',
+        webhook: 'string',
+        access_token: 'string',
+        redirect_uri: 'string',
+        android_package_name: 'string',
+        link_customization_name: 'string',
+        account_filters: 'object',
+      },
+      required: ['client_name', 'language', 'country_codes'],
+      check: checkLinkTokenRequest,
+      resolve: (body, state, requestId) => {
+        const found: { item?: SimItem; user?: SimUser } = {};
+        if (typeof body.access_token === 'string') {
+          const resolved = resolveAccessToken(body, state, requestId);
+          if (isSimError(resolved)) return resolved;
+          found.item = resolved.item;
+        }
+        if (typeof body.user_id === 'string') {
+          if (!body.user_id.startsWith('usr_')) return plaidError('INVALID_USER_ID', requestId);
+          const user = state.users.get(body.user_id);
+          if (!user) return plaidError('USER_NOT_FOUND', requestId);
+          found.user = user;
+        }
+        return found;
+      },
+      handle: (ctx) => {
+        const user = ctx.body.user as { client_user_id?: string } | undefined;
+        const token = ctx.state.createLinkToken({
+          clientUserId: user?.client_user_id ?? ctx.user?.clientUserId ?? '',
+          // Update mode keeps the Item's own user and webhook, as at Plaid.
+          userId: ctx.item ? null : (ctx.user?.userId ?? null),
+          products: ctx.item ? [] : (ctx.body.products as string[]),
+          webhookUrl: ctx.item ? null : ((ctx.body.webhook as string | undefined) ?? null),
+          itemId: ctx.item?.itemId ?? null,
+        });
+        return { link_token: token.linkToken, expiration: new Date(token.expiresAt).toISOString(), request_id: ctx.requestId };
+      },
+    },
+  };
 }

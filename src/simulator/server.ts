@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { plaidError, type SimError } from './error-bodies.js';
+import { INSTITUTIONS } from './institutions.js';
 import { isSimError, ROUTES, validateFields, type SimulatorRules } from './routes.js';
 import { FaultInput, plaidId, SimulatorState, type Fault, type RequestLogEntry } from './state.js';
 import { deliveryToWire, PLAID_WEBHOOK_DELIVERY, WebhookFaultInput, WebhookSender } from './webhook-delivery.js';
@@ -265,6 +266,8 @@ async function handleControl(req: IncomingMessage, res: ServerResponse, state: S
       state.reset();
       webhooks.reset();
       return sendJson(res, 200, { ok: true });
+    case 'POST /simulator/link/complete':
+      return completeLink(res, raw, state);
     case 'GET /simulator/faults':
       return sendJson(res, 200, { faults: state.listFaults() });
     case 'DELETE /simulator/faults':
@@ -342,6 +345,31 @@ function handleWebhookControl(route: string, url: URL, raw: string | null, res: 
       return sendJson(res, 404, { error: `no control route ${route}` });
     }
   }
+}
+
+// ---- Plaid Link, played by a control call (l14: createLinkToken) --------------------------------
+
+/**
+ * POST /simulator/link/complete {link_token, institution_id?, username?}: what Plaid Link does in
+ * the browser when the user succeeds. A new Item: `{public_token}` to exchange (institution
+ * default ins_109508, test user default user_good). Update mode: the Item repaired and
+ * `{public_token, item_id}` of that same Item. 400 with Link's error code otherwise.
+ */
+function completeLink(res: ServerResponse, raw: string | null, state: SimulatorState): void {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw ?? '');
+  } catch {
+    return sendJson(res, 400, { error: 'body must be JSON' });
+  }
+  const body = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
+  if (typeof body.link_token !== 'string') return sendJson(res, 400, { error: 'link_token (a string) is required' });
+  const institutionId = typeof body.institution_id === 'string' ? body.institution_id : 'ins_109508';
+  if (!INSTITUTIONS.has(institutionId)) return sendJson(res, 400, { error: 'unknown institution_id', error_code: 'INVALID_INSTITUTION' });
+  const username = typeof body.username === 'string' && body.username !== '' ? body.username : 'user_good';
+  const done = state.completeLink(body.link_token, { institutionId, username });
+  if ('error' in done) return sendJson(res, 400, { error: done.message, error_code: done.error });
+  return sendJson(res, 200, { public_token: done.publicToken, item_id: done.itemId, update_mode: done.updateMode });
 }
 
 function toWire(entry: ReturnType<SimulatorState['requests']>[number]) {

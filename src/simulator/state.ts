@@ -309,4 +309,81 @@ export class SimulatorState {
     this.faults = [];
     this.windows.clear();
   }
+
+  // ---- Link tokens and update mode (l14: createLinkToken) ---------------------------------
+  // /link/token/create makes a link token; Plaid Link itself (a browser SDK) is played by the
+  // control call POST /simulator/link/complete, which ends the Link session of one token.
+
+  private readonly linkTokens = new Map<string, SimLinkToken>();
+  private readonly updatePublicTokens = new Map<string, { readonly itemId: string; readonly expiresAt: number }>();
+
+  /** A link token, as /link/token/create makes them: 4 hours for a new Item, 30 minutes in update mode (Plaid's lifetimes). */
+  createLinkToken(session: Omit<SimLinkToken, 'linkToken' | 'expiresAt'>): SimLinkToken {
+    const ttl = session.itemId === null ? NEW_ITEM_LINK_TOKEN_TTL_MS : UPDATE_LINK_TOKEN_TTL_MS;
+    const token: SimLinkToken = { ...session, linkToken: `link-sandbox-${randomUUID()}`, expiresAt: this.now() + ttl };
+    this.linkTokens.set(token.linkToken, token);
+    return token;
+  }
+
+  /**
+   * Ends the Link session of `linkToken` as a user who succeeds would (one session per token). A new
+   * Item: a public token to exchange, with the token's products, Plaid user and webhook. Update
+   * mode: the Item's login is repaired (ITEM_LOGIN_REQUIRED cleared) and Link's onSuccess public
+   * token is given; Plaid needs no exchange after update mode (the access token stays the same),
+   * and exchanging it answers the same Item and access token.
+   */
+  completeLink(linkToken: string, choice: { readonly institutionId: string; readonly username: string }): LinkCompletion {
+    const session = this.linkTokens.get(linkToken);
+    if (!session || session.expiresAt < this.now()) return { error: 'INVALID_LINK_TOKEN', message: 'unknown, used or expired link_token' };
+    this.linkTokens.delete(linkToken);
+    const publicToken = `public-sandbox-${randomUUID()}`;
+    if (session.itemId !== null) {
+      const item = this.items.get(session.itemId);
+      if (!item) return { error: 'ITEM_NOT_FOUND', message: 'the Item of this update-mode link_token was removed' };
+      item.loginRequired = false;
+      this.updatePublicTokens.set(publicToken, { itemId: item.itemId, expiresAt: this.now() + PUBLIC_TOKEN_TTL_MS });
+      return { publicToken, itemId: item.itemId, updateMode: true };
+    }
+    if (session.userId !== null && !this.users.has(session.userId)) return { error: 'USER_NOT_FOUND', message: 'the Plaid user is gone' };
+    const token = this.createPublicToken({
+      institutionId: choice.institutionId,
+      products: new Set(session.products),
+      username: choice.username,
+      userId: session.userId,
+      loginRequired: false,
+      ...(session.webhookUrl === null ? {} : { webhook: session.webhookUrl }),
+    });
+    return { publicToken: token, itemId: null, updateMode: false };
+  }
+
+  /** The exchange of an update-mode public token: the same Item; null when unknown, used or expired. */
+  exchangeUpdatePublicToken(publicToken: string): SimItem | null {
+    const pending = this.updatePublicTokens.get(publicToken);
+    if (!pending) return null;
+    this.updatePublicTokens.delete(publicToken);
+    if (pending.expiresAt < this.now()) return null;
+    return this.items.get(pending.itemId) ?? null;
+  }
 }
+
+const NEW_ITEM_LINK_TOKEN_TTL_MS = 4 * 60 * 60_000;
+const UPDATE_LINK_TOKEN_TTL_MS = 30 * 60_000;
+
+/** One link token: what Link was opened for. */
+export interface SimLinkToken {
+  readonly linkToken: string;
+  readonly expiresAt: number;
+  readonly clientUserId: string;
+  /** The Plaid user a new Item joins (`user_id`). */
+  readonly userId: string | null;
+  readonly products: readonly string[];
+  /** `webhook`: recorded on the Item Link creates. */
+  readonly webhookUrl: string | null;
+  /** Update mode (`access_token`): the Item Link repairs. */
+  readonly itemId: string | null;
+}
+
+/** What completing Link gave, or why it could not (a code as Link's onExit would name it). */
+export type LinkCompletion =
+  | { readonly publicToken: string; readonly itemId: string | null; readonly updateMode: boolean }
+  | { readonly error: string; readonly message: string };

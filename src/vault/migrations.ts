@@ -65,6 +65,20 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     `,
   },
   {
+    version: 4,
+    name: 'create_vault_item_health',
+    // The last health observation per Item: Plaid's error object as JSON (scrubbed by the client), or
+    // null once the Item works again. Deleted with its Item, as the refresh records are.
+    sql: `
+      create table vault_item_health (
+        item_id text primary key references vault_items (item_id) on delete cascade,
+        error jsonb,
+        source text not null,
+        observed_at timestamptz not null
+      );
+    `,
+  },
+  {
     version: 6,
     name: 'create_vault_refresh_runs',
     // Every accepted refresh with its status, and what Plaid's webhooks said about it (see

@@ -32,6 +32,35 @@ export interface SaveItemInput {
   products: readonly string[];
 }
 
+/** Where an observation of an Item's health came from: a refresh's answer, a Plaid webhook, or a link of the Item. */
+export type ItemHealthSource = 'REFRESH' | 'WEBHOOK' | 'LINK';
+
+/** Plaid's error object as the vault keeps it: plain data, every field Plaid sends (the vault knows no Plaid classes). */
+export interface StoredPlaidError {
+  readonly message: string;
+  readonly status: number | null;
+  readonly errorType: string;
+  readonly errorCode: string;
+  readonly errorCodeReason: string | null;
+  readonly errorMessage: string;
+  readonly displayMessage: string | null;
+  readonly requestId: string | null;
+  readonly causes: readonly unknown[];
+  readonly documentationUrl: string | null;
+  readonly suggestedAction: string | null;
+  readonly requiredAccountSubtypes: readonly string[] | null;
+  readonly providedAccountSubtypes: readonly string[] | null;
+}
+
+/** The last observation of an Item's health. */
+export interface ItemHealth {
+  readonly itemId: string;
+  /** The Plaid error last seen for the Item; null when it was last seen working. */
+  readonly error: StoredPlaidError | null;
+  readonly source: ItemHealthSource;
+  readonly observedAt: Date;
+}
+
 /** Storage of Items, their access tokens and viewers' Plaid user ids. */
 export interface TokenVault {
   /** Stores an Item and its access token for a viewer; linking the same Item again updates it. Throws ItemOwnedByAnotherViewerError if the item_id belongs to another viewer. */
@@ -44,8 +73,22 @@ export interface TokenVault {
   getItems(itemIds: readonly string[]): Promise<VaultItem[]>;
   /** Decrypted access token if the Item exists AND belongs to viewerId; null otherwise (same answer for both, so ids cannot be probed). */
   getAccessToken(viewerId: string, itemId: string): Promise<string | null>;
-  /** The viewer's Item and its decrypted access token in ONE query (a refresh needs both); null as for getAccessToken. */
-  getItemForRefresh(viewerId: string, itemId: string): Promise<{ item: VaultItem; accessToken: string } | null>;
+  /** The viewer's Item, its decrypted access token and its health in ONE query (a refresh needs them); null as for getAccessToken. */
+  getItemForRefresh(viewerId: string, itemId: string): Promise<{ item: VaultItem; accessToken: string; health: ItemHealth | null } | null>;
+  /**
+   * Deletes the viewer's Item for good: the row with its access token, its refresh records and its
+   * health (a real delete, not a flag). False when the viewer has no such Item (unknown, already
+   * deleted, or another viewer's: the same answer).
+   */
+  deleteItem(viewerId: string, itemId: string): Promise<boolean>;
+  /**
+   * Keeps what was last seen of an Item's health: Plaid's error for it, or null when it works.
+   * Out-of-order observations lose to newer ones (`observedAt`, default now). False when nothing
+   * was stored: the vault holds no such Item, or a newer observation is already there.
+   */
+  recordItemHealth(itemId: string, error: StoredPlaidError | null, source: ItemHealthSource, observedAt?: Date): Promise<boolean>;
+  /** ONE query: the health of these Items; Items never observed are left out. */
+  getItemHealth(itemIds: readonly string[]): Promise<ItemHealth[]>;
   /** Stores (or replaces) the viewer's Plaid user_id. */
   setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void>;
   /** The viewer's Plaid user_id, or null if none was stored. */
@@ -89,9 +132,33 @@ interface ItemRow {
   created_at: Date;
 }
 
-type RefreshRow = ItemRow & { access_token_enc: string };
+type RefreshRow = ItemRow & { access_token_enc: string } & Partial<HealthColumns>;
+
+interface HealthColumns {
+  health_error: unknown;
+  health_source: string | null;
+  health_observed_at: Date | null;
+}
+
+interface HealthRow {
+  item_id: string;
+  error: unknown;
+  source: string;
+  observed_at: Date;
+}
+
+interface HealthWrite {
+  readonly itemId: string;
+  readonly error: StoredPlaidError | null;
+  readonly source: ItemHealthSource;
+  readonly observedAt: Date;
+}
 
 const ITEM_COLUMNS = 'item_id, viewer_id, institution_id, institution_name, products, created_at';
+const ITEM_COLUMNS_OF_I = ITEM_COLUMNS.split(', ')
+  .map((column) => `i.${column}`)
+  .join(', ');
+const HEALTH_SOURCES: ReadonlySet<string> = new Set<ItemHealthSource>(['REFRESH', 'WEBHOOK', 'LINK']);
 
 /** A failed group statement is re-run per caller, so one caller's bad value fails only that caller; an outage fails all. */
 const SINGLY_UNLESS_OUTAGE = { retrySingly: (error: unknown) => !isOutage(error) };
@@ -113,12 +180,45 @@ export class SqlTokenVault implements TokenVault {
 
   // The two statements of every refresh, grouped when refreshes run concurrently (see GroupBatcher).
   private readonly refreshReads = new GroupBatcher<string, RefreshRow | null>(async (itemIds) => {
+    // The health rides along (a left join): a refresh that succeeds clears a stored error without a read of its own.
     const { rows } = await this.db.query<RefreshRow>(
-      `select ${ITEM_COLUMNS}, access_token_enc from vault_items where item_id = any($1::text[])`,
+      `select ${ITEM_COLUMNS_OF_I}, i.access_token_enc,
+         h.error as health_error, h.source as health_source, h.observed_at as health_observed_at
+       from vault_items i left join vault_item_health h on h.item_id = i.item_id
+       where i.item_id = any($1::text[])`,
       [[...new Set(itemIds)]],
     );
     const byId = new Map(rows.map((row) => [row.item_id, row]));
     return itemIds.map((id) => byId.get(id) ?? null);
+  }, SINGLY_UNLESS_OUTAGE);
+
+  // Health observations made together (a bundle's Items, concurrent refreshes) go as one statement.
+  private readonly healthWrites = new GroupBatcher<HealthWrite, boolean>(async (writes) => {
+    // The newest per Item: ON CONFLICT cannot touch a row twice in one statement.
+    const latest = new Map<string, HealthWrite>();
+    for (const write of writes) {
+      const seen = latest.get(write.itemId);
+      if (!seen || seen.observedAt <= write.observedAt) latest.set(write.itemId, write);
+    }
+    const rows = [...latest.values()];
+    // Only Items the vault holds; an older observation than the stored one changes nothing.
+    const { rows: written } = await this.db.query<{ item_id: string }>(
+      `insert into vault_item_health (item_id, error, source, observed_at)
+       select t.item_id, t.error::jsonb, t.source, t.observed_at
+       from unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) as t(item_id, error, source, observed_at)
+       where exists (select 1 from vault_items i where i.item_id = t.item_id)
+       on conflict (item_id) do update set error = excluded.error, source = excluded.source, observed_at = excluded.observed_at
+       where vault_item_health.observed_at <= excluded.observed_at
+       returning item_id`,
+      [
+        rows.map((w) => w.itemId),
+        rows.map((w) => (w.error === null ? null : JSON.stringify(w.error))),
+        rows.map((w) => w.source),
+        rows.map((w) => w.observedAt),
+      ],
+    );
+    const stored = new Set(written.map((row) => row.item_id));
+    return writes.map((write) => stored.has(write.itemId) && latest.get(write.itemId) === write);
   }, SINGLY_UNLESS_OUTAGE);
 
   /**
@@ -169,11 +269,48 @@ export class SqlTokenVault implements TokenVault {
     return row ? this.cipher.decrypt(row.access_token_enc, accessTokenAad(itemId, viewerId)) : null;
   }
 
-  async getItemForRefresh(viewerId: string, itemId: string): Promise<{ item: VaultItem; accessToken: string } | null> {
+  async getItemForRefresh(
+    viewerId: string,
+    itemId: string,
+  ): Promise<{ item: VaultItem; accessToken: string; health: ItemHealth | null } | null> {
     const row = await this.refreshReads.call(itemId);
     // Read by id (so concurrent refreshes share the query), then owned by the caller or nothing.
     if (!row || row.viewer_id !== viewerId) return null;
-    return { item: toItem(row), accessToken: this.cipher.decrypt(row.access_token_enc, accessTokenAad(itemId, viewerId)) };
+    const health =
+      row.health_source && row.health_observed_at
+        ? toHealth({ item_id: itemId, error: row.health_error, source: row.health_source, observed_at: row.health_observed_at })
+        : null;
+    return { item: toItem(row), accessToken: this.cipher.decrypt(row.access_token_enc, accessTokenAad(itemId, viewerId)), health };
+  }
+
+  async deleteItem(viewerId: string, itemId: string): Promise<boolean> {
+    // The refresh records and the health go with the row (on delete cascade).
+    const { rows } = await this.db.query<{ item_id: string }>(
+      'delete from vault_items where item_id = $1 and viewer_id = $2 returning item_id',
+      [itemId, viewerId],
+    );
+    return rows.length > 0;
+  }
+
+  async recordItemHealth(
+    itemId: string,
+    error: StoredPlaidError | null,
+    source: ItemHealthSource,
+    observedAt: Date = new Date(),
+  ): Promise<boolean> {
+    requireText('itemId', itemId);
+    if (!HEALTH_SOURCES.has(source)) throw new TypeError('source must be REFRESH, WEBHOOK or LINK');
+    if (error !== null) requireText('error.errorCode', error.errorCode);
+    return this.healthWrites.call({ itemId, error, source, observedAt });
+  }
+
+  async getItemHealth(itemIds: readonly string[]): Promise<ItemHealth[]> {
+    if (itemIds.length === 0) return [];
+    const { rows } = await this.db.query<HealthRow>(
+      'select item_id, error, source, observed_at from vault_item_health where item_id = any($1::text[])',
+      [[...new Set(itemIds)]],
+    );
+    return rows.map(toHealth);
   }
 
   async setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void> {
@@ -274,6 +411,24 @@ function toItem(row: ItemRow): VaultItem {
     products: Object.freeze([...row.products]),
     createdAt: row.created_at,
   });
+}
+
+function toHealth(row: HealthRow): ItemHealth {
+  return Object.freeze({
+    itemId: row.item_id,
+    error: toStoredError(row.error),
+    source: HEALTH_SOURCES.has(row.source) ? (row.source as ItemHealthSource) : 'REFRESH',
+    observedAt: new Date(row.observed_at),
+  });
+}
+
+/** A stored error object back (jsonb comes parsed; a string where a driver leaves it as text). */
+function toStoredError(value: unknown): StoredPlaidError | null {
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  if (typeof parsed !== 'object' || parsed === null) return null;
+  const error = parsed as Partial<StoredPlaidError>;
+  if (typeof error.errorType !== 'string' || typeof error.errorCode !== 'string') return null;
+  return Object.freeze({ ...(parsed as StoredPlaidError), causes: Array.isArray(error.causes) ? error.causes : [] });
 }
 
 // Names the field only: the value may be a token.

@@ -6,10 +6,18 @@
  */
 import { randomUUID } from 'node:crypto';
 import { isAxiosError } from 'axios';
-import { Configuration, PlaidApi, Products, SandboxItemFireWebhookRequestWebhookCodeEnum, WebhookType } from 'plaid';
+import {
+  Configuration,
+  CountryCode,
+  PlaidApi,
+  Products,
+  SandboxItemFireWebhookRequestWebhookCodeEnum,
+  WebhookType,
+  type LinkTokenCreateRequest,
+} from 'plaid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Simulator } from '../../src/simulator/server.js';
-import { loggedRequests, startTestSimulator, type LoggedRequest } from '../helpers/simulator.js';
+import { completeLink, loggedRequests, startTestSimulator, type LoggedRequest } from '../helpers/simulator.js';
 
 // ---- PlaidError schema (written from the spec's components.schemas.PlaidError) ----------------
 
@@ -384,6 +392,71 @@ describe('webhook endpoints through the official client', () => {
     expect(fired.status).toBe(200);
     expect(fired.data.webhook_fired).toBe(true);
     expectRequestId(fired.data.request_id);
+  });
+});
+
+// ---- 4b. The Item life cycle: link tokens, update mode, removal ---------------------------------
+
+describe('linkTokenCreate, update mode and itemRemove through the official client', () => {
+  const base = { client_name: 'Conformance', language: 'en', country_codes: [CountryCode.Us] };
+
+  it('linkTokenCreate for a new Item answers link_token, expiration and request_id; Link completed, the Item is in the user bundle', async () => {
+    const user = await plaid.userCreate({ client_user_id: `life-${randomUUID()}` });
+    const created = await plaid.linkTokenCreate({
+      ...base,
+      user: { client_user_id: user.data.user_id },
+      user_id: user.data.user_id,
+      products: [Products.Transactions, Products.Identity],
+      webhook: 'https://hooks.example.com/plaid',
+    });
+    expect(created.status).toBe(200);
+    expect(created.data.link_token).toMatch(/^link-sandbox-/);
+    expect(Number.isNaN(Date.parse(created.data.expiration))).toBe(false);
+    expectRequestId(created.data.request_id);
+
+    const { public_token } = await completeLink(simulator, created.data.link_token);
+    const exchanged = await plaid.itemPublicTokenExchange({ public_token });
+    const bundle = await plaid.userFinancialDataRefresh({ user_id: user.data.user_id });
+    expect(bundle.data.results?.map((r) => r.item_id)).toEqual([exchanged.data.item_id]);
+    expect(simulator.state.items.get(exchanged.data.item_id)?.webhook).toBe('https://hooks.example.com/plaid');
+  });
+
+  it('update mode: linkTokenCreate with access_token and no products; Link repairs ITEM_LOGIN_REQUIRED', async () => {
+    const item = await linkItem();
+    await plaid.sandboxItemResetLogin({ access_token: item.accessToken });
+    const broken = await plaidFailure(() => plaid.transactionsRefresh({ access_token: item.accessToken }));
+    expect(broken.error.error_code).toBe('ITEM_LOGIN_REQUIRED');
+
+    const created = await plaid.linkTokenCreate({ ...base, user: { client_user_id: 'conformance-user' }, access_token: item.accessToken });
+    expect(created.status).toBe(200);
+    const done = await completeLink(simulator, created.data.link_token);
+    expect(done).toMatchObject({ item_id: item.itemId, update_mode: true });
+    expect((await plaid.transactionsRefresh({ access_token: item.accessToken })).status).toBe(200);
+  });
+
+  it.each<[string, LinkTokenCreateRequest, string]>([
+    ['without products outside update mode', { ...base, user: { client_user_id: 'u' } }, 'MISSING_FIELDS'],
+    ['without a user', { ...base, products: [Products.Transactions] }, 'MISSING_FIELDS'],
+    ['with balance as a product', { ...base, user: { client_user_id: 'u' }, products: [Products.Balance] }, 'INVALID_FIELD'],
+    [
+      'with an unknown access_token',
+      { ...base, user: { client_user_id: 'u' }, access_token: `access-sandbox-${randomUUID()}` },
+      'INVALID_ACCESS_TOKEN',
+    ],
+  ])('linkTokenCreate %s is a 400 PlaidError (%s)', async (_label, request, code) => {
+    const { status, error } = await plaidFailure(() => plaid.linkTokenCreate(request));
+    expect(status).toBe(400);
+    expect(error.error_code).toBe(code);
+  });
+
+  it('itemRemove answers a request_id; the access token is dead afterwards (INVALID_ACCESS_TOKEN)', async () => {
+    const item = await linkItem();
+    const removed = await plaid.itemRemove({ access_token: item.accessToken });
+    expect(removed.status).toBe(200);
+    expectRequestId(removed.data.request_id);
+    const { status, error } = await plaidFailure(() => plaid.itemRemove({ access_token: item.accessToken }));
+    expect(status).toBe(400);
+    expect(error.error_code).toBe('INVALID_ACCESS_TOKEN');
   });
 });
 

@@ -24,6 +24,8 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     QUOTA_PER_VIEWER: '10000',
     LINK_PER_VIEWER_PER_HOUR: '10000',
     LINK_PER_CLIENT_PER_MINUTE: '10000',
+    LINK_TOKEN_PER_VIEWER_PER_HOUR: '10000',
+    LINK_TOKEN_PER_CLIENT_PER_MINUTE: '10000',
   };
   // With REDIS_URL (CI), each service gets its own key space, as a separate deployment would.
   quotas.REDIS_KEY_PREFIX = `test:${randomBytes(6).toString('hex')}:`;

@@ -43,3 +43,18 @@ export async function loggedRequests(simulator: Simulator, query = ''): Promise<
   const body = (await response.json()) as { requests: LoggedRequest[] };
   return body.requests;
 }
+
+/** What Plaid Link does in the browser when the user succeeds, through the control API (POST /simulator/link/complete). */
+export async function completeLink(
+  simulator: Pick<Simulator, 'url'>,
+  linkToken: string,
+  choice: { institution_id?: string; username?: string } = {},
+): Promise<{ public_token: string; item_id: string | null; update_mode: boolean }> {
+  const response = await fetch(`${simulator.url}/simulator/link/complete`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ link_token: linkToken, ...choice }),
+  });
+  if (response.status !== 200) throw new Error(`Link not completed: ${response.status} ${await response.text()}`);
+  return (await response.json()) as { public_token: string; item_id: string | null; update_mode: boolean };
+}

@@ -17,7 +17,8 @@ import { RefreshGuard, type GuardLimits } from '../../src/guard/refresh-guard.js
 import type { PlaidClient } from '../../src/plaid/client.js';
 import { PlaidInvalidInputError } from '../../src/plaid/errors.js';
 import { callerFor } from '../../src/services/caller.js';
-import { LinkNotSavedError, LinkThrottledError, RefreshThrottledError } from '../../src/services/errors.js';
+import { DependencyUnavailableError, LinkNotSavedError, LinkThrottledError, RefreshThrottledError } from '../../src/services/errors.js';
+import { PlaidItemError } from '../../src/plaid/errors.js';
 import { LinkService } from '../../src/services/link-service.js';
 import { RefreshService } from '../../src/services/refresh-service.js';
 import type { Simulator } from '../../src/simulator/server.js';
@@ -218,6 +219,65 @@ describe('a refresh Plaid accepted is reported as accepted', () => {
     const receipt = await refresh.refreshUser(callerFor('rosa'));
     expect(receipt.results).toHaveLength(1);
     expect(receipt.results[0]?.error).toBeNull();
+  });
+});
+
+describe('the Item life cycle when the vault fails', () => {
+  const guard = () => new RefreshGuard(new MemoryQuotaLimiter(), UNLIMITED);
+
+  it('unlinkItem: removed at Plaid but not yet deleted here is DependencyUnavailableError; the next unlinkItem finishes it', async () => {
+    const link = new LinkService({ vault, plaid, guard: guard() });
+    const item = await link.linkItem(callerFor('ursula'), await publicToken());
+    const broken = flaky(vault, ['deleteItem']);
+    broken.state.down = true;
+    const brokenLink = new LinkService({ vault: broken.vault, plaid, guard: guard() });
+    const error = await brokenLink.unlinkItem(callerFor('ursula'), item.id).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DependencyUnavailableError);
+    expect(error).toMatchObject({ dependency: 'STORAGE', mayHaveRun: true, advice: { nextAction: 'RETRY_LATER' } });
+    expect(simulator.state.removed.has(item.id)).toBe(true);
+    expect(await vault.getItems([item.id])).toHaveLength(1);
+
+    broken.state.down = false;
+    expect(await brokenLink.unlinkItem(callerFor('ursula'), item.id)).toEqual({ itemId: item.id, alreadyGoneAtPlaid: true });
+    expect(await vault.getItems([item.id])).toEqual([]);
+  });
+
+  it('a new Plaid user whose id cannot be stored: retried, then DependencyUnavailableError and no link token', async () => {
+    const broken = flaky(vault, ['setPlaidUserId']);
+    broken.state.down = true;
+    const link = new LinkService({ vault: broken.vault, plaid, guard: guard() });
+    const error = await link.createLinkToken(callerFor('uma')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DependencyUnavailableError);
+    expect(broken.state.calls).toBe(4);
+    expect(simulator.state.requests({ path: '/user/create' })).toHaveLength(1);
+    expect(simulator.state.requests({ path: '/link/token/create' })).toHaveLength(0);
+
+    // A write that works again within the retries: stored, one /user/create, the token made.
+    broken.state.down = true;
+    broken.state.calls = 0;
+    setTimeout(() => (broken.state.down = false), 150);
+    const receipt = await link.createLinkToken(callerFor('uma-2'));
+    expect(receipt).toMatchObject({ mode: 'NEW_ITEM', joinsUserBundle: true });
+    expect(await vault.getPlaidUserId('uma-2')).toMatch(/^usr_/);
+  });
+
+  it('concurrent first links of one viewer make one /user/create', async () => {
+    const link = new LinkService({ vault, plaid, guard: guard() });
+    await Promise.all(Array.from({ length: 5 }, () => link.createLinkToken(callerFor('una'))));
+    expect(simulator.state.requests({ path: '/user/create' })).toHaveLength(1);
+    expect(simulator.state.requests({ path: '/link/token/create' })).toHaveLength(5);
+  });
+
+  it("health that cannot be recorded never changes a refresh's answer", async () => {
+    const link = new LinkService({ vault, plaid, guard: guard() });
+    const item = await link.linkItem(callerFor('hana'), await publicToken());
+    await plaid.resetSandboxItemLogin((await vault.getAccessToken('hana', item.id)) ?? '');
+    const broken = flaky(vault, ['recordItemHealth']);
+    broken.state.down = true;
+    const refresh = new RefreshService({ vault: broken.vault, plaid, guard: guard() });
+    const error = await refresh.refreshItem(callerFor('hana'), item.id, 'identity').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PlaidItemError);
+    expect(broken.state.calls).toBe(1);
   });
 });
 

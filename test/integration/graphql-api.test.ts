@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  CreateLinkTokenDocument,
   LinkItemDocument,
+  UnlinkItemDocument,
   RefreshCashflowReportDocument,
   RefreshIdentityDocument,
   RefreshTransactionsDocument,
@@ -13,7 +15,7 @@ import {
 } from '../../operations/generated/graphql.js';
 import type { Runtime } from '../../src/runtime.js';
 import type { FixtureKey } from '../../src/simulator/fixtures.js';
-import { injectFault } from '../helpers/simulator.js';
+import { completeLink, injectFault } from '../helpers/simulator.js';
 import { execute, startTestService, tokenFor, type GraphQLResponse, type LogLine } from '../helpers/service.js';
 
 let runtime: Runtime;
@@ -165,14 +167,15 @@ describe('the four mutations', () => {
       nextAction: 'RETRY_LATER',
     });
     expect(result.results.every((r) => r.item?.id === r.itemId)).toBe(true);
-    // The service: the viewer's Plaid user id, which result Items are ours, the one success recorded.
-    // The GraphQL layer: ONE batched look-up for every entry's item, however many entries.
-    expect(queries).toBe(4);
+    // The service: the viewer's Plaid user id, which result Items are ours, the one success recorded,
+    // the three Items' health (one statement). The GraphQL layer: ONE batched look-up for every
+    // entry's item, however many entries.
+    expect(queries).toBe(5);
   });
 
-  it('a viewer without a Plaid user gets NoPlaidUserError', async () => {
+  it('a viewer without a Plaid user gets NoPlaidUserError: link an Item (createLinkToken) to get one', async () => {
     const { data } = await run(runtime, RefreshUserFinancialDataDocument, {}, await tokenFor('newcomer'));
-    expect(data?.refreshUserFinancialData).toMatchObject({ __typename: 'NoPlaidUserError', nextAction: 'NOT_SUPPORTED' });
+    expect(data?.refreshUserFinancialData).toMatchObject({ __typename: 'NoPlaidUserError', nextAction: 'RELINK_ITEM' });
     expect(plaidCalls()).toBe(0);
   });
 });
@@ -301,6 +304,179 @@ describe('linkItem', () => {
     const { data } = await run(runtime, LinkItemDocument, { publicToken: 'access-sandbox-oops' }, demoToken);
     expect(data?.linkItem).toMatchObject({ __typename: 'InputValidationError', field: 'publicToken' });
     expect(plaidCalls()).toBe(0);
+  });
+});
+
+describe('the Item life cycle: link tokens, update mode, Plaid users, removal, health', () => {
+  /** A new Item linked the way a frontend does it: createLinkToken, Plaid Link (the simulator's control call), linkItem. */
+  async function linkThroughApi(token: string, choice: { institution_id?: string; username?: string } = {}) {
+    const created = await run(runtime, CreateLinkTokenDocument, {}, token);
+    const result = created.data?.createLinkToken;
+    if (result?.__typename !== 'CreateLinkTokenSuccess') throw new Error(`unexpected ${result?.__typename}`);
+    const { public_token } = await completeLink(sim(), result.linkToken, choice);
+    const linked = await run(runtime, LinkItemDocument, { publicToken: public_token }, token);
+    const item = linked.data?.linkItem;
+    if (item?.__typename !== 'LinkItemSuccess') throw new Error(`unexpected ${item?.__typename}`);
+    return { linkToken: result, item: item.item };
+  }
+
+  const healthOf = async (token: string, itemId: string) =>
+    (await run(runtime, ViewerDocument, {}, token)).data?.viewer.items.find((i) => i.id === itemId)?.health;
+
+  it('ITEM_LOGIN_REQUIRED -> createLinkToken(itemId) -> Link in update mode -> the next refresh succeeds and the Item is healthy', async () => {
+    const token = await tokenFor('loop-viewer');
+    const { item: linked } = await linkThroughApi(token, { institution_id: 'ins_127287' });
+    expect(await healthOf(token, linked.id)).toMatchObject({ status: 'HEALTHY', source: 'LINK', error: null, nextAction: null });
+    // The bank asks the user to sign in again (Sandbox's reset_login).
+    const accessToken = await runtime.vault.getAccessToken('loop-viewer', linked.id);
+    if (accessToken === null) throw new Error('the Item was not stored');
+    await runtime.plaid.resetSandboxItemLogin(accessToken);
+
+    const failed = await run(runtime, RefreshTransactionsDocument, { itemId: linked.id }, token);
+    expect(failed.data?.refreshTransactions).toMatchObject({
+      __typename: 'PlaidItemError',
+      errorCode: 'ITEM_LOGIN_REQUIRED',
+      nextAction: 'UPDATE_LOGIN_WITH_LINK',
+    });
+    expect(await healthOf(token, linked.id)).toMatchObject({
+      status: 'ERROR',
+      source: 'REFRESH',
+      nextAction: 'UPDATE_LOGIN_WITH_LINK',
+      error: { __typename: 'PlaidItemError', errorCode: 'ITEM_LOGIN_REQUIRED', errorCodeReason: 'OAUTH_INVALID_TOKEN' },
+    });
+
+    // What nextAction says: a link token for update mode of this Item.
+    const update = await run(runtime, CreateLinkTokenDocument, { itemId: linked.id }, token);
+    const linkToken = update.data?.createLinkToken;
+    if (linkToken?.__typename !== 'CreateLinkTokenSuccess') throw new Error(`unexpected ${linkToken?.__typename}`);
+    expect(linkToken).toMatchObject({ mode: 'UPDATE', products: [], joinsUserBundle: false, item: { id: linked.id } });
+    expect(linkToken.linkToken).toMatch(/^link-sandbox-/);
+    const minutes = (Date.parse(linkToken.expiration) - Date.now()) / 60_000;
+    expect(minutes).toBeGreaterThan(25);
+    expect(minutes).toBeLessThanOrEqual(30);
+    expect(sim().state.requests({ path: '/link/token/create', itemId: linked.id })).toHaveLength(1);
+
+    // The user goes through Link in update mode: the same Item comes back, repaired.
+    const done = await completeLink(sim(), linkToken.linkToken);
+    expect(done).toMatchObject({ item_id: linked.id, update_mode: true });
+
+    const again = await run(runtime, RefreshTransactionsDocument, { itemId: linked.id }, token);
+    expect(again.data?.refreshTransactions).toMatchObject({ __typename: 'RefreshTransactionsSuccess', item: { id: linked.id } });
+    expect(await healthOf(token, linked.id)).toMatchObject({ status: 'HEALTHY', source: 'REFRESH', error: null, nextAction: null });
+  });
+
+  it("linkItem with update mode's public token answers the same Item, healthy at once", async () => {
+    const token = await tokenFor('update-linker');
+    const { item: linked } = await linkThroughApi(token);
+    const accessToken = (await runtime.vault.getAccessToken('update-linker', linked.id)) ?? '';
+    await runtime.plaid.resetSandboxItemLogin(accessToken);
+    await run(runtime, RefreshIdentityDocument, { itemId: linked.id }, token);
+    expect((await healthOf(token, linked.id))?.status).toBe('ERROR');
+
+    const update = await run(runtime, CreateLinkTokenDocument, { itemId: linked.id }, token);
+    const linkToken = update.data?.createLinkToken;
+    if (linkToken?.__typename !== 'CreateLinkTokenSuccess') throw new Error(`unexpected ${linkToken?.__typename}`);
+    const { public_token } = await completeLink(sim(), linkToken.linkToken);
+    const relinked = await run(runtime, LinkItemDocument, { publicToken: public_token }, token);
+    expect(relinked.data?.linkItem).toMatchObject({
+      __typename: 'LinkItemSuccess',
+      item: { id: linked.id, health: { status: 'HEALTHY' } },
+    });
+    expect(await healthOf(token, linked.id)).toMatchObject({ status: 'HEALTHY', source: 'LINK' });
+    // Still one Item, with the same access token.
+    expect((await run(runtime, ViewerDocument, {}, token)).data?.viewer.items).toHaveLength(1);
+    expect(await runtime.vault.getAccessToken('update-linker', linked.id)).toBe(accessToken);
+  });
+
+  it('a viewer who came in through the API gets a Plaid user with its first Item, once, and refreshes its bundle', async () => {
+    const token = await tokenFor('api-newcomer');
+    const before = await run(runtime, RefreshUserFinancialDataDocument, {}, token);
+    expect(before.data?.refreshUserFinancialData).toMatchObject({ __typename: 'NoPlaidUserError', nextAction: 'RELINK_ITEM' });
+
+    const { linkToken, item: linked } = await linkThroughApi(token);
+    expect(linkToken).toMatchObject({ mode: 'NEW_ITEM', products: ['transactions', 'identity'], joinsUserBundle: true, item: null });
+    expect(sim().state.requests({ path: '/user/create' })).toHaveLength(1);
+    expect((await run(runtime, ViewerDocument, {}, token)).data?.viewer.hasPlaidUser).toBe(true);
+
+    const bundle = await run(runtime, RefreshUserFinancialDataDocument, {}, token);
+    const result = bundle.data?.refreshUserFinancialData;
+    if (result?.__typename !== 'RefreshUserFinancialDataSuccess') throw new Error(`unexpected ${result?.__typename}`);
+    expect(result.results).toHaveLength(1);
+    expect(result.results[0]).toMatchObject({ itemId: linked.id, error: null, item: { id: linked.id } });
+
+    // A second Item joins the same user; no second /user/create.
+    const second = await linkThroughApi(token);
+    expect(sim().state.requests({ path: '/user/create' })).toHaveLength(1);
+    const both = await run(runtime, RefreshUserFinancialDataDocument, {}, token);
+    const refreshed = both.data?.refreshUserFinancialData;
+    expect(refreshed && 'results' in refreshed ? refreshed.results.map((r) => r.itemId) : []).toEqual([linked.id, second.item.id]);
+  });
+
+  it("a new Item with products outside the bundle needs no Plaid user; products are checked against Plaid's", async () => {
+    const token = await tokenFor('identity-only');
+    const { data } = await run(runtime, CreateLinkTokenDocument, { products: ['identity'] }, token);
+    expect(data?.createLinkToken).toMatchObject({ __typename: 'CreateLinkTokenSuccess', products: ['identity'], joinsUserBundle: false });
+    expect(sim().state.requests({ path: '/user/create' })).toHaveLength(0);
+    const refusals: [{ itemId?: string; products: string[] }, RegExp][] = [
+      [{ products: ['balance'] }, /balance/],
+      [{ products: ['no_such_product'] }, /not Plaid products: no_such_product/],
+      [{ products: [] }, /1 to 20/],
+      [{ itemId: item('healthy').itemId, products: ['transactions'] }, /not with itemId/],
+    ];
+    for (const [variables, reason] of refusals) {
+      const refused = await run(runtime, CreateLinkTokenDocument, variables, demoToken);
+      expect(refused.data?.createLinkToken).toMatchObject({ __typename: 'InputValidationError', nextAction: 'FIX_REQUEST', reason });
+    }
+    expect(sim().state.requests({ path: '/link/token/create' })).toHaveLength(1);
+  });
+
+  it('unlinkItem removes the Item at Plaid, then deletes its token, refresh records and health; again: ItemNotFoundError', async () => {
+    const token = await tokenFor('unlinker');
+    const { item: linked } = await linkThroughApi(token);
+    await run(runtime, RefreshIdentityDocument, { itemId: linked.id }, token);
+    expect(await runtime.vault.getRefreshes([linked.id])).toHaveLength(1);
+
+    const { data } = await run(runtime, UnlinkItemDocument, { itemId: linked.id }, token);
+    expect(data?.unlinkItem).toEqual({ __typename: 'UnlinkItemSuccess', itemId: linked.id, alreadyGoneAtPlaid: false });
+    expect(sim().state.removed.has(linked.id)).toBe(true);
+    expect(sim().state.requests({ path: '/item/remove', itemId: linked.id })).toHaveLength(1);
+    expect(await runtime.vault.getAccessToken('unlinker', linked.id)).toBeNull();
+    expect(await runtime.vault.getItems([linked.id])).toEqual([]);
+    expect(await runtime.vault.getRefreshes([linked.id])).toEqual([]);
+    expect(await runtime.vault.getItemHealth([linked.id])).toEqual([]);
+    expect((await run(runtime, ViewerDocument, {}, token)).data?.viewer.items).toEqual([]);
+
+    const again = await run(runtime, UnlinkItemDocument, { itemId: linked.id }, token);
+    expect(again.data?.unlinkItem).toMatchObject({ __typename: 'ItemNotFoundError', itemId: linked.id, nextAction: 'FIX_REQUEST' });
+    expect(sim().state.requests({ path: '/item/remove' })).toHaveLength(1);
+  });
+
+  it('an Item Plaid no longer knows (removed by its user) is unlinked all the same', async () => {
+    const token = await tokenFor('unlinker-2');
+    const { item: linked } = await linkThroughApi(token);
+    await runtime.plaid.removeItem((await runtime.vault.getAccessToken('unlinker-2', linked.id)) ?? '');
+    const refresh = await run(runtime, RefreshIdentityDocument, { itemId: linked.id }, token);
+    expect(refresh.data?.refreshIdentity).toMatchObject({ errorCode: 'INVALID_ACCESS_TOKEN', nextAction: 'RELINK_ITEM' });
+    expect(await healthOf(token, linked.id)).toMatchObject({ status: 'ERROR', nextAction: 'RELINK_ITEM' });
+
+    const { data } = await run(runtime, UnlinkItemDocument, { itemId: linked.id }, token);
+    expect(data?.unlinkItem).toEqual({ __typename: 'UnlinkItemSuccess', itemId: linked.id, alreadyGoneAtPlaid: true });
+    expect(await runtime.vault.getItems([linked.id])).toEqual([]);
+  });
+
+  it("nobody can create a link token for, or unlink, another viewer's Item: the answer of an unknown id, and nothing reaches Plaid", async () => {
+    const mallory = await tokenFor('mallory');
+    const strip = (r: GraphQLResponse<unknown>) => JSON.stringify(r.data).replace(/"itemId":"[^"]*"/, '');
+    const theirs = await run(runtime, CreateLinkTokenDocument, { itemId: item('healthy').itemId }, mallory);
+    const unknown = await run(runtime, CreateLinkTokenDocument, { itemId: 'no-such-item' }, mallory);
+    expect(theirs.data?.createLinkToken).toMatchObject({ __typename: 'ItemNotFoundError', nextAction: 'FIX_REQUEST' });
+    expect(strip(theirs)).toBe(strip(unknown));
+    const unlinkTheirs = await run(runtime, UnlinkItemDocument, { itemId: item('healthy').itemId }, mallory);
+    const unlinkUnknown = await run(runtime, UnlinkItemDocument, { itemId: 'no-such-item' }, mallory);
+    expect(unlinkTheirs.data?.unlinkItem).toMatchObject({ __typename: 'ItemNotFoundError', nextAction: 'FIX_REQUEST' });
+    expect(strip(unlinkTheirs)).toBe(strip(unlinkUnknown));
+    expect(plaidCalls()).toBe(0);
+    expect(await runtime.vault.getItems([item('healthy').itemId])).toHaveLength(1);
   });
 });
 

@@ -246,3 +246,128 @@ describe('control API and faults', () => {
     }
   });
 });
+
+// ---- Link tokens and Plaid Link (l14) --------------------------------------------------------
+
+const LINK_BASE = { client_name: 'Tests', language: 'en', country_codes: ['US'], user: { client_user_id: 'viewer-1' } };
+
+async function complete(body: Record<string, unknown>) {
+  const response = await fetch(`${simulator.url}/simulator/link/complete`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+describe('/link/token/create and Link completed by the control API', () => {
+  it.each([
+    ['no client_name', { ...LINK_BASE, client_name: undefined, products: ['transactions'] }, 'MISSING_FIELDS', /client_name/],
+    ['no language', { ...LINK_BASE, language: undefined, products: ['transactions'] }, 'MISSING_FIELDS', /language/],
+    ['no country_codes', { ...LINK_BASE, country_codes: undefined, products: ['transactions'] }, 'MISSING_FIELDS', /country_codes/],
+    ['no user', { ...LINK_BASE, user: undefined, products: ['transactions'] }, 'MISSING_FIELDS', /user\.client_user_id/],
+    ['a user without client_user_id', { ...LINK_BASE, user: {}, products: ['transactions'] }, 'MISSING_FIELDS', /user\.client_user_id/],
+    ['no products outside update mode', LINK_BASE, 'MISSING_FIELDS', /products/],
+    ['empty products', { ...LINK_BASE, products: [] }, 'INVALID_FIELD', /at least one/],
+    ['balance among the products', { ...LINK_BASE, products: ['balance'] }, 'INVALID_FIELD', /balance/],
+    ['an unknown language', { ...LINK_BASE, language: 'xx', products: ['transactions'] }, 'INVALID_FIELD', /language/],
+    ['an unknown country', { ...LINK_BASE, country_codes: ['ZZ'], products: ['transactions'] }, 'INVALID_FIELD', /country_codes/],
+    ['a webhook that is no URL', { ...LINK_BASE, products: ['transactions'], webhook: 'nope' }, 'INVALID_FIELD', /webhook/],
+    ['an unknown field', { ...LINK_BASE, products: ['transactions'], surprise: 1 }, 'UNKNOWN_FIELDS', /surprise/],
+    ['a malformed user_id', { ...LINK_BASE, products: ['transactions'], user_id: 'nope' }, 'INVALID_USER_ID', /./],
+    ['an unknown user_id', { ...LINK_BASE, products: ['transactions'], user_id: 'usr_nobody' }, 'USER_NOT_FOUND', /./],
+    [
+      'an unknown access_token',
+      { ...LINK_BASE, access_token: 'access-sandbox-00000000-0000-4000-8000-000000000000' },
+      'INVALID_ACCESS_TOKEN',
+      /./,
+    ],
+  ])('%s -> %s', async (_label, body, code, message) => {
+    const answer = await post('/link/token/create', body);
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ error_code: code });
+    expect(answer.body.error_message).toMatch(message);
+  });
+
+  it('a new Item: link_token (4 hours), Link completed with the chosen bank and test user, the token’s webhook and user on the Item', async () => {
+    const user = await post('/user/create', { client_user_id: 'viewer-link' });
+    const created = await post('/link/token/create', {
+      ...LINK_BASE,
+      products: ['transactions'],
+      user_id: user.body.user_id,
+      webhook: 'https://hooks.example.com/plaid',
+    });
+    expect(created.status).toBe(200);
+    expect(created.body).toMatchObject({
+      link_token: expect.stringMatching(/^link-sandbox-/) as unknown,
+      request_id: expect.any(String) as unknown,
+    });
+    const hours = (Date.parse(created.body.expiration as string) - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(3.9);
+    expect(hours).toBeLessThanOrEqual(4);
+
+    const done = await complete({ link_token: created.body.link_token, institution_id: 'ins_109509' });
+    expect(done).toMatchObject({ status: 200, body: { item_id: null, update_mode: false } });
+    const exchanged = await post('/item/public_token/exchange', { public_token: done.body.public_token });
+    const item = simulator.state.items.get(exchanged.body.item_id as string);
+    expect(item).toMatchObject({
+      institutionId: 'ins_109509',
+      username: 'user_good',
+      userId: user.body.user_id,
+      webhook: 'https://hooks.example.com/plaid',
+    });
+    expect([...(item?.products ?? [])]).toEqual(['transactions']);
+    expect(simulator.state.users.get(user.body.user_id as string)?.itemIds).toEqual([exchanged.body.item_id]);
+
+    // One Link session per token.
+    expect(await complete({ link_token: created.body.link_token })).toMatchObject({
+      status: 400,
+      body: { error_code: 'INVALID_LINK_TOKEN' },
+    });
+  });
+
+  it('update mode: no products needed, 30 minutes; Link repairs the Item and gives a public token of that same Item', async () => {
+    const { accessToken, itemId } = await newItem();
+    await post('/sandbox/item/reset_login', { access_token: accessToken });
+    expect((await post('/identity/refresh', { access_token: accessToken })).body).toMatchObject({ error_code: 'ITEM_LOGIN_REQUIRED' });
+
+    const created = await post('/link/token/create', { ...LINK_BASE, access_token: accessToken });
+    expect(created.status).toBe(200);
+    const minutes = (Date.parse(created.body.expiration as string) - Date.now()) / 60_000;
+    expect(minutes).toBeGreaterThan(29);
+    expect(minutes).toBeLessThanOrEqual(30);
+    expect((await loggedRequests(simulator, '?path=/link/token/create'))[0]).toMatchObject({ item_id: itemId, status: 200 });
+
+    const done = await complete({ link_token: created.body.link_token });
+    expect(done).toMatchObject({ status: 200, body: { item_id: itemId, update_mode: true } });
+    expect((await post('/identity/refresh', { access_token: accessToken })).status).toBe(200);
+    // The exchange is not needed after update mode; made anyway, it answers the same Item and token.
+    const exchanged = await post('/item/public_token/exchange', { public_token: done.body.public_token });
+    expect(exchanged.body).toMatchObject({ item_id: itemId, access_token: accessToken });
+    expect((await post('/item/public_token/exchange', { public_token: done.body.public_token })).body).toMatchObject({
+      error_code: 'INVALID_PUBLIC_TOKEN',
+    });
+  });
+
+  it('completing Link: unknown tokens, unknown banks and removed Items are refused with Link’s error code', async () => {
+    expect(await complete({ link_token: 'link-sandbox-nope' })).toMatchObject({ status: 400, body: { error_code: 'INVALID_LINK_TOKEN' } });
+    const created = await post('/link/token/create', { ...LINK_BASE, products: ['identity'] });
+    expect(await complete({ link_token: created.body.link_token, institution_id: 'ins_nope' })).toMatchObject({
+      status: 400,
+      body: { error_code: 'INVALID_INSTITUTION' },
+    });
+    const { accessToken } = await newItem();
+    const update = await post('/link/token/create', { ...LINK_BASE, access_token: accessToken });
+    await post('/item/remove', { access_token: accessToken });
+    expect(await complete({ link_token: update.body.link_token })).toMatchObject({ status: 400, body: { error_code: 'ITEM_NOT_FOUND' } });
+    expect(await complete({})).toMatchObject({ status: 400 });
+  });
+
+  it('/item/remove ends the Item: its access token answers INVALID_ACCESS_TOKEN from then on', async () => {
+    const { accessToken, itemId } = await newItem();
+    expect((await post('/item/remove', { access_token: accessToken })).status).toBe(200);
+    expect(simulator.state.removed.has(itemId)).toBe(true);
+    expect((await post('/item/remove', { access_token: accessToken })).body).toMatchObject({ error_code: 'INVALID_ACCESS_TOKEN' });
+    expect((await post('/transactions/refresh', { access_token: accessToken })).body).toMatchObject({ error_code: 'INVALID_ACCESS_TOKEN' });
+  });
+});

@@ -1,5 +1,6 @@
 /**
  * The fault matrix: every mutation that calls Plaid against every fault the simulator can inject.
+ * (createLinkToken and unlinkItem too: both Plaid calls are safe to re-send, so every fault is.)
  * Each cell must answer HTTP 200 with the typed union member the client and services are built to
  * give (never a masked "Unexpected error." or a 5xx), re-send only where src/plaid/retry.ts says it
  * is safe, and leave the service serving: the same mutation works again once the fault is gone.
@@ -11,7 +12,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CreateLinkTokenDocument,
   LinkItemDocument,
+  UnlinkItemDocument,
   RefreshCashflowReportDocument,
   RefreshIdentityDocument,
   RefreshTransactionsDocument,
@@ -73,6 +76,8 @@ interface MutationCase {
   readonly perTargetLimit: number;
   /** Where this mutation answers a fault differently from the FAULTS table. */
   readonly outcome?: (f: FaultCase) => Pick<FaultCase, 'expected' | 'retried'>;
+  /** Where the same mutation, sent again once the fault is gone, answers other than its success (and Plaid calls it makes then). */
+  readonly again?: (f: FaultCase) => { readonly expected: Member; readonly calls: number } | undefined;
   prepare(viewerId: string, token: string): Promise<Target>;
 }
 
@@ -150,6 +155,68 @@ function linkCase(endpoint: string, outcome?: MutationCase['outcome']): Mutation
   };
 }
 
+/** Calls to `endpoint` from now on (cells run one at a time): for calls no Item names before, or after, they run. */
+function callsFromNow(endpoint: string): () => number {
+  const earlier = new Set(
+    sim()
+      .state.requests({ path: endpoint })
+      .map((r) => r.seq),
+  );
+  return () =>
+    sim()
+      .state.requests({ path: endpoint })
+      .filter((r) => !earlier.has(r.seq)).length;
+}
+
+/** Every fault of FAULTS as it is, but re-sent: the call is safe to send again (a spare link token, an Item removed twice). */
+const retriedAlways = (f: FaultCase) => ({ expected: f.expected, retried: true });
+
+const createLinkTokenCase: MutationCase = {
+  mutation: 'createLinkToken',
+  success: 'CreateLinkTokenSuccess',
+  guarded: false,
+  billed: false,
+  perTargetLimit: Number.POSITIVE_INFINITY,
+  outcome: retriedAlways,
+  prepare: (_viewerId, token) =>
+    Promise.resolve({
+      scope: { endpoint: '/link/token/create' },
+      plaidCalls: callsFromNow('/link/token/create'),
+      run: async () => {
+        const response = await execute(runtime, CreateLinkTokenDocument, {}, token);
+        return { response, result: response.data?.createLinkToken };
+      },
+    }),
+};
+
+const unlinkItemCase: MutationCase = {
+  mutation: 'unlinkItem',
+  success: 'UnlinkItemSuccess',
+  guarded: false,
+  billed: false,
+  perTargetLimit: Number.POSITIVE_INFINITY,
+  // A timed-out /item/remove still ran at Plaid: the third attempt finds the Item gone, which is removed all the same.
+  outcome: (f) =>
+    f.effect.type === 'latency'
+      ? { expected: { __typename: 'UnlinkItemSuccess', alreadyGoneAtPlaid: true }, retried: true }
+      : retriedAlways(f),
+  // Then it is gone from the vault too: sent again, the answer of an Item the caller does not hold.
+  again: (f) =>
+    f.effect.type === 'latency' ? { expected: { __typename: 'ItemNotFoundError', nextAction: 'FIX_REQUEST' }, calls: 0 } : undefined,
+  prepare: async (viewerId, token) => {
+    const itemId = await linkFreshItem(viewerId);
+    return {
+      scope: { endpoint: '/item/remove', item_id: itemId },
+      // Counted by endpoint: an attempt that finds the Item gone names no Item in the log.
+      plaidCalls: callsFromNow('/item/remove'),
+      run: async () => {
+        const response = await execute(runtime, UnlinkItemDocument, { itemId }, token);
+        return { response, result: response.data?.unlinkItem };
+      },
+    };
+  },
+};
+
 const MUTATIONS: readonly MutationCase[] = [
   itemCase(
     'refreshTransactions',
@@ -192,6 +259,8 @@ const MUTATIONS: readonly MutationCase[] = [
     },
     retried: true,
   })),
+  createLinkTokenCase,
+  unlinkItemCase,
 ];
 
 interface FaultCase {
@@ -323,7 +392,11 @@ for (const [backendName, backendEnv, requirements] of GUARD_BACKENDS)
         const before = target.plaidCalls();
         const again = await target.run();
         const member = expectCleanAnswer(again.response, again.result);
-        if ((isRateLimit(f) && m.guarded) || before >= m.perTargetLimit) {
+        const otherwise = m.again?.(f);
+        if (otherwise) {
+          expect(member).toMatchObject(otherwise.expected);
+          expect(target.plaidCalls()).toBe(before + otherwise.calls);
+        } else if ((isRateLimit(f) && m.guarded) || before >= m.perTargetLimit) {
           expect(member).toMatchObject({ __typename: 'RefreshThrottledError', nextAction: 'RETRY_LATER' });
           expect(target.plaidCalls()).toBe(before);
         } else {

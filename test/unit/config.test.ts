@@ -14,6 +14,24 @@ describe('loadConfig', () => {
     expect(config.plaid.baseUrl).toBe('https://sandbox.plaid.com');
   });
 
+  it('Plaid Link settings: defaults, and the webhook URL, countries and limits as given', () => {
+    expect(loadConfig({}).plaid).toMatchObject({
+      webhookUrl: null,
+      link: { clientName: 'plaid-refresh-graphql', language: 'en', countryCodes: ['US'], redirectUri: null },
+    });
+    const config = loadConfig({
+      PLAID_WEBHOOK_URL: 'https://api.example.com/plaid/webhooks',
+      PLAID_LINK_COUNTRY_CODES: 'us, CA',
+      PLAID_LINK_LANGUAGE: 'fr',
+      LINK_TOKEN_PER_VIEWER_PER_HOUR: '5',
+    });
+    expect(config.plaid).toMatchObject({
+      webhookUrl: 'https://api.example.com/plaid/webhooks',
+      link: { language: 'fr', countryCodes: ['US', 'CA'] },
+    });
+    expect(config.quotas.linkToken).toEqual({ perViewerPerHour: 5, perClientPerMinute: 300 });
+  });
+
   it('Plaid credentials and production hosts', () => {
     const config = loadConfig({ PLAID_CLIENT_ID: 'id', PLAID_SECRET: 'x', PLAID_ENV: 'production', AUTH_JWT_SECRET: SECRET });
     expect(config).toMatchObject({ embedded: false, host: '0.0.0.0' });
@@ -42,6 +60,10 @@ describe('loadConfig', () => {
     ['a bad timeout', { PLAID_TIMEOUT_MS: 'soon' }, /PLAID_TIMEOUT_MS/],
     ['an unknown environment', { PLAID_ENV: 'development' }, /PLAID_ENV/],
     ['a bad base URL', { PLAID_BASE_URL: 'not a url' }, /PLAID_BASE_URL/],
+    ['a webhook URL that is not http(s)', { PLAID_WEBHOOK_URL: 'ftp://hooks.example.com/' }, /PLAID_WEBHOOK_URL/],
+    ['a Link name longer than Link shows', { PLAID_LINK_CLIENT_NAME: 'x'.repeat(31) }, /PLAID_LINK_CLIENT_NAME/],
+    ['a language Link does not speak', { PLAID_LINK_LANGUAGE: 'tlh' }, /PLAID_LINK_LANGUAGE/],
+    ['a country Link does not serve', { PLAID_LINK_COUNTRY_CODES: 'US,XX' }, /PLAID_LINK_COUNTRY_CODES/],
     ['a JWKS timeout of 0', { AUTH_JWKS_TIMEOUT_MS: '0' }, /AUTH_JWKS_TIMEOUT_MS/],
     ['a JWKS timeout that is not a number', { AUTH_JWKS_TIMEOUT_MS: 'soon' }, /AUTH_JWKS_TIMEOUT_MS/],
     ['a negative clock skew', { AUTH_CLOCK_SKEW_SECONDS: '-1' }, /AUTH_CLOCK_SKEW_SECONDS/],

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ERROR_CATALOGUE } from '../../src/plaid/error-catalogue.js';
-import { NEXT_ACTIONS, adviceForPlaidError } from '../../src/services/next-action.js';
+import { NoPlaidUserError } from '../../src/services/errors.js';
+import { NEXT_ACTION_DESCRIPTIONS, NEXT_ACTIONS, adviceForPlaidError, needsLink } from '../../src/services/next-action.js';
 
 describe('adviceForPlaidError: Plaid code -> what the frontend does next', () => {
   it.each([
@@ -9,6 +10,8 @@ describe('adviceForPlaidError: Plaid code -> what the frontend does next', () =>
     ['INVALID_INPUT', 'ADDITIONAL_CONSENT_REQUIRED', 'UPDATE_LOGIN_WITH_LINK', null],
     ['INVALID_INPUT', 'USER_PERMISSION_REVOKED', 'RELINK_ITEM', null],
     ['INVALID_INPUT', 'INVALID_ACCESS_TOKEN', 'RELINK_ITEM', null],
+    ['INVALID_INPUT', 'INVALID_PUBLIC_TOKEN', 'RELINK_ITEM', null],
+    ['ITEM_ERROR', 'ITEM_NOT_FOUND', 'RELINK_ITEM', null],
     ['ITEM_ERROR', 'PRODUCTS_NOT_SUPPORTED', 'NOT_SUPPORTED', null],
     ['ITEM_ERROR', 'PRODUCT_NOT_ENABLED', 'NOT_SUPPORTED', null],
     ['INSTITUTION_ERROR', 'INSTITUTION_DOWN', 'RETRY_LATER', null],
@@ -33,5 +36,27 @@ describe('adviceForPlaidError: Plaid code -> what the frontend does next', () =>
     for (const [code, entry] of Object.entries(ERROR_CATALOGUE)) {
       expect(NEXT_ACTIONS).toContain(adviceForPlaidError(entry.errorType, code).nextAction);
     }
+  });
+});
+
+describe('every nextAction is something the API lets a frontend do', () => {
+  it('each value says which mutation it leads to, or that none does', () => {
+    for (const action of NEXT_ACTIONS) expect(NEXT_ACTION_DESCRIPTIONS[action].length, action).toBeGreaterThan(40);
+    expect(NEXT_ACTION_DESCRIPTIONS.UPDATE_LOGIN_WITH_LINK).toMatch(/createLinkToken\(itemId:\)/);
+    expect(NEXT_ACTION_DESCRIPTIONS.RELINK_ITEM).toMatch(/createLinkToken.*linkItem.*unlinkItem/s);
+    expect(NEXT_ACTION_DESCRIPTIONS.RETRY_LATER).toMatch(/retryAfterSeconds/);
+  });
+
+  it('a viewer without a Plaid user is sent to Link, which gives it one', () => {
+    expect(new NoPlaidUserError().advice.nextAction).toBe('RELINK_ITEM');
+  });
+
+  it("only errors whose next step is Plaid Link count against an Item's health", () => {
+    expect(needsLink(adviceForPlaidError('ITEM_ERROR', 'ITEM_LOGIN_REQUIRED'))).toBe(true);
+    expect(needsLink(adviceForPlaidError('INVALID_INPUT', 'USER_PERMISSION_REVOKED'))).toBe(true);
+    expect(needsLink(adviceForPlaidError('INSTITUTION_ERROR', 'INSTITUTION_DOWN'))).toBe(false);
+    expect(needsLink(adviceForPlaidError('ITEM_ERROR', 'PRODUCT_NOT_ENABLED'))).toBe(false);
+    expect(needsLink(adviceForPlaidError('RATE_LIMIT_EXCEEDED', 'TRANSACTIONS_REFRESH_LIMIT'))).toBe(false);
+    expect(needsLink(adviceForPlaidError('INVALID_INPUT', 'INVALID_PRODUCT'))).toBe(false);
   });
 });

@@ -106,12 +106,12 @@ function vaultSuite(backend: Backend): void {
     expect(await vault.getItemForRefresh(unique('intruder'), saved.itemId)).toBeNull();
   });
 
-  it('getItemForRefresh: the Item and its token in one query, for its owner only', async () => {
+  it('getItemForRefresh: the Item, its token and its health in one query, for its owner only', async () => {
     const owner = unique('viewer');
     const input = item(owner);
     const saved = await vault.saveItem(input);
     const before = statements();
-    expect(await vault.getItemForRefresh(owner, input.itemId)).toEqual({ item: saved, accessToken: input.accessToken });
+    expect(await vault.getItemForRefresh(owner, input.itemId)).toEqual({ item: saved, accessToken: input.accessToken, health: null });
     expect(statements() - before).toBe(1);
     expect(await vault.getItemForRefresh(owner, unique('missing'))).toBeNull();
   });
@@ -286,6 +286,75 @@ function vaultSuite(backend: Backend): void {
     await vault.setPlaidUserId(other, 'plaid-user-other');
     await raw.query('update vault_viewers set plaid_user_id_enc = $1 where id = $2', [stored, other]);
     await expect(vault.getPlaidUserId(other)).rejects.toBeInstanceOf(TokenDecryptionError);
+  });
+
+  it('deleteItem deletes the row with its token, refresh records and health, for its owner only', async () => {
+    const owner = unique('viewer');
+    const input = item(owner);
+    await vault.saveItem(input);
+    await vault.refreshLog.start([
+      { itemId: input.itemId, viewerId: owner, product: 'identity', plaidRequestId: 'r1', requestedAt: new Date(), status: 'PENDING' },
+    ]);
+    await vault.recordItemHealth(input.itemId, null, 'LINK');
+
+    expect(await vault.deleteItem(unique('intruder'), input.itemId)).toBe(false);
+    expect(await vault.getAccessToken(owner, input.itemId)).toBe(input.accessToken);
+
+    expect(await vault.deleteItem(owner, input.itemId)).toBe(true);
+    for (const table of ['vault_items', 'vault_refreshes', 'vault_item_health']) {
+      const { rows } = await raw.query(`select 1 from ${table} where item_id = $1`, [input.itemId]);
+      expect(rows, table).toEqual([]);
+    }
+    expect(await vault.deleteItem(owner, input.itemId)).toBe(false);
+    // The viewer's Plaid user is the viewer's, not the Item's: it stays.
+    await vault.setPlaidUserId(owner, 'usr_kept');
+    await vault.deleteItem(owner, unique('missing'));
+    expect(await vault.getPlaidUserId(owner)).toBe('usr_kept');
+  });
+
+  it('recordItemHealth keeps the newest observation per Item, as JSON, and only for Items the vault holds', async () => {
+    const owner = unique('viewer');
+    const input = item(owner);
+    await vault.saveItem(input);
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+    const error = {
+      message: 'ITEM_ERROR ITEM_LOGIN_REQUIRED: login required',
+      status: 400,
+      errorType: 'ITEM_ERROR',
+      errorCode: 'ITEM_LOGIN_REQUIRED',
+      errorCodeReason: 'OAUTH_INVALID_TOKEN',
+      errorMessage: 'login required',
+      displayMessage: null,
+      requestId: 'req1',
+      causes: [{ item_id: input.itemId }],
+      documentationUrl: null,
+      suggestedAction: null,
+      requiredAccountSubtypes: null,
+      providedAccountSubtypes: null,
+    };
+    const before = statements();
+    const stored = await Promise.all([
+      vault.recordItemHealth(input.itemId, error, 'REFRESH', at(2)),
+      vault.recordItemHealth(input.itemId, null, 'WEBHOOK', at(1)),
+      vault.recordItemHealth(unique('not-in-vault'), error, 'WEBHOOK', at(3)),
+    ]);
+    // One statement for all three; the older one lost in the batch, the unknown Item is ignored.
+    expect(statements() - before).toBe(1);
+    expect(stored).toEqual([true, false, false]);
+    expect(await vault.getItemHealth([input.itemId])).toEqual([{ itemId: input.itemId, error, source: 'REFRESH', observedAt: at(2) }]);
+    expect((await vault.getItemForRefresh(owner, input.itemId))?.health).toEqual({
+      itemId: input.itemId,
+      error,
+      source: 'REFRESH',
+      observedAt: at(2),
+    });
+    // Out of order (a webhook delivered late): ignored. Newer: kept, the error cleared.
+    expect(await vault.recordItemHealth(input.itemId, null, 'WEBHOOK', at(0))).toBe(false);
+    expect(await vault.recordItemHealth(input.itemId, null, 'REFRESH', at(5))).toBe(true);
+    expect(await vault.getItemHealth([input.itemId, unique('missing')])).toEqual([
+      { itemId: input.itemId, error: null, source: 'REFRESH', observedAt: at(5) },
+    ]);
+    await expect(vault.recordItemHealth(input.itemId, null, 'ELSEWHERE' as 'LINK')).rejects.toThrow(TypeError);
   });
 
   it('ping answers', async () => {
