@@ -42,6 +42,15 @@ const PlaidEnv = z.object({
     (v) => (v === undefined || v === '' ? undefined : Number(v)),
     z.number().int().min(1).max(10_000).optional(),
   ),
+  // The public URL Plaid posts webhooks to (this service's /webhooks/plaid behind your ingress).
+  PLAID_WEBHOOK_URL: optionalString.pipe(
+    z
+      .url()
+      .refine((url) => /^https?:\/\//i.test(url), 'must be an http(s) URL')
+      .optional(),
+  ),
+  PLAID_WEBHOOK_KEY_TIMEOUT_MS: int(100, 30_000).default(2_000),
+  PLAID_WEBHOOK_DEDUPE_SECONDS: int(0, 86_400).default(900),
 });
 
 /** The two quota variables of every refresh product in the catalogue, with its defaults. */
@@ -117,6 +126,14 @@ export interface PlaidConfig {
     readonly maxDelayMs: number;
   };
   readonly maxConnections: number | null;
+  readonly webhooks: {
+    /** Where Plaid should post webhooks (registered on Items); null: the receiver works, nothing registers Items. */
+    readonly url: string | null;
+    /** One /webhook_verification_key/get gives up after this long; the webhook is then answered 503 (Plaid retries). */
+    readonly keyTimeoutMs: number;
+    /** An identical body within this long of the stored one is a re-send, not a new webhook. */
+    readonly dedupeWindowSeconds: number;
+  };
 }
 
 /** Per-operation limits (graphql-armor), tuned so gateway `_entities` batches pass. */
@@ -158,6 +175,11 @@ export function loadPlaidConfig(env: NodeJS.ProcessEnv = process.env): PlaidConf
       maxDelayMs: e.PLAID_RETRY_MAX_DELAY_MS,
     },
     maxConnections: e.PLAID_MAX_CONNECTIONS ?? null,
+    webhooks: {
+      url: e.PLAID_WEBHOOK_URL ?? null,
+      keyTimeoutMs: e.PLAID_WEBHOOK_KEY_TIMEOUT_MS,
+      dedupeWindowSeconds: e.PLAID_WEBHOOK_DEDUPE_SECONDS,
+    },
   });
 }
 

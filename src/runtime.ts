@@ -1,7 +1,8 @@
 /**
  * Builds everything the service runs on from a Config, in one place, and closes it in one place:
- * the vault, the Plaid client (and in embedded mode the simulator and demo viewer), the services
- * and the yoga app. main.ts adds the listener; tests use this with port 0.
+ * the vault, the Plaid client (and in embedded mode the simulator and demo viewer), the services,
+ * the webhook receiver and inbox processor, and the yoga app. main.ts adds the listener; tests use
+ * this with port 0.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
@@ -32,6 +33,9 @@ import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import type { PlaidAttemptEvent } from './plaid/client.js';
+import { WebhookProcessor, type WebhookHandler } from './webhooks/processor.js';
+import { WebhookReceiver } from './webhooks/receiver.js';
+import { WebhookVerifier, plaidKeySource, type WebhookKeySource } from './webhooks/verification.js';
 
 export interface Runtime {
   readonly app: App;
@@ -44,6 +48,8 @@ export interface Runtime {
   readonly demo: { readonly token: string; readonly fixtures: LinkedFixtures } | null;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** POST /webhooks/plaid's verification and inbox, and the processor that drains the inbox. */
+  readonly webhooks: { readonly receiver: WebhookReceiver; readonly processor: WebhookProcessor };
   /** Readiness answers 503 from now on, so load balancers stop sending (first step of shutdown). */
   drain(): void;
   close(): Promise<void>;
@@ -55,6 +61,10 @@ export interface RuntimeOptions {
   /** Where the default logger writes (tests read the production logger's lines with it). */
   readonly logDestination?: DestinationStream;
   readonly metrics?: Metrics;
+  /** What the inbox processor does with each stored webhook; default: logs it at debug. */
+  readonly handleWebhook?: WebhookHandler;
+  /** Where webhook verification keys come from; default: Plaid's /webhook_verification_key/get (tests serve their own). */
+  readonly webhookKeySource?: WebhookKeySource;
 }
 
 /** A dependency that does not answer a readiness probe within this is reported down. */
@@ -187,6 +197,27 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     };
     const authenticate = createAuthenticator({ ...config.auth, jwtSecret });
 
+    // Closed before the vault (closers run in reverse): the batch in hand finishes or is released.
+    const processor = new WebhookProcessor({
+      inbox: vault,
+      logger,
+      metrics,
+      ...(options.handleWebhook ? { handle: options.handleWebhook } : {}),
+    });
+    processor.start();
+    closers.push(() => processor.stop());
+    const receiver = new WebhookReceiver({
+      verifier: new WebhookVerifier({
+        keySource: options.webhookKeySource ?? plaidKeySource(plaid),
+        keyTimeoutMs: config.plaid.webhooks.keyTimeoutMs,
+      }),
+      inbox: vault,
+      metrics,
+      logger,
+      dedupeWindowMs: config.plaid.webhooks.dedupeWindowSeconds * 1_000,
+      onStored: () => processor.wake(),
+    });
+
     let demo: Runtime['demo'] = null;
     if (simulator && jwtSecret) {
       const fixtures = await seedDemoViewer({ plaid, vault, link: services.link });
@@ -219,6 +250,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       maxBodyBytes: config.http.maxBodyBytes,
       requestTimeoutMs: config.http.requestTimeoutMs,
       limits: config.limits,
+      webhooks: receiver,
       graphiql: {
         enabled: config.graphiql,
         headers: demo ? { Authorization: `Bearer ${demo.token}` } : {},
@@ -228,7 +260,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     const drain = () => {
       draining = true;
     };
-    return { app, services, vault, plaid, simulator, demo, logger, metrics, drain, close };
+    return { app, services, vault, plaid, simulator, demo, logger, metrics, webhooks: { receiver, processor }, drain, close };
   } catch (error) {
     await close();
     throw error;
