@@ -43,12 +43,7 @@ const PlaidEnv = z.object({
     z.number().int().min(1).max(10_000).optional(),
   ),
   // The public URL Plaid posts webhooks to (this service's /webhooks/plaid behind your ingress).
-  PLAID_WEBHOOK_URL: optionalString.pipe(
-    z
-      .url()
-      .refine((url) => /^https?:\/\//i.test(url), 'must be an http(s) URL')
-      .optional(),
-  ),
+  PLAID_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
   PLAID_WEBHOOK_KEY_TIMEOUT_MS: int(100, 30_000).default(2_000),
   PLAID_WEBHOOK_DEDUPE_SECONDS: int(0, 86_400).default(900),
 });
