@@ -3,7 +3,7 @@
  *
  *   main / runtime / app / context / http        wiring: builds and serves everything
  *   graphql                                      the schema: resolvers call services
- *   services                                     use cases: no GraphQL
+ *   services   webhooks                          use cases: no GraphQL; Plaid's webhooks in (verify, inbox)
  *   guard   vault   plaid                        cost guard, token vault, Plaid client
  *   catalogue   util   observability            facts and helpers every layer may read
  *
@@ -31,7 +31,9 @@ module.exports = {
       comment:
         'Resolvers call services; they do not reach the vault, the guard or the Plaid client. Plaid error classes are union members, so plaid/errors.ts is allowed.',
       from: { path: layer('graphql') },
-      to: { path: [layer('vault'), layer('guard'), layer('simulator'), '^src/plaid/(?!errors\\.ts$)', WIRING_BUT_CONTEXT] },
+      to: {
+        path: [layer('vault'), layer('guard'), layer('webhooks'), layer('simulator'), '^src/plaid/(?!errors\\.ts$)', WIRING_BUT_CONTEXT],
+      },
     },
     {
       name: 'services-know-no-graphql',
@@ -43,11 +45,31 @@ module.exports = {
       },
     },
     {
+      name: 'webhooks-know-no-graphql',
+      severity: 'error',
+      comment:
+        'Webhook verification and the inbox sit beside the services: they use the Plaid client and the vault, never GraphQL or wiring.',
+      from: { path: layer('webhooks') },
+      to: {
+        path: [
+          layer('graphql'),
+          layer('services'),
+          layer('simulator'),
+          layer('auth'),
+          layer('demo'),
+          layer('cli'),
+          WIRING,
+          '^graphql$|^node_modules/graphql/',
+          '^node_modules/@pothos/',
+        ],
+      },
+    },
+    {
       name: 'lower-layers-never-up',
       severity: 'error',
       comment: 'The guard, the vault and the Plaid client serve services; they never call back up.',
       from: { path: [layer('guard'), layer('vault'), layer('plaid')] },
-      to: { path: [layer('services'), layer('graphql'), layer('auth'), layer('demo'), layer('simulator'), WIRING] },
+      to: { path: [layer('services'), layer('webhooks'), layer('graphql'), layer('auth'), layer('demo'), layer('simulator'), WIRING] },
     },
     {
       name: 'plaid-is-its-own',
@@ -78,6 +100,7 @@ module.exports = {
       to: {
         path: [
           layer('services'),
+          layer('webhooks'),
           layer('graphql'),
           layer('guard'),
           layer('vault'),

@@ -1,7 +1,8 @@
 /**
  * createApp: graphql-yoga with the schema, a per-request context and the protections a public
  * endpoint needs (body limit, CSRF, graphql-armor limits, introspection switch), plus /health,
- * /readiness and /metrics. No listener: tests call `yoga.fetch` in process and main.ts listens.
+ * /readiness, /metrics and POST /webhooks/plaid (Plaid's webhooks in). No listener: tests call
+ * `yoga.fetch` in process and main.ts listens.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
@@ -15,12 +16,14 @@ import { createContext, type Context, type Services } from './context.js';
 import { graphiqlOptions, useGraphiQL } from './http/graphiql.js';
 import { schema } from './graphql/schema.js';
 import { useBodyLimit } from './http/body-limit.js';
+import { usePlaidWebhooks } from './http/plaid-webhooks.js';
 import { requestIdOf } from './http/request-id.js';
 import { silentLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { useOperationLog } from './observability/operation-log.js';
 import { DependencyUnavailableError } from './services/errors.js';
 import { translateError } from './services/translate-errors.js';
+import type { WebhookReceiver } from './webhooks/receiver.js';
 
 export type { Logger } from './observability/logger.js';
 
@@ -47,6 +50,8 @@ export interface AppDeps {
   readonly limits?: GraphQLLimits;
   /** Every request is answered within this (its resolvers' waits end by then). */
   readonly requestTimeoutMs?: number;
+  /** Serves POST /webhooks/plaid (verify, store in the inbox, answer); without it the path is not served. */
+  readonly webhooks?: Pick<WebhookReceiver, 'receive'>;
 }
 
 export type App = YogaServerInstance<Record<string, never>, Context>;
@@ -96,6 +101,8 @@ export function createApp(deps: AppDeps): App {
       }
     },
     plugins: [
+      // First: Plaid's webhooks need the raw body, and none of the GraphQL endpoint's checks apply to them.
+      ...(deps.webhooks ? [usePlaidWebhooks({ receiver: deps.webhooks, maxBodyBytes: deps.maxBodyBytes ?? 1_048_576 })] : []),
       ...(deps.graphiql?.enabled
         ? [
             useGraphiQL({

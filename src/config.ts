@@ -67,8 +67,10 @@ const PlaidEnv = z.object({
     (v) => (v === undefined || v === '' ? undefined : Number(v)),
     z.number().int().min(1).max(10_000).optional(),
   ),
-  // Where Plaid sends the webhooks of Items linked through createLinkToken.
-  PLAID_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/ }).optional()),
+  // The public URL Plaid posts webhooks to (this service's /webhooks/plaid behind your ingress).
+  PLAID_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
+  PLAID_WEBHOOK_KEY_TIMEOUT_MS: int(100, 30_000).default(2_000),
+  PLAID_WEBHOOK_DEDUPE_SECONDS: int(0, 86_400).default(900),
   // Link shows at most 30 characters of the name (Plaid shows "This Application" instead).
   PLAID_LINK_CLIENT_NAME: z.string().trim().min(1).max(30).default('plaid-refresh-graphql'),
   PLAID_LINK_LANGUAGE: z.enum(LINK_LANGUAGES).default('en'),
@@ -161,8 +163,14 @@ export interface PlaidConfig {
     readonly maxDelayMs: number;
   };
   readonly maxConnections: number | null;
-  /** Where Plaid sends the webhooks of Items linked through createLinkToken; null: none asked for. */
-  readonly webhookUrl: string | null;
+  readonly webhooks: {
+    /** Where Plaid should post webhooks (registered on Items); null: the receiver works, nothing registers Items. */
+    readonly url: string | null;
+    /** One /webhook_verification_key/get gives up after this long; the webhook is then answered 503 (Plaid retries). */
+    readonly keyTimeoutMs: number;
+    /** An identical body within this long of the stored one is a re-send, not a new webhook. */
+    readonly dedupeWindowSeconds: number;
+  };
   /** What /link/token/create is told about the application. */
   readonly link: {
     readonly clientName: string;
@@ -211,7 +219,11 @@ export function loadPlaidConfig(env: NodeJS.ProcessEnv = process.env): PlaidConf
       maxDelayMs: e.PLAID_RETRY_MAX_DELAY_MS,
     },
     maxConnections: e.PLAID_MAX_CONNECTIONS ?? null,
-    webhookUrl: e.PLAID_WEBHOOK_URL ?? null,
+    webhooks: {
+      url: e.PLAID_WEBHOOK_URL ?? null,
+      keyTimeoutMs: e.PLAID_WEBHOOK_KEY_TIMEOUT_MS,
+      dedupeWindowSeconds: e.PLAID_WEBHOOK_DEDUPE_SECONDS,
+    },
     link: Object.freeze({
       clientName: e.PLAID_LINK_CLIENT_NAME,
       language: e.PLAID_LINK_LANGUAGE,

@@ -1,7 +1,8 @@
 /**
  * Builds everything the service runs on from a Config, in one place, and closes it in one place:
- * the vault, the Plaid client (and in embedded mode the simulator and demo viewer), the services
- * and the yoga app. main.ts adds the listener; tests use this with port 0.
+ * the vault, the Plaid client (and in embedded mode the simulator and demo viewer), the services,
+ * the webhook receiver and inbox processor, and the yoga app. main.ts adds the listener; tests use
+ * this with port 0.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname, tmpdir } from 'node:os';
@@ -34,6 +35,9 @@ import type { DestinationStream } from 'pino';
 import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import type { PlaidAttemptEvent } from './plaid/client.js';
+import { WebhookProcessor, type WebhookHandler } from './webhooks/processor.js';
+import { WebhookReceiver } from './webhooks/receiver.js';
+import { WebhookVerifier, plaidKeySource, type WebhookKeySource } from './webhooks/verification.js';
 
 export interface Runtime {
   readonly app: App;
@@ -48,6 +52,8 @@ export interface Runtime {
   readonly demo: { readonly token: string; readonly fixtures: LinkedFixtures } | null;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** POST /webhooks/plaid's verification and inbox, and the processor that drains the inbox. */
+  readonly webhooks: { readonly receiver: WebhookReceiver; readonly processor: WebhookProcessor };
   /** Readiness answers 503 from now on, so load balancers stop sending (first step of shutdown). */
   drain(): void;
   /** Ends open subscriptions, so that the listener can close (their clients reconnect elsewhere). */
@@ -61,6 +67,10 @@ export interface RuntimeOptions {
   /** Where the default logger writes (tests read the production logger's lines with it). */
   readonly logDestination?: DestinationStream;
   readonly metrics?: Metrics;
+  /** What the inbox processor does with each stored webhook; default: logs it at debug. */
+  readonly handleWebhook?: WebhookHandler;
+  /** Where webhook verification keys come from; default: Plaid's /webhook_verification_key/get (tests serve their own). */
+  readonly webhookKeySource?: WebhookKeySource;
 }
 
 /** A dependency that does not answer a readiness probe within this is reported down. */
@@ -212,11 +222,32 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
         spool,
         logger,
         onNotSaved: (outcome) => metrics.linkNotSaved(outcome),
-        settings: { ...config.plaid.link, webhookUrl: config.plaid.webhookUrl },
+        settings: { ...config.plaid.link, webhookUrl: config.plaid.webhooks.url },
       }),
       notices,
     };
     const authenticate = createAuthenticator({ ...config.auth, jwtSecret });
+
+    // Closed before the vault (closers run in reverse): the batch in hand finishes or is released.
+    const processor = new WebhookProcessor({
+      inbox: vault,
+      logger,
+      metrics,
+      ...(options.handleWebhook ? { handle: options.handleWebhook } : {}),
+    });
+    processor.start();
+    closers.push(() => processor.stop());
+    const receiver = new WebhookReceiver({
+      verifier: new WebhookVerifier({
+        keySource: options.webhookKeySource ?? plaidKeySource(plaid),
+        keyTimeoutMs: config.plaid.webhooks.keyTimeoutMs,
+      }),
+      inbox: vault,
+      metrics,
+      logger,
+      dedupeWindowMs: config.plaid.webhooks.dedupeWindowSeconds * 1_000,
+      onStored: () => processor.wake(),
+    });
 
     let demo: Runtime['demo'] = null;
     if (simulator && jwtSecret) {
@@ -250,6 +281,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       maxBodyBytes: config.http.maxBodyBytes,
       requestTimeoutMs: config.http.requestTimeoutMs,
       limits: config.limits,
+      webhooks: receiver,
       graphiql: {
         enabled: config.graphiql,
         headers: demo ? { Authorization: `Bearer ${demo.token}` } : {},
@@ -269,6 +301,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       demo,
       logger,
       metrics,
+      webhooks: { receiver, processor },
       drain,
       endStreams: () => notices.endSubscriptions(),
       close,

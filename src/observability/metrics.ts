@@ -38,9 +38,23 @@ export interface Metrics {
   vaultStatement(): void;
   /** Statements the vault sent so far (tests and benchmarks prove batching with it). */
   vaultStatements(): number;
+  /** A POST to the Plaid webhook endpoint, whatever became of it. */
+  webhookReceived(): void;
+  /** Its signature, age and body hash checked out. */
+  webhookVerified(): void;
+  /** Not taken: a verification reason (src/webhooks/verification.ts), BODY_TOO_LARGE or STORAGE_UNAVAILABLE. */
+  webhookRefused(reason: string): void;
+  /** Verified, and an identical body was already in the inbox. */
+  webhookDuplicate(): void;
+  /** From the request's arrival to the webhook being durable in the inbox (or found there). */
+  webhookIngested(durationMs: number): void;
+  /** One webhook handed to the processor's handler: `handled`, or `failed` (to be retried). */
+  webhookProcessed(result: 'handled' | 'failed'): void;
 }
 
 const PLAID_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
+const INGEST_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const REASON = /^[A-Z][A-Z0-9_]{0,39}$/;
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
 export function createMetrics(options: { readonly defaultMetrics?: boolean } = {}): Metrics {
@@ -113,7 +127,7 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
 
   const statements = new Counter({
     name: 'vault_statements_total',
-    help: 'SQL statements the vault sent (grouped reads and writes count once).',
+    help: "SQL statements the vault sent for requests (grouped reads and writes count once; the webhook processor's background claims are not counted).",
     registers: [registry],
   });
   const noticesPublished = new Counter({
@@ -141,6 +155,40 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
       this.set(subscriptionCount());
     },
   });
+  const webhooksReceived = new Counter({
+    name: 'plaid_webhooks_received_total',
+    help: 'POSTs to the Plaid webhook endpoint (/webhooks/plaid).',
+    registers: [registry],
+  });
+  const webhooksVerified = new Counter({
+    name: 'plaid_webhooks_verified_total',
+    help: 'Webhooks whose Plaid-Verification signature, age and body hash checked out.',
+    registers: [registry],
+  });
+  const webhooksRefused = new Counter({
+    name: 'plaid_webhooks_refused_total',
+    help: 'Webhooks not taken, by reason (verification reasons, BODY_TOO_LARGE, STORAGE_UNAVAILABLE).',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const webhooksDuplicate = new Counter({
+    name: 'plaid_webhooks_duplicate_total',
+    help: 'Verified webhooks whose identical body was already in the inbox (answered 200, not stored again).',
+    registers: [registry],
+  });
+  const webhookIngestSeconds = new Histogram({
+    name: 'plaid_webhook_ingest_seconds',
+    help: 'Time from a webhook request arriving to the webhook being durable in the inbox.',
+    buckets: INGEST_BUCKETS,
+    registers: [registry],
+  });
+  const webhooksProcessed = new Counter({
+    name: 'plaid_webhooks_processed_total',
+    help: 'Webhooks handed to the inbox processor, by result (handled, failed: retried later).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+
   // prom-client reads counters asynchronously; the running total is kept here for synchronous readers.
   let statementTotal = 0;
 
@@ -187,5 +235,23 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
       statements.inc();
     },
     vaultStatements: () => statementTotal,
+    webhookReceived() {
+      webhooksReceived.inc();
+    },
+    webhookVerified() {
+      webhooksVerified.inc();
+    },
+    webhookRefused(reason) {
+      webhooksRefused.inc({ reason: REASON.test(reason) ? reason : 'OTHER' });
+    },
+    webhookDuplicate() {
+      webhooksDuplicate.inc();
+    },
+    webhookIngested(durationMs) {
+      webhookIngestSeconds.observe(durationMs / 1000);
+    },
+    webhookProcessed(result) {
+      webhooksProcessed.inc({ result });
+    },
   };
 }

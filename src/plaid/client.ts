@@ -22,12 +22,15 @@ import {
   ItemGetResponse,
   ItemRemoveResponse,
   LinkTokenCreateResponse,
+  ItemWebhookUpdateResponse,
   PLAID_VERSION,
   PlaidErrorBody,
   PublicTokenExchangeResponse,
   SandboxItemResetLoginResponse,
   SandboxPublicTokenCreateResponse,
   UserCreateResponse,
+  WebhookVerificationKeyGetResponse,
+  type WebhookVerificationKey,
 } from './schemas.js';
 
 export const PLAID_ENVIRONMENTS = Object.freeze({
@@ -315,6 +318,37 @@ export class PlaidClient {
   async createUser(clientUserId: string, options: CallOptions = {}): Promise<{ userId: string; requestId: string }> {
     const body = await this.post('/user/create', { client_user_id: clientUserId }, UserCreateResponse, options);
     return { userId: body.user_id, requestId: body.request_id };
+  }
+
+  // ---- webhooks ----------------------------------------------------------------------------
+
+  /**
+   * /webhook_verification_key/get: the public key (JWK) with this `kid`, for verifying a webhook's
+   * Plaid-Verification JWT. It only reads, so it is re-sent like /item/get.
+   */
+  async getWebhookVerificationKey(keyId: string, options: CallOptions = {}): Promise<{ key: WebhookVerificationKey; requestId: string }> {
+    const body = await this.post('/webhook_verification_key/get', { key_id: keyId }, WebhookVerificationKeyGetResponse, {
+      ...options,
+      readOnly: true,
+    });
+    return { key: body.key, requestId: body.request_id };
+  }
+
+  /**
+   * /item/webhook/update: where Plaid sends this Item's webhooks from now on. Setting the same URL
+   * again changes nothing (Plaid acknowledges each update with an ITEM WEBHOOK_UPDATE_ACKNOWLEDGED
+   * webhook), so it is re-sent like a read.
+   */
+  async updateItemWebhook(
+    accessToken: string,
+    webhookUrl: string,
+    options: CallOptions = {},
+  ): Promise<{ itemId: string; webhook: string | null; requestId: string }> {
+    const body = await this.post('/item/webhook/update', { access_token: accessToken, webhook: webhookUrl }, ItemWebhookUpdateResponse, {
+      ...options,
+      readOnly: true,
+    });
+    return { itemId: body.item.item_id, webhook: body.item.webhook ?? null, requestId: body.request_id };
   }
 
   /**

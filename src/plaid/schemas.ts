@@ -124,3 +124,34 @@ export const LinkTokenCreateResponse = z.looseObject({
   expiration: z.iso.datetime({ offset: true }),
   request_id: RequestId,
 });
+
+/**
+ * The public key Plaid signs webhooks with (a JWK; ES256 on P-256 today). The spec requires every
+ * field; `expired_at` is null until the key is retired.
+ */
+export const WebhookVerificationKey = z.looseObject({
+  alg: z.string().min(1),
+  crv: z.string().min(1),
+  kid: z.string().min(1),
+  kty: z.string().min(1),
+  use: z.string().min(1),
+  x: z.string().min(1),
+  y: z.string().min(1),
+  created_at: z.number(),
+  expired_at: z
+    .number()
+    .nullish()
+    .transform((v) => v ?? null),
+});
+export type WebhookVerificationKey = z.infer<typeof WebhookVerificationKey>;
+export const WebhookVerificationKeyGetResponse = z.looseObject({
+  key: WebhookVerificationKey,
+  request_id: RequestId,
+});
+export const ItemWebhookUpdateResponse = z.looseObject({
+  item: z.looseObject({
+    item_id: z.string().min(1),
+    webhook: z.string().nullish(),
+  }),
+  request_id: RequestId,
+});

@@ -79,6 +79,31 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     `,
   },
   {
+    version: 5,
+    name: 'create_vault_webhooks',
+    // The webhook inbox: every verified Plaid webhook, written before Plaid hears 200, and processed
+    // later by whichever replica claims it (a lease). One row per distinct body (its SHA-256).
+    sql: `
+      create table vault_webhooks (
+        id bigint generated always as identity primary key,
+        body_sha256 text not null unique,
+        body text not null,
+        webhook_type text not null,
+        webhook_code text not null,
+        item_id text,
+        received_at timestamptz not null default now(),
+        processed_at timestamptz,
+        attempts int not null default 0,
+        last_error text,
+        next_attempt_at timestamptz not null default now(),
+        lease_owner text,
+        lease_until timestamptz
+      );
+      create index vault_webhooks_pending_idx on vault_webhooks (next_attempt_at, id) where processed_at is null;
+      create index vault_webhooks_item_id_idx on vault_webhooks (item_id);
+    `,
+  },
+  {
     version: 6,
     name: 'create_vault_refresh_runs',
     // Every accepted refresh with its status, and what Plaid's webhooks said about it (see

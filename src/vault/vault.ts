@@ -3,13 +3,21 @@
  * encrypted at rest. One SQL implementation serves both backends (see sql.ts).
  */
 import { accessTokenAad, linkSpoolAad, plaidUserIdAad } from './aad.js';
-import type { TokenCipher } from './crypto.js';
+import { TokenDecryptionError, type TokenCipher } from './crypto.js';
 import { isOutage } from './errors.js';
 import { GroupBatcher } from './group-batcher.js';
 import { checkAndRecordKeys } from './key-registry.js';
 import { migrate } from './migrations.js';
 import { RefreshLog } from './refresh-log.js';
 import type { SqlExecutor } from './sql.js';
+import {
+  SqlWebhookInbox,
+  type InboxWebhook,
+  type StoreWebhookInput,
+  type StoreWebhookOptions,
+  type StoreWebhookResult,
+  type WebhookInbox,
+} from './webhook-inbox.js';
 
 /** A linked Item as the API sees it; the access token is only reachable through `getAccessToken`. */
 export interface VaultItem {
@@ -61,8 +69,14 @@ export interface ItemHealth {
   readonly observedAt: Date;
 }
 
-/** Storage of Items, their access tokens and viewers' Plaid user ids. */
-export interface TokenVault {
+/** An Item with its decrypted access token, for maintenance across every Item; null when no configured key decrypts it. */
+export interface ItemToken {
+  readonly item: VaultItem;
+  readonly accessToken: string | null;
+}
+
+/** Storage of Items, their access tokens and viewers' Plaid user ids, and the webhook inbox (webhook-inbox.ts). */
+export interface TokenVault extends WebhookInbox {
   /** Stores an Item and its access token for a viewer; linking the same Item again updates it. Throws ItemOwnedByAnotherViewerError if the item_id belongs to another viewer. */
   saveItem(input: SaveItemInput): Promise<VaultItem>;
   /** Saves many in one transaction: all or nothing (used by the import CLI). */
@@ -97,6 +111,8 @@ export interface TokenVault {
   getRefreshes(itemIds: readonly string[]): Promise<ProductRefresh[]>;
   /** Accepted refreshes with their status, and the events webhooks brought (refresh-log.ts). */
   readonly refreshLog: RefreshLog;
+  /** Every viewer's Items with their access tokens, by item id after `afterItemId`, at most `limit` (keyset pages for tools). */
+  listItemTokens(afterItemId: string | null, limit: number): Promise<ItemToken[]>;
   /** An Item to be saved later, encrypted with the vault's key, for the link spool (see link-spool.ts). */
   seal(input: SaveItemInput): string;
   /** The reverse of `seal`; throws if the text was not sealed by this vault's key. */
@@ -167,6 +183,7 @@ const SINGLY_UNLESS_OUTAGE = { retrySingly: (error: unknown) => !isOutage(error)
 export class SqlTokenVault implements TokenVault {
   private readonly db: SqlExecutor;
   readonly refreshLog: RefreshLog;
+  private readonly inbox: SqlWebhookInbox;
   private closed = false;
 
   private constructor(
@@ -176,6 +193,8 @@ export class SqlTokenVault implements TokenVault {
   ) {
     this.db = onStatement ? new ObservedExecutor(inner, onStatement) : inner;
     this.refreshLog = new RefreshLog(this.db);
+    // Storing is part of a request; the processor's polling is not counted, so request statement counts stay exact.
+    this.inbox = new SqlWebhookInbox(this.db, inner);
   }
 
   // The two statements of every refresh, grouped when refreshes run concurrently (see GroupBatcher).
@@ -349,6 +368,40 @@ export class SqlTokenVault implements TokenVault {
     return latest
       .sort((a, b) => a.product.localeCompare(b.product))
       .map((run) => ({ itemId: run.itemId, product: run.product, requestId: run.plaidRequestId, refreshedAt: run.requestedAt }));
+  }
+
+  async listItemTokens(afterItemId: string | null, limit: number): Promise<ItemToken[]> {
+    if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+    const { rows } = await this.db.query<RefreshRow>(
+      `select ${ITEM_COLUMNS}, access_token_enc from vault_items where ($1::text is null or item_id > $1) order by item_id limit $2`,
+      [afterItemId, limit],
+    );
+    return rows.map((row) => {
+      let accessToken: string | null = null;
+      try {
+        accessToken = this.cipher.decrypt(row.access_token_enc, accessTokenAad(row.item_id, row.viewer_id));
+      } catch (error) {
+        // One unreadable row must not stop a run over every Item; the caller counts it.
+        if (!(error instanceof TokenDecryptionError)) throw error;
+      }
+      return { item: toItem(row), accessToken };
+    });
+  }
+
+  storeWebhook(input: StoreWebhookInput, options?: StoreWebhookOptions): Promise<StoreWebhookResult> {
+    return this.inbox.storeWebhook(input, options);
+  }
+
+  claimWebhooks(limit: number, owner: string, leaseMs: number): Promise<InboxWebhook[]> {
+    return this.inbox.claimWebhooks(limit, owner, leaseMs);
+  }
+
+  completeWebhook(id: number): Promise<void> {
+    return this.inbox.completeWebhook(id);
+  }
+
+  failWebhook(id: number, error: string, retryInMs?: number): Promise<void> {
+    return this.inbox.failWebhook(id, error, retryInMs);
   }
 
   async ping(): Promise<void> {

@@ -16,7 +16,7 @@ describe('loadConfig', () => {
 
   it('Plaid Link settings: defaults, and the webhook URL, countries and limits as given', () => {
     expect(loadConfig({}).plaid).toMatchObject({
-      webhookUrl: null,
+      webhooks: { url: null },
       link: { clientName: 'plaid-refresh-graphql', language: 'en', countryCodes: ['US'], redirectUri: null },
     });
     const config = loadConfig({
@@ -26,7 +26,7 @@ describe('loadConfig', () => {
       LINK_TOKEN_PER_VIEWER_PER_HOUR: '5',
     });
     expect(config.plaid).toMatchObject({
-      webhookUrl: 'https://api.example.com/plaid/webhooks',
+      webhooks: { url: 'https://api.example.com/plaid/webhooks' },
       link: { language: 'fr', countryCodes: ['US', 'CA'] },
     });
     expect(config.quotas.linkToken).toEqual({ perViewerPerHour: 5, perClientPerMinute: 300 });
