@@ -11,6 +11,7 @@ import { GRAPHQL_ENDPOINT } from './app.js';
 import { loadConfig } from './config.js';
 import { describeDemoItems } from './demo/seed.js';
 import { listen, type HttpListener } from './http/listen.js';
+import { PLAID_WEBHOOK_PATH } from './http/plaid-webhooks.js';
 import { createRuntime } from './runtime.js';
 import { listenFailure, startupFailureText, startupSecrets } from './startup-failure.js';
 
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
     throw listenFailure(error, config.host, config.port) ?? error;
   }
   const graphqlUrl = `${http.url}${GRAPHQL_ENDPOINT}`;
+  await runtime.useOwnWebhookUrl(`${http.url}${PLAID_WEBHOOK_PATH}`);
   logger.info({ url: graphqlUrl, embedded: config.embedded, graphiql: config.graphiql, introspection: config.introspection }, 'ready');
   if (runtime.demo && runtime.simulator) {
     // For the developer at the terminal, not for the log pipeline (the demo token is meant to be copied).

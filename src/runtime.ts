@@ -36,6 +36,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import type { PlaidAttemptEvent } from './plaid/client.js';
 import { WebhookProcessor, type WebhookHandler } from './webhooks/processor.js';
+import { createPlaidWebhookHandler } from './services/plaid-webhook-handler.js';
 import { WebhookReceiver } from './webhooks/receiver.js';
 import { WebhookVerifier, plaidKeySource, type WebhookKeySource } from './webhooks/verification.js';
 
@@ -54,6 +55,12 @@ export interface Runtime {
   readonly metrics: Metrics;
   /** POST /webhooks/plaid's verification and inbox, and the processor that drains the inbox. */
   readonly webhooks: { readonly receiver: WebhookReceiver; readonly processor: WebhookProcessor };
+  /**
+   * Embedded mode without PLAID_WEBHOOK_URL: once the service listens, its own POST /webhooks/plaid
+   * becomes the webhook of new Items and of the demo Items, so the simulator's webhooks come back
+   * here and refreshes reach DATA_AVAILABLE. A no-op with a configured URL or against Plaid.
+   */
+  useOwnWebhookUrl(url: string): Promise<void>;
   /** Readiness answers 503 from now on, so load balancers stop sending (first step of shutdown). */
   drain(): void;
   /** Ends open subscriptions, so that the listener can close (their clients reconnect elsewhere). */
@@ -233,7 +240,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       inbox: vault,
       logger,
       metrics,
-      ...(options.handleWebhook ? { handle: options.handleWebhook } : {}),
+      handle: options.handleWebhook ?? createPlaidWebhookHandler({ lifecycle, items: services.items, logger }),
     });
     processor.start();
     closers.push(() => processor.stop());
@@ -291,6 +298,17 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     const drain = () => {
       draining = true;
     };
+    const useOwnWebhookUrl = async (url: string) => {
+      if (!simulator || config.plaid.webhooks.url !== null) return;
+      services.link.useWebhookUrl(url);
+      for (const item of Object.values(demo?.fixtures.items ?? {})) {
+        // A demo Item that keeps its old webhook only misses its webhooks; the service runs on.
+        await plaid
+          .updateItemWebhook(item.accessToken, url)
+          .catch((error: unknown) => logger.warn({ err: error }, 'demo Item webhook not updated'));
+      }
+      logger.info({ url }, 'embedded mode: Items send their webhooks to this service');
+    };
     return {
       app,
       services,
@@ -303,6 +321,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       metrics,
       webhooks: { receiver, processor },
       drain,
+      useOwnWebhookUrl,
       endStreams: () => notices.endSubscriptions(),
       close,
     };

@@ -109,13 +109,18 @@ export interface LinkServiceDeps {
 
 export class LinkService {
   private readonly logger: Logger;
-  private readonly settings: LinkSettings;
+  private settings: LinkSettings;
   /** Concurrent first links of one viewer make one /user/create (per process; see plaidUserFor). */
   private readonly userCreations = new SingleFlight();
 
   constructor(private readonly deps: LinkServiceDeps) {
     this.logger = deps.logger ?? silentLogger;
     this.settings = deps.settings ?? DEFAULT_LINK_SETTINGS;
+  }
+
+  /** Where new Items' webhooks go from now on (embedded mode learns its own URL only once it listens). */
+  useWebhookUrl(url: string): void {
+    this.settings = { ...this.settings, webhookUrl: url };
   }
 
   /**

@@ -22,7 +22,7 @@ export type WebhookHandler = (webhook: InboxWebhook, signal: AbortSignal) => Pro
 
 export interface WebhookProcessorOptions {
   readonly inbox: Pick<WebhookInbox, 'claimWebhooks' | 'completeWebhook' | 'failWebhook'>;
-  /** Default: logs the webhook at debug and marks it processed (the refresh-status processing comes later). */
+  /** Default: logs the webhook at debug and marks it processed (the runtime passes services/plaid-webhook-handler). */
   readonly handle?: WebhookHandler;
   readonly logger?: Logger;
   readonly metrics?: Pick<Metrics, 'webhookProcessed'>;
@@ -61,7 +61,7 @@ export class WebhookProcessorStoppedError extends Error {
   override name = 'WebhookProcessorStoppedError';
 }
 
-/** The default handler: nothing to do yet but say it was seen. */
+/** The default handler, for a processor used alone (tests, tools): says the webhook was seen. */
 export function logWebhook(logger: Logger): WebhookHandler {
   return (webhook) => {
     logger.debug(

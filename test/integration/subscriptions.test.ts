@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listen, type HttpListener } from '../../src/http/listen.js';
 import type { Runtime } from '../../src/runtime.js';
 import { execute, startTestService, tokenFor } from '../helpers/service.js';
+import { sseSubscribe } from '../helpers/sse.js';
 import { RefreshIdentityDocument, RefreshDocument } from '../../operations/generated/graphql.js';
 
 const SUBSCRIPTION = `subscription ($refreshIds: [ID!], $itemIds: [ID!]) {
@@ -48,62 +49,12 @@ const item = (key: 'healthy' | 'transactionsOnly' | 'capitalOneCredit') => {
   return runtime.demo.fixtures.items[key];
 };
 
-/** An SSE subscription: yields each `data:` event's payload until `close()`. */
+/** An SSE subscription to refreshEvents; `next` answers the update itself. */
 async function sse(token: string, variables: Record<string, unknown>) {
-  const controller = new AbortController();
-  const response = await fetch(`${http.url}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
-    body: JSON.stringify({ query: SUBSCRIPTION, variables }),
-    signal: controller.signal,
-  });
-  expect(response.status).toBe(200);
-  const reader = response.body?.getReader();
-  if (!reader) throw new Error('no body');
-  const decoder = new TextDecoder();
-  let buffer = '';
-  const received: { data?: { refreshEvents: Update }; errors?: unknown[] }[] = [];
-  let ended = false;
-  const pump = (async () => {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += decoder.decode(value, { stream: true });
-        let at: number;
-        while ((at = buffer.indexOf('\n\n')) >= 0) {
-          const chunk = buffer.slice(0, at);
-          buffer = buffer.slice(at + 2);
-          const data = chunk
-            .split('\n')
-            .filter((line) => line.startsWith('data:'))
-            .map((line) => line.slice(5).trim())
-            .join('');
-          if (data) received.push(JSON.parse(data) as (typeof received)[number]);
-        }
-      }
-    } catch {
-      // aborted
-    }
-    ended = true;
-  })();
-  return {
-    received,
-    ended: () => ended,
-    async next(matching: (update: Update) => boolean, timeoutMs = 5_000): Promise<Update> {
-      const started = Date.now();
-      for (;;) {
-        const found = received.map((r) => r.data?.refreshEvents).find((u): u is Update => u !== undefined && matching(u));
-        if (found) return found;
-        if (Date.now() - started > timeoutMs) throw new Error(`no such update in ${JSON.stringify(received)}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
-    async close() {
-      controller.abort();
-      await pump;
-    },
-  };
+  const stream = await sseSubscribe<{ refreshEvents: Update }>(`${http.url}/graphql`, token, SUBSCRIPTION, variables);
+  const next = async (matching: (update: Update) => boolean, timeoutMs?: number): Promise<Update> =>
+    (await stream.next((data) => matching(data.refreshEvents), timeoutMs)).refreshEvents;
+  return { received: stream.received, ended: stream.ended, close: stream.close, next };
 }
 
 async function refreshIdentity(itemId: string, token = demoToken) {
