@@ -1,6 +1,6 @@
 /** PlaidItem and the viewer: what a frontend may refresh. Access tokens have no field here, by design. */
 import { requireViewer, type Context } from '../context.js';
-import type { ItemHealthRecord, PlaidItemRecord, ProductRefreshRecord } from '../services/item-service.js';
+import type { ItemExpiryRecord, ItemHealthRecord, PlaidItemRecord, ProductRefreshRecord } from '../services/item-service.js';
 import { builder } from './builder.js';
 import { entityViewer, referenceId } from './entities.js';
 import { adviceFor, NextActionEnum, PlaidErrorInterface } from './errors.js';
@@ -18,6 +18,10 @@ const ItemHealthStatusEnum = builder.enumType('ItemHealthStatus', {
   values: {
     HEALTHY: { description: 'Last seen working: linked, repaired, or a refresh Plaid accepted.' },
     ERROR: { description: 'Last seen with a Plaid error that needs the user in Plaid Link: see `error` and `nextAction`.' },
+    EXPIRING: {
+      description:
+        'Working, but Plaid announced that access ends (see `expiry`): update mode before then keeps it working (`nextAction` UPDATE_LOGIN_WITH_LINK).',
+    },
     UNKNOWN: { description: 'Not observed since this service began recording health (Items linked before it).' },
   } as const,
 });
@@ -25,19 +29,48 @@ const ItemHealthStatusEnum = builder.enumType('ItemHealthStatus', {
 const ItemHealthSourceEnum = builder.enumType('ItemHealthSource', {
   values: {
     REFRESH: { description: "A refresh's answer (an Item refresh, or the Item's entry in the bundle's `results`)." },
-    WEBHOOK: { description: 'A Plaid webhook about the Item (`ITEM: ERROR`, `LOGIN_REPAIRED`).' },
+    WEBHOOK: {
+      description:
+        'A Plaid webhook about the Item (`ITEM: ERROR`, `USER_PERMISSION_REVOKED`, `LOGIN_REPAIRED`, `PENDING_EXPIRATION`, `PENDING_DISCONNECT`).',
+    },
     LINK: { description: 'The Item was linked through Plaid Link (`linkItem`: a new Item, or the same one after update mode).' },
   } as const,
 });
 
+const ItemExpiryRef = builder.objectRef<ItemExpiryRecord>('ItemExpiry').implement({
+  description:
+    "Plaid's notice that the Item's access ends unless the user goes through Link's update mode (`createLinkToken(itemId:)`); cleared when the Item is linked again.",
+  fields: (t) => ({
+    reason: t.exposeString('reason', {
+      description:
+        "`PENDING_EXPIRATION` (consent expires, Europe and the UK), or the reason of `PENDING_DISCONNECT` (US and Canada): `INSTITUTION_TOKEN_EXPIRATION`, `INSTITUTION_MIGRATION`, or a newer one of Plaid's.",
+    }),
+    expiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description:
+        'When access ends, where Plaid says (`consent_expiration_time`); null for PENDING_DISCONNECT, which Plaid sends about 7 days ahead.',
+      resolve: (expiry) => expiry.expiresAt,
+    }),
+    announcedAt: t.field({ type: 'DateTime', description: 'When the webhook arrived.', resolve: (expiry) => expiry.observedAt }),
+  }),
+});
+
+/** The Item's status as a frontend shows it: an error first, then an announced end of access. */
+function statusOf(record: ItemHealthRecord | null): 'UNKNOWN' | 'HEALTHY' | 'ERROR' | 'EXPIRING' {
+  if (record === null) return 'UNKNOWN';
+  if (record.error !== null) return 'ERROR';
+  return record.expiry === null ? 'HEALTHY' : 'EXPIRING';
+}
+
 /** The Item's stored health; null when it was never observed. */
 const ItemHealthRef = builder.objectRef<{ readonly record: ItemHealthRecord | null }>('ItemHealth').implement({
   description:
-    "What was last seen of an Item's connection to its bank. Only Plaid errors whose `nextAction` is Plaid Link (`UPDATE_LOGIN_WITH_LINK`, `RELINK_ITEM`) make it ERROR; outages, rate limits and products the Item lacks leave it as it was. A refresh Plaid accepts, or a link of the Item, makes it HEALTHY again.",
+    "What was last seen of an Item's connection to its bank. Only Plaid errors whose `nextAction` is Plaid Link (`UPDATE_LOGIN_WITH_LINK`, `RELINK_ITEM`) make it ERROR; outages, rate limits and products the Item lacks leave it as it was. A refresh Plaid accepts, or a link of the Item, makes it HEALTHY again; an announced end of access (EXPIRING) ends only with a link of the Item (update mode).",
   fields: (t) => ({
     status: t.field({
       type: ItemHealthStatusEnum,
-      resolve: ({ record }) => (record === null ? 'UNKNOWN' : record.error === null ? 'HEALTHY' : 'ERROR'),
+      resolve: ({ record }) => statusOf(record),
     }),
     error: t.field({
       type: PlaidErrorInterface,
@@ -48,8 +81,16 @@ const ItemHealthRef = builder.objectRef<{ readonly record: ItemHealthRecord | nu
     nextAction: t.field({
       type: NextActionEnum,
       nullable: true,
-      description: 'What to do about `error` (`UPDATE_LOGIN_WITH_LINK`: `createLinkToken(itemId:)`); null when there is nothing to do.',
-      resolve: ({ record }) => (record?.error ? adviceFor(record.error).nextAction : null),
+      description:
+        'What to do about `error` or `expiry` (`UPDATE_LOGIN_WITH_LINK`: `createLinkToken(itemId:)`); null when there is nothing to do.',
+      resolve: ({ record }) =>
+        record?.error ? adviceFor(record.error).nextAction : record?.expiry ? ('UPDATE_LOGIN_WITH_LINK' as const) : null,
+    }),
+    expiry: t.field({
+      type: ItemExpiryRef,
+      nullable: true,
+      description: 'An announced end of access (Plaid webhooks PENDING_EXPIRATION, PENDING_DISCONNECT); null when none is pending.',
+      resolve: ({ record }) => record?.expiry ?? null,
     }),
     source: t.field({ type: ItemHealthSourceEnum, nullable: true, resolve: ({ record }) => record?.source ?? null }),
     observedAt: t.field({ type: 'DateTime', nullable: true, resolve: ({ record }) => record?.observedAt ?? null }),

@@ -48,11 +48,12 @@ export async function recordHealth(
   observedAt: Date = new Date(),
 ): Promise<boolean[]> {
   return Promise.all(
-    observations.map((o) =>
-      o.error === null || affectsHealth(o.error)
-        ? vault.recordItemHealth(o.itemId, o.error && stored(o.error), source, observedAt)
-        : Promise.resolve(false),
-    ),
+    observations.map(async (o) => {
+      if (o.error !== null && !affectsHealth(o.error)) return false;
+      // A link that works (update mode, or a new Item) renews consent: an announced expiry is over.
+      if (source === 'LINK' && o.error === null) await vault.recordItemExpiry(o.itemId, null, observedAt);
+      return vault.recordItemHealth(o.itemId, o.error && stored(o.error), source, observedAt);
+    }),
   );
 }
 

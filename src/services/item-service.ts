@@ -7,7 +7,7 @@ import { PlaidErrorBody } from '../plaid/schemas.js';
 import { isPlausibleId } from '../util/ids.js';
 import { createScrubber } from '../util/scrub.js';
 import type { RefreshEventRecord, RefreshRun } from '../vault/refresh-log.js';
-import type { ItemHealth, ItemHealthSource, ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import type { ItemExpiry, ItemHealth, ItemHealthSource, ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
 import { recordHealth } from './item-health.js';
 import { translated } from './translate-errors.js';
 
@@ -33,6 +33,7 @@ export type PlaidItemRecord = VaultItem;
 export type ProductRefreshRecord = ProductRefresh;
 /** What was last seen of an Item's connection. */
 export type ItemHealthRecord = ItemHealth;
+export type ItemExpiryRecord = ItemExpiry;
 
 export class ItemService {
   constructor(private readonly vault: TokenVault) {}
@@ -117,6 +118,15 @@ export class ItemService {
   async observeHealth(itemId: string, error: PlaidErrorData | null, source: ItemHealthSource, observedAt?: Date): Promise<boolean> {
     if (!isPlausibleId(itemId)) return false;
     return translated(async () => (await recordHealth(this.vault, [{ itemId, error }], source, observedAt))[0] ?? false);
+  }
+
+  /**
+   * Plaid's notice that the Item's access ends (`ITEM: PENDING_EXPIRATION`, `PENDING_DISCONNECT`):
+   * kept until a link of the Item (update mode) renews it. Same answers as observeHealth.
+   */
+  async observeExpiry(itemId: string, expiry: Omit<ItemExpiry, 'observedAt'>, observedAt?: Date): Promise<boolean> {
+    if (!isPlausibleId(itemId)) return false;
+    return translated(() => this.vault.recordItemExpiry(itemId, expiry, observedAt));
   }
 
   /** Whether the viewer has a Plaid user, so that the bundle refresh can run. */

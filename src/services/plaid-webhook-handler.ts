@@ -1,7 +1,8 @@
 /**
  * What a verified, stored Plaid webhook does here: it moves its Item's refreshes (RefreshLifecycle:
  * DATA_AVAILABLE, FAILED, announced to subscribers) and, for Plaid's Item webhooks, the Item's
- * health (`ITEM: ERROR` and `USER_PERMISSION_REVOKED` set it, `LOGIN_REPAIRED` clears it). The
+ * health (`ITEM: ERROR` and `USER_PERMISSION_REVOKED` set it, `LOGIN_REPAIRED` clears it;
+ * `PENDING_EXPIRATION` and `PENDING_DISCONNECT` announce the end of its access). The
  * inbox processor calls it at least once per webhook: both steps are idempotent (the inbox id keys
  * the refresh events; a health observation older than the stored one changes nothing).
  */
@@ -9,6 +10,7 @@ import type { Logger } from '../observability/logger.js';
 import { silentLogger } from '../observability/logger.js';
 import { plaidErrorData, type PlaidErrorData } from '../plaid/errors.js';
 import { PlaidErrorBody } from '../plaid/schemas.js';
+import type { ItemExpiry } from '../vault/vault.js';
 import type { ItemService } from './item-service.js';
 import type { RefreshLifecycle } from './refresh-lifecycle.js';
 
@@ -21,7 +23,7 @@ export interface StoredPlaidWebhook {
 
 export interface PlaidWebhookHandlerDeps {
   readonly lifecycle: Pick<RefreshLifecycle, 'handleWebhook'>;
-  readonly items: Pick<ItemService, 'observeHealth'>;
+  readonly items: Pick<ItemService, 'observeHealth' | 'observeExpiry'>;
   readonly logger?: Logger;
 }
 
@@ -51,6 +53,21 @@ export function healthOf(body: Readonly<Record<string, unknown>>): PlaidErrorDat
   }
 }
 
+/** What an Item webhook announces of the end of the Item's access, or undefined for nothing. */
+export function expiryOf(body: Readonly<Record<string, unknown>>): Omit<ItemExpiry, 'observedAt'> | undefined {
+  if (body.webhook_type !== 'ITEM') return undefined;
+  if (body.webhook_code === 'PENDING_EXPIRATION') {
+    const at = typeof body.consent_expiration_time === 'string' ? new Date(body.consent_expiration_time) : null;
+    return { reason: 'PENDING_EXPIRATION', expiresAt: at && !Number.isNaN(at.getTime()) ? at : null };
+  }
+  if (body.webhook_code === 'PENDING_DISCONNECT') {
+    // Plaid sends a reason (INSTITUTION_MIGRATION, INSTITUTION_TOKEN_EXPIRATION) and no date: "7 days before".
+    const reason = typeof body.reason === 'string' && /^[A-Z_]{1,64}$/.test(body.reason) ? body.reason : 'PENDING_DISCONNECT';
+    return { reason, expiresAt: null };
+  }
+  return undefined;
+}
+
 export function createPlaidWebhookHandler(
   deps: PlaidWebhookHandlerDeps,
 ): (webhook: StoredPlaidWebhook, signal?: AbortSignal) => Promise<void> {
@@ -72,8 +89,10 @@ export function createPlaidWebhookHandler(
     // Aborted (lease half gone, or shutdown): stop here, the next attempt redoes both idempotent steps.
     signal?.throwIfAborted();
     const health = healthOf(fields);
-    if (health !== undefined && typeof fields.item_id === 'string') {
-      await deps.items.observeHealth(fields.item_id, health, 'WEBHOOK', webhook.receivedAt);
+    const expiry = expiryOf(fields);
+    if (typeof fields.item_id === 'string') {
+      if (health !== undefined) await deps.items.observeHealth(fields.item_id, health, 'WEBHOOK', webhook.receivedAt);
+      if (expiry !== undefined) await deps.items.observeExpiry(fields.item_id, expiry, webhook.receivedAt);
     }
   };
 }

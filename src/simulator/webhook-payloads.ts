@@ -279,10 +279,8 @@ export const FIREABLE: Readonly<Record<string, Fireable>> = Object.freeze({
     types: ['ITEM'],
     product: anyItem,
     build: (item) =>
-      payloads.itemEvent(item, 'PENDING_DISCONNECT', {
-        reason: 'INSTITUTION_MIGRATION',
-        disconnect_time: new Date(Date.now() + 7 * 86_400_000).toISOString(),
-      }),
+      // Plaid's schema has the reason only: the webhook comes "7 days before" the disconnection.
+      payloads.itemEvent(item, 'PENDING_DISCONNECT', { reason: 'INSTITUTION_MIGRATION' }),
   },
   USER_PERMISSION_REVOKED: {
     types: ['ITEM'],

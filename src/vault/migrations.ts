@@ -140,6 +140,20 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
         from vault_refreshes r join vault_items i on i.item_id = r.item_id;
     `,
   },
+  {
+    version: 7,
+    name: 'create_vault_item_expiry',
+    // Plaid's notice that an Item's access ends (ITEM: PENDING_EXPIRATION, PENDING_DISCONNECT): kept
+    // apart from the last error, since a refresh that works does not renew consent; only update mode does.
+    sql: `
+      create table vault_item_expiry (
+        item_id text primary key references vault_items (item_id) on delete cascade,
+        reason text not null,
+        expires_at timestamptz,
+        observed_at timestamptz not null
+      );
+    `,
+  },
 ]);
 
 // Any constant works as long as nothing else on the database uses it: 'vault' in ASCII.

@@ -60,6 +60,15 @@ export interface StoredPlaidError {
   readonly providedAccountSubtypes: readonly string[] | null;
 }
 
+/** Plaid's notice that an Item's access ends unless the user goes through update mode. */
+export interface ItemExpiry {
+  /** `PENDING_EXPIRATION`, or PENDING_DISCONNECT's `reason` (`INSTITUTION_MIGRATION`, `INSTITUTION_TOKEN_EXPIRATION`, ...). */
+  readonly reason: string;
+  /** When access ends, where Plaid says (PENDING_EXPIRATION's `consent_expiration_time`). */
+  readonly expiresAt: Date | null;
+  readonly observedAt: Date;
+}
+
 /** The last observation of an Item's health. */
 export interface ItemHealth {
   readonly itemId: string;
@@ -67,6 +76,8 @@ export interface ItemHealth {
   readonly error: StoredPlaidError | null;
   readonly source: ItemHealthSource;
   readonly observedAt: Date;
+  /** An announced end of access, until update mode renews it (a link of the Item clears it). */
+  readonly expiry: ItemExpiry | null;
 }
 
 /** An Item with its decrypted access token, for maintenance across every Item; null when no configured key decrypts it. */
@@ -87,7 +98,7 @@ export interface TokenVault extends WebhookInbox {
   getItems(itemIds: readonly string[]): Promise<VaultItem[]>;
   /** Decrypted access token if the Item exists AND belongs to viewerId; null otherwise (same answer for both, so ids cannot be probed). */
   getAccessToken(viewerId: string, itemId: string): Promise<string | null>;
-  /** The viewer's Item, its decrypted access token and its health in ONE query (a refresh needs them); null as for getAccessToken. */
+  /** The viewer's Item, its decrypted access token and its health (without expiry) in ONE query (a refresh needs them); null as for getAccessToken. */
   getItemForRefresh(viewerId: string, itemId: string): Promise<{ item: VaultItem; accessToken: string; health: ItemHealth | null } | null>;
   /**
    * Deletes the viewer's Item for good: the row with its access token, its refresh records and its
@@ -101,7 +112,15 @@ export interface TokenVault extends WebhookInbox {
    * was stored: the vault holds no such Item, or a newer observation is already there.
    */
   recordItemHealth(itemId: string, error: StoredPlaidError | null, source: ItemHealthSource, observedAt?: Date): Promise<boolean>;
-  /** ONE query: the health of these Items; Items never observed are left out. */
+  /**
+   * Keeps Plaid's notice that the Item's access ends, or with null clears it (update mode renewed
+   * it). An older notice than the stored one changes nothing. False when nothing was stored.
+   */
+  recordItemExpiry(itemId: string, expiry: Omit<ItemExpiry, 'observedAt'> | null, observedAt?: Date): Promise<boolean>;
+  /**
+   * ONE query: the health of these Items; Items never observed are left out. An Item with only an
+   * expiry notice reads as seen working by that webhook (Plaid sends it for Items that work).
+   */
   getItemHealth(itemIds: readonly string[]): Promise<ItemHealth[]>;
   /** Stores (or replaces) the viewer's Plaid user_id. */
   setPlaidUserId(viewerId: string, plaidUserId: string): Promise<void>;
@@ -161,6 +180,9 @@ interface HealthRow {
   error: unknown;
   source: string;
   observed_at: Date;
+  expiry_reason?: string | null;
+  expires_at?: Date | null;
+  expiry_observed_at?: Date | null;
 }
 
 interface HealthWrite {
@@ -323,10 +345,36 @@ export class SqlTokenVault implements TokenVault {
     return this.healthWrites.call({ itemId, error, source, observedAt });
   }
 
+  async recordItemExpiry(itemId: string, expiry: Omit<ItemExpiry, 'observedAt'> | null, observedAt: Date = new Date()): Promise<boolean> {
+    requireText('itemId', itemId);
+    if (expiry === null) {
+      const { rows } = await this.db.query<{ item_id: string }>(
+        'delete from vault_item_expiry where item_id = $1 and observed_at <= $2 returning item_id',
+        [itemId, observedAt],
+      );
+      return rows.length > 0;
+    }
+    requireText('expiry.reason', expiry.reason);
+    const { rows } = await this.db.query<{ item_id: string }>(
+      `insert into vault_item_expiry (item_id, reason, expires_at, observed_at)
+       select $1, $2, $3, $4 where exists (select 1 from vault_items i where i.item_id = $1)
+       on conflict (item_id) do update set reason = excluded.reason, expires_at = excluded.expires_at, observed_at = excluded.observed_at
+       where vault_item_expiry.observed_at <= excluded.observed_at
+       returning item_id`,
+      [itemId, expiry.reason, expiry.expiresAt, observedAt],
+    );
+    return rows.length > 0;
+  }
+
   async getItemHealth(itemIds: readonly string[]): Promise<ItemHealth[]> {
     if (itemIds.length === 0) return [];
+    // A full join: an expiry notice may be all that was seen of an Item.
     const { rows } = await this.db.query<HealthRow>(
-      'select item_id, error, source, observed_at from vault_item_health where item_id = any($1::text[])',
+      `select coalesce(h.item_id, e.item_id) as item_id, h.error, coalesce(h.source, 'WEBHOOK') as source,
+         coalesce(h.observed_at, e.observed_at) as observed_at,
+         e.reason as expiry_reason, e.expires_at, e.observed_at as expiry_observed_at
+       from (select * from vault_item_health where item_id = any($1::text[])) h
+       full join (select * from vault_item_expiry where item_id = any($1::text[])) e on e.item_id = h.item_id`,
       [[...new Set(itemIds)]],
     );
     return rows.map(toHealth);
@@ -472,6 +520,14 @@ function toHealth(row: HealthRow): ItemHealth {
     error: toStoredError(row.error),
     source: HEALTH_SOURCES.has(row.source) ? (row.source as ItemHealthSource) : 'REFRESH',
     observedAt: new Date(row.observed_at),
+    expiry:
+      row.expiry_reason && row.expiry_observed_at
+        ? Object.freeze({
+            reason: row.expiry_reason,
+            expiresAt: row.expires_at ? new Date(row.expires_at) : null,
+            observedAt: new Date(row.expiry_observed_at),
+          })
+        : null,
   });
 }
 

@@ -4,10 +4,10 @@ import { expect } from 'vitest';
 export interface SseStream<T> {
   /** Every `data:` payload so far. */
   readonly received: { data?: T; errors?: unknown[] }[];
-  ended(): boolean;
+  readonly ended: () => boolean;
   /** The first payload's data matching `matching`, waiting at most `timeoutMs`. */
-  next(matching: (data: T) => boolean, timeoutMs?: number): Promise<T>;
-  close(): Promise<void>;
+  readonly next: (matching: (data: T) => boolean, timeoutMs?: number) => Promise<T>;
+  readonly close: () => Promise<void>;
 }
 
 export async function sseSubscribe<T>(
@@ -57,7 +57,7 @@ export async function sseSubscribe<T>(
   return {
     received,
     ended: () => ended,
-    async next(matching, timeoutMs = 5_000) {
+    next: async (matching, timeoutMs = 5_000) => {
       const started = Date.now();
       for (;;) {
         const found = received.map((r) => r.data).find((d): d is T => d !== undefined && matching(d));
@@ -66,7 +66,7 @@ export async function sseSubscribe<T>(
         await new Promise((r) => setTimeout(r, 20));
       }
     },
-    async close() {
+    close: async () => {
       controller.abort();
       await pump;
     },

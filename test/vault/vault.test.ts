@@ -341,20 +341,75 @@ function vaultSuite(backend: Backend): void {
     // One statement for all three; the older one lost in the batch, the unknown Item is ignored.
     expect(statements() - before).toBe(1);
     expect(stored).toEqual([true, false, false]);
-    expect(await vault.getItemHealth([input.itemId])).toEqual([{ itemId: input.itemId, error, source: 'REFRESH', observedAt: at(2) }]);
+    expect(await vault.getItemHealth([input.itemId])).toEqual([
+      { itemId: input.itemId, error, source: 'REFRESH', observedAt: at(2), expiry: null },
+    ]);
     expect((await vault.getItemForRefresh(owner, input.itemId))?.health).toEqual({
       itemId: input.itemId,
       error,
       source: 'REFRESH',
       observedAt: at(2),
+      expiry: null,
     });
     // Out of order (a webhook delivered late): ignored. Newer: kept, the error cleared.
     expect(await vault.recordItemHealth(input.itemId, null, 'WEBHOOK', at(0))).toBe(false);
     expect(await vault.recordItemHealth(input.itemId, null, 'REFRESH', at(5))).toBe(true);
     expect(await vault.getItemHealth([input.itemId, unique('missing')])).toEqual([
-      { itemId: input.itemId, error: null, source: 'REFRESH', observedAt: at(5) },
+      { itemId: input.itemId, error: null, source: 'REFRESH', observedAt: at(5), expiry: null },
     ]);
     await expect(vault.recordItemHealth(input.itemId, null, 'ELSEWHERE' as 'LINK')).rejects.toThrow(TypeError);
+  });
+
+  it('recordItemExpiry keeps the newest notice beside the health, until cleared; gone with its Item', async () => {
+    const owner = unique('viewer');
+    const withHealth = item(owner);
+    const noticeOnly = item(owner);
+    await vault.saveItems([withHealth, noticeOnly]);
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+    const ends = new Date(Date.UTC(2026, 0, 8));
+    await vault.recordItemHealth(withHealth.itemId, null, 'REFRESH', at(1));
+
+    expect(await vault.recordItemExpiry(withHealth.itemId, { reason: 'PENDING_EXPIRATION', expiresAt: ends }, at(2))).toBe(true);
+    expect(await vault.recordItemExpiry(noticeOnly.itemId, { reason: 'INSTITUTION_MIGRATION', expiresAt: null }, at(3))).toBe(true);
+    // An older notice, and one for an Item the vault does not hold: nothing stored.
+    expect(await vault.recordItemExpiry(withHealth.itemId, { reason: 'INSTITUTION_MIGRATION', expiresAt: null }, at(0))).toBe(false);
+    expect(await vault.recordItemExpiry(unique('missing'), { reason: 'PENDING_EXPIRATION', expiresAt: ends }, at(2))).toBe(false);
+
+    const health = await vault.getItemHealth([withHealth.itemId, noticeOnly.itemId]);
+    expect(new Map(health.map((h) => [h.itemId, h]))).toEqual(
+      new Map([
+        [
+          withHealth.itemId,
+          {
+            itemId: withHealth.itemId,
+            error: null,
+            source: 'REFRESH',
+            observedAt: at(1),
+            expiry: { reason: 'PENDING_EXPIRATION', expiresAt: ends, observedAt: at(2) },
+          },
+        ],
+        // Only the notice was seen: the Item read as seen working by that webhook.
+        [
+          noticeOnly.itemId,
+          {
+            itemId: noticeOnly.itemId,
+            error: null,
+            source: 'WEBHOOK',
+            observedAt: at(3),
+            expiry: { reason: 'INSTITUTION_MIGRATION', expiresAt: null, observedAt: at(3) },
+          },
+        ],
+      ]),
+    );
+    // Cleared (update mode): not by an older clear, then by a newer one.
+    expect(await vault.recordItemExpiry(withHealth.itemId, null, at(1))).toBe(false);
+    expect(await vault.recordItemExpiry(withHealth.itemId, null, at(4))).toBe(true);
+    expect((await vault.getItemHealth([withHealth.itemId]))[0]?.expiry).toBeNull();
+    await expect(vault.recordItemExpiry(noticeOnly.itemId, { reason: '', expiresAt: null })).rejects.toThrow(TypeError);
+
+    expect(await vault.deleteItem(owner, noticeOnly.itemId)).toBe(true);
+    const { rows } = await raw.query('select 1 from vault_item_expiry where item_id = $1', [noticeOnly.itemId]);
+    expect(rows).toEqual([]);
   });
 
   it('ping answers', async () => {
