@@ -17,7 +17,8 @@ const loginRequired = {
 };
 
 describe('healthOf', () => {
-  const cases: [string, Record<string, unknown>, 'unchanged' | 'healthy' | string][] = [
+  // Expected: 'unchanged' (undefined), 'healthy' (null), or the error code set.
+  const cases: [string, Record<string, unknown>, string][] = [
     ['ITEM ERROR with its error', { ...item, webhook_code: 'ERROR', error: loginRequired }, 'ITEM_LOGIN_REQUIRED'],
     ['ITEM ERROR without a parsable error', { ...item, webhook_code: 'ERROR', error: { nonsense: true } }, 'unchanged'],
     [
