@@ -71,6 +71,8 @@ const PlaidEnv = z.object({
   PLAID_WEBHOOK_URL: optionalString.pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional()),
   PLAID_WEBHOOK_KEY_TIMEOUT_MS: int(100, 30_000).default(2_000),
   PLAID_WEBHOOK_DEDUPE_SECONDS: int(0, 86_400).default(900),
+  PLAID_WEBHOOK_LEASE_MS: int(1_000, 3_600_000).default(60_000),
+  PLAID_WEBHOOK_POLL_MS: int(100, 600_000).default(5_000),
   // Link shows at most 30 characters of the name (Plaid shows "This Application" instead).
   PLAID_LINK_CLIENT_NAME: z.string().trim().min(1).max(30).default('plaid-refresh-graphql'),
   PLAID_LINK_LANGUAGE: z.enum(LINK_LANGUAGES).default('en'),
@@ -170,6 +172,10 @@ export interface PlaidConfig {
     readonly keyTimeoutMs: number;
     /** An identical body within this long of the stored one is a re-send, not a new webhook. */
     readonly dedupeWindowSeconds: number;
+    /** How long a claimed webhook is one processor's alone: a process killed mid-handle leaves it this long. */
+    readonly leaseMs: number;
+    /** The inbox is also read this often (work a dead process left, retries due), besides each store's wake-up. */
+    readonly pollMs: number;
   };
   /** What /link/token/create is told about the application. */
   readonly link: {
@@ -223,6 +229,8 @@ export function loadPlaidConfig(env: NodeJS.ProcessEnv = process.env): PlaidConf
       url: e.PLAID_WEBHOOK_URL ?? null,
       keyTimeoutMs: e.PLAID_WEBHOOK_KEY_TIMEOUT_MS,
       dedupeWindowSeconds: e.PLAID_WEBHOOK_DEDUPE_SECONDS,
+      leaseMs: e.PLAID_WEBHOOK_LEASE_MS,
+      pollMs: e.PLAID_WEBHOOK_POLL_MS,
     },
     link: Object.freeze({
       clientName: e.PLAID_LINK_CLIENT_NAME,

@@ -240,6 +240,8 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       inbox: vault,
       logger,
       metrics,
+      leaseMs: config.plaid.webhooks.leaseMs,
+      pollMs: config.plaid.webhooks.pollMs,
       handle: options.handleWebhook ?? createPlaidWebhookHandler({ lifecycle, items: services.items, logger }),
     });
     processor.start();
