@@ -124,9 +124,11 @@ export function createApp(deps: AppDeps): App {
       useBodyLimit(deps.maxBodyBytes ?? 1_048_576),
       // Browsers send "simple" requests (GET, form posts, text/plain) without a CORS preflight; those
       // must carry a header a page cannot set cross-site. JSON POSTs (every GraphQL client) pass as is.
+      // Authorization is such a header (setting it cross-site needs a preflight), and it is how
+      // callers authenticate here, never a cookie: GraphiQL's SSE subscriptions are GETs that carry it.
       ...(deps.csrfPrevention === false
         ? []
-        : [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight'] })]),
+        : [useCSRFPrevention({ requestHeaders: ['x-graphql-yoga-csrf', 'apollo-require-preflight', 'authorization'] })]),
       EnvelopArmorPlugin({
         maxDepth: { n: limits.maxDepth, ignoreIntrospection: true, ...asValidationError },
         // Gateways alias little (`_entities` batches arrive as one variable), so this binds clients.

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { exampleDocument } from '../../src/http/graphiql.js';
 import { listen } from '../../src/http/listen.js';
+import { PLAID_WEBHOOK_PATH } from '../../src/http/plaid-webhooks.js';
 import { createRuntime, type Runtime } from '../../src/runtime.js';
 import { needs } from '../helpers/needs.js';
 
@@ -43,7 +44,15 @@ async function openGraphiQL(page: Page, how: { goto: string } | 'reload'): Promi
   await page.locator('.graphiql-query-editor .monaco-editor').first().waitFor({ timeout: 60_000 });
 }
 
-/** Picks RefreshTransactions from the execute button's menu (the document holds several operations). */
+/** Picks an operation from the execute button's menu (the document holds several operations). */
+async function pickOperation(page: Page, name: string): Promise<void> {
+  await page.locator('.graphiql-execute-button').first().click();
+  const menu = page.locator('.graphiql-dropdown-content[role="menu"]');
+  await menu.waitFor({ timeout: 15_000 });
+  await menu.getByRole('menuitem', { name, exact: true }).click();
+}
+
+/** Picks RefreshTransactions from the execute button's menu and waits for its answer. */
 async function runRefreshTransactions(page: Page) {
   const sent = page.waitForRequest(
     (request) => request.method() === 'POST' && request.postData()?.includes('"operationName":"RefreshTransactions"') === true,
@@ -51,10 +60,7 @@ async function runRefreshTransactions(page: Page) {
       timeout: 30_000,
     },
   );
-  await page.locator('.graphiql-execute-button').first().click();
-  const menu = page.locator('.graphiql-dropdown-content[role="menu"]');
-  await menu.waitFor({ timeout: 15_000 });
-  await menu.getByRole('menuitem', { name: 'RefreshTransactions', exact: true }).click();
+  await pickOperation(page, 'RefreshTransactions');
   const request = await sent;
   const response = page.locator('.graphiql-response .view-lines');
   await expect.poll(() => editorText(response), { timeout: 30_000, interval: 250 }).toContain('RefreshTransactionsSuccess');
@@ -76,6 +82,8 @@ describe('GraphiQL in headless Chromium (embedded mode)', needs('chromium'), () 
   async function start(port = 0): Promise<void> {
     runtime = await createRuntime(loadConfig({ NODE_ENV: 'test', PORT: '0' }));
     http = await listen(runtime.app, '127.0.0.1', port);
+    // As main.ts does: the simulator's webhooks come back to this service.
+    await runtime.useOwnWebhookUrl(`${http.url}${PLAID_WEBHOOK_PATH}`);
   }
 
   async function stop(): Promise<void> {
@@ -149,6 +157,50 @@ describe('GraphiQL in headless Chromium (embedded mode)', needs('chromium'), () 
     await expect.poll(() => storedText(page), { timeout: 10_000 }).toContain('tabState');
     expect(await storedText(page)).not.toContain(demo.token);
 
+    await page.close();
+    expect(blocked).toEqual([]);
+  }, 90_000);
+
+  it('runs the RefreshEvents subscription: a refresh made elsewhere shows up as DATA_AVAILABLE once its webhook arrived', async () => {
+    const demo = runtime.demo;
+    if (!demo) throw new Error('expected embedded mode with a demo viewer');
+    const itemId = demo.fixtures.items.healthy.itemId;
+    const page = await context.newPage();
+    await openGraphiQL(page, { goto: `${http.url}/graphql` });
+    // GraphiQL subscribes over SSE with a GET (the document in the query string), the token in its header.
+    const opened = page.waitForRequest(
+      (request) => request.method() === 'GET' && new URL(request.url()).searchParams.get('operationName') === 'RefreshEvents',
+      { timeout: 30_000 },
+    );
+    await pickOperation(page, 'RefreshEvents');
+    const request = await opened;
+    expect((await request.response())?.status()).toBe(200);
+    expect(await request.headerValue('authorization')).toBe(`Bearer ${demo.token}`);
+    // The stream is open once the service counts it; then the refresh, as another tab or app would make it.
+    await expect
+      .poll(async () => (await runtime.metrics.registry.getSingleMetricAsString('graphql_subscriptions_open')).match(/ (\d+)$/m)?.[1], {
+        timeout: 15_000,
+      })
+      .toBe('1');
+    const refreshed = await runtime.app.fetch('http://localhost/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${demo.token}` },
+      body: JSON.stringify({
+        query:
+          'mutation ($itemId: ID!) { refreshTransactions(itemId: $itemId) { __typename ... on RefreshTransactionsSuccess { refresh { id } } } }',
+        variables: { itemId },
+      }),
+    });
+    const body = (await refreshed.json()) as { data: { refreshTransactions: { __typename: string; refresh?: { id: string } } } };
+    expect(body.data.refreshTransactions.__typename).toBe('RefreshTransactionsSuccess');
+    const refreshId = body.data.refreshTransactions.refresh?.id ?? '';
+
+    // GraphiQL's response pane shows each event as it comes: PENDING first, then the webhook's.
+    const response = page.locator('.graphiql-response .view-lines');
+    await expect.poll(() => editorText(response), { timeout: 30_000, interval: 250 }).toContain('"status": "DATA_AVAILABLE"');
+    const text = await editorText(response);
+    expect(text).toContain(refreshId);
+    expect(text).toMatch(/Transactions(DefaultUpdate|SyncUpdatesAvailable)Event/);
     await page.close();
     expect(blocked).toEqual([]);
   }, 90_000);

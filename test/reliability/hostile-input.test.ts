@@ -181,16 +181,24 @@ const cases: Case[] = [
     message: /Can only perform a mutation operation from a POST request/,
   },
   {
+    // A page on another site can send these without a preflight, and so without an Authorization header.
     name: 'a simple (CSRF-able) GET without a preflight header',
-    request: () => send('', { 'content-type': '' }, 'GET', '/graphql?query=%7Bviewer%7Bid%7D%7D'),
+    request: () => send('', { 'content-type': '', authorization: null }, 'GET', '/graphql?query=%7Bviewer%7Bid%7D%7D'),
     status: 403,
     message: /CSRF/,
   },
   {
     name: 'a text/plain form post (CSRF-able)',
-    request: () => send(gql(`mutation { ${refresh(itemId)} }`), { 'content-type': 'text/plain' }),
+    request: () => send(gql(`mutation { ${refresh(itemId)} }`), { 'content-type': 'text/plain', authorization: null }),
     status: 403,
     message: /CSRF/,
+  },
+  {
+    // Authorization passes the CSRF check (cross-site, it needs a preflight; GraphiQL's SSE GETs carry it): the token decides.
+    name: 'a GET that carries a forged Authorization',
+    request: () => send('', { 'content-type': '', authorization: 'Bearer forged' }, 'GET', '/graphql?query=%7Bviewer%7Bid%7D%7D'),
+    status: 401,
+    message: /token/i,
   },
   {
     name: 'a token signed with another secret',
