@@ -58,6 +58,13 @@ function start<T>(script: string, env: Record<string, string>, execArgv: readonl
   });
 }
 
+/** A child that only reports its URL when ready (bench/anchors/*). */
+export type UrlChild = Started<{ readonly type: 'ready'; readonly url: string }>;
+
+export function startUrlChild(script: string, env: Record<string, string> = {}): Promise<UrlChild> {
+  return start<{ readonly type: 'ready'; readonly url: string }>(script, env);
+}
+
 export type SimulatorChild = Started<SimulatorReady>;
 
 export function startSimulatorChild(): Promise<SimulatorChild> {

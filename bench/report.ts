@@ -222,15 +222,19 @@ function failureText(failures: Record<string, number>): string {
 }
 
 /** Writes the generated part between the markers, keeping what surrounds them (or a plain header for a new file). */
-export function writeReport(path: string, generated: string): void {
-  const block = `${BEGIN}\n${generated}\n${END}`;
+export function writeReport(
+  path: string,
+  generated: string,
+  markers: { readonly begin: string; readonly end: string } = { begin: BEGIN, end: END },
+): void {
+  const block = `${markers.begin}\n${generated}\n${markers.end}`;
   const existing = existsSync(path) ? readFileSync(path, 'utf8') : null;
-  const begin = existing?.indexOf(BEGIN) ?? -1;
-  const end = existing?.indexOf(END) ?? -1;
+  const begin = existing?.indexOf(markers.begin) ?? -1;
+  const end = existing?.indexOf(markers.end) ?? -1;
   const text =
     existing !== null && begin >= 0 && end > begin
-      ? existing.slice(0, begin) + block + existing.slice(end + END.length)
-      : `# Benchmarks\n\n${block}\n`;
+      ? existing.slice(0, begin) + block + existing.slice(end + markers.end.length)
+      : `${existing ?? '# Benchmarks\n'}\n${block}\n`;
   writeFileSync(path, text);
 }
 

@@ -8,6 +8,8 @@
  * runs in this process, as in embedded mode. BENCH_ITEMS: healthy Items for viewer `bench`.
  * BENCH_DATABASE_URL: the vault in PostgreSQL (a schema of its own, dropped at the end) instead of
  * the embedded PGlite. BENCH_SRC: another copy of src/ (an older commit), for before/after runs.
+ * BENCH_FAKE_PLAID_URL: Plaid is bench/anchors/fake-plaid.ts instead of a simulator (the anchors
+ * scenario): Items are written to the vault directly, since that Plaid links nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -54,13 +56,16 @@ setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
 }, 50).unref();
 
-let simulator = process.env.BENCH_SIMULATOR_URL
-  ? {
-      url: process.env.BENCH_SIMULATOR_URL,
-      clientId: process.env.BENCH_SIMULATOR_CLIENT_ID ?? '',
-      secret: process.env.BENCH_SIMULATOR_SECRET ?? '',
-    }
-  : null;
+const fakePlaidUrl = process.env.BENCH_FAKE_PLAID_URL ?? '';
+let simulator = fakePlaidUrl
+  ? { url: fakePlaidUrl, clientId: 'bench_client', secret: 'bench_secret' }
+  : process.env.BENCH_SIMULATOR_URL
+    ? {
+        url: process.env.BENCH_SIMULATOR_URL,
+        clientId: process.env.BENCH_SIMULATOR_CLIENT_ID ?? '',
+        secret: process.env.BENCH_SIMULATOR_SECRET ?? '',
+      }
+    : null;
 let closeSimulator = () => Promise.resolve();
 if (!simulator) {
   const started = await startSimulator({
@@ -121,8 +126,8 @@ const vaultStatements = () => legacy.metrics.vaultStatements?.() ?? legacy.servi
 const http = await listen(runtime.app, config.host, config.port);
 
 const count = Number(process.env.BENCH_ITEMS ?? '100');
-const items = await seedItems(count);
-const demo = await seedDemoViewer({ plaid: runtime.plaid, vault, link: runtime.services.link });
+const items = fakePlaidUrl ? await saveItems(count) : await seedItems(count);
+const demo = fakePlaidUrl ? { items: {} } : await seedDemoViewer({ plaid: runtime.plaid, vault, link: runtime.services.link });
 const ready: ServiceReady = {
   type: 'ready',
   url: http.url,
@@ -204,6 +209,25 @@ async function seedItems(n: number): Promise<BenchItem[]> {
     });
     out.push(...(await Promise.all(batch)));
   }
+  return out;
+}
+
+/** `n` Items for the bench viewer straight into the vault (a fake Plaid links nothing). */
+async function saveItems(n: number): Promise<BenchItem[]> {
+  const out = Array.from({ length: n }, (_, i) => ({
+    id: `bench_item_${i.toString().padStart(5, '0')}_${randomBytes(6).toString('hex')}`,
+    accessToken: `access-sandbox-${randomBytes(16).toString('hex')}`,
+  }));
+  await vault.saveItems(
+    out.map((item) => ({
+      viewerId: VIEWER,
+      itemId: item.id,
+      accessToken: item.accessToken,
+      institutionId: 'ins_109508',
+      institutionName: 'First Platypus Bank',
+      products: ['transactions', 'identity'],
+    })),
+  );
   return out;
 }
 
