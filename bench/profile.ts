@@ -6,15 +6,17 @@
  *   npm run bench:profile -- --duration 15 --connections 50 --top 40
  *
  * The .cpuprofile stays in .local/profiles/ (Chrome DevTools or speedscope draw it as a flame
- * graph). BENCH_DATABASE_URL profiles with the vault in PostgreSQL.
+ * graph). BENCH_DATABASE_URL profiles with the vault in PostgreSQL. `--anchor` profiles the
+ * anchors' load instead (refreshIdentity against bench/anchors/fake-plaid.ts, answering at once).
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ROOT, startServiceChild, startSimulatorChild } from './children.js';
+import { ANCHOR_DOCUMENT } from './anchors/document.js';
+import { ROOT, startServiceChild, startSimulatorChild, startUrlChild, type SimulatorChild } from './children.js';
 import { formatSummary, summarise } from './cpuprofile.js';
 import { runLoad } from './load.js';
-import { serviceTarget } from './requests.js';
+import { graphqlHeaders, serviceTarget } from './requests.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,21 +24,29 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '50' },
     items: { type: 'string', default: '500' },
     top: { type: 'string', default: '30' },
+    anchor: { type: 'boolean', default: false },
   },
 });
 const dir = join(ROOT, '.local', 'profiles');
 mkdirSync(dir, { recursive: true });
 const file = join(dir, `service-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
 
-const simulator = await startSimulatorChild();
+const upstream = values.anchor ? await startUrlChild('bench/anchors/fake-plaid.ts') : await startSimulatorChild();
 const databaseUrl = process.env.BENCH_DATABASE_URL;
 const service = await startServiceChild({
-  simulator,
+  ...(values.anchor ? { env: { BENCH_FAKE_PLAID_URL: upstream.ready.url } } : { simulator: upstream as SimulatorChild }),
   items: Number(values.items),
   ...(databaseUrl ? { databaseUrl } : {}),
 });
 try {
-  const target = serviceTarget(service.ready);
+  const target = values.anchor
+    ? {
+        url: `${service.ready.url}/graphql`,
+        headers: graphqlHeaders(service.ready.token),
+        bodies: service.ready.items.map((item) => JSON.stringify({ query: ANCHOR_DOCUMENT, variables: { itemId: item.id } })),
+        isSuccess: (body: string) => body.includes('"__typename":"RefreshIdentitySuccess"'),
+      }
+    : serviceTarget(service.ready);
   const connections = Number(values.connections);
   await runLoad({ ...target, connections, durationSec: 2 });
   await service.profile('start');
@@ -47,7 +57,7 @@ try {
   );
 } finally {
   await service.close();
-  await simulator.close();
+  await upstream.close();
 }
 console.log(formatSummary(summarise(JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof summarise>[0], Number(values.top))));
 console.log(`\nprofile: ${file}`);
