@@ -35,3 +35,22 @@ it('bench --quick runs all five scenarios and writes a report with each', async 
   expect(new Set(summaryRows.map((line) => line.slice(2, 3)))).toEqual(new Set(['1', '2', '3', '4', '5']));
   expect(report).not.toMatch(/n\/a|NaN/);
 }, 180_000);
+
+it('bench:anchors with tiny counts: every anchor and the service answer the same document, and a report is written', async () => {
+  dir ||= await mkdtemp(join(tmpdir(), 'bench-quick-'));
+  const out = join(dir, 'anchors.md');
+  const args = ['--rounds', '1', '--duration', '1', '--warmup', '0.5', '--latency', '0.3', '--items', '20', '--connections', '5'];
+  await promisify(execFile)(process.execPath, ['--import', 'tsx', 'bench/anchors/run.ts', ...args, '--out', out], {
+    cwd: ROOT,
+    env: { ...process.env, BENCH_DATABASE_URL: '' },
+    maxBuffer: 1 << 24,
+  });
+  const report = await readFile(out, 'utf8');
+  expect(report).toContain('<!-- anchors:begin');
+  for (const target of ['ceiling', 'bare graphql-yoga', 'Mercurius + graphql-jit', 'this service']) expect(report).toContain(`| ${target}`);
+  // Every target answered every request with the success member (the warm-up also refuses none).
+  const rows = report.split('\n').filter((line) => /^\| (ceiling|bare|Mercurius|this service)/.test(line));
+  expect(rows).toHaveLength(4);
+  for (const row of rows) expect(row).toContain('| 100.0% |');
+  expect(report).not.toMatch(/NaN/);
+}, 120_000);
