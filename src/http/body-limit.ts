@@ -30,7 +30,9 @@ export function useBodyLimit(maxBytes: number): Plugin {
         return;
       }
       setRequestParser(async (req) => {
-        const text = await readLimited(req, maxBytes);
+        // With a Content-Length (checked above) node's parser reads that many bytes and no more, so
+        // the fetch adapter's own buffering is bounded; only a chunked body is read and counted here.
+        const text = declared !== null ? await req.text() : await readLimited(req, maxBytes);
         let body: unknown;
         try {
           body = JSON.parse(text);
