@@ -113,7 +113,11 @@ describe('webhooks from the simulator, through the service', () => {
         8_000,
       );
       expect(heard.refreshEvents.events.map((e) => e.webhookCode)).toContain('DEFAULT_UPDATE');
-      const stored = await refreshStatus(demoToken, result.refresh.id);
+      // The second webhook (SYNC_UPDATES_AVAILABLE) may still be on its way when the first is heard.
+      const stored = await until(
+        () => refreshStatus(demoToken, result.refresh.id),
+        (r) => (r?.events.length ?? 0) >= 2,
+      );
       expect(stored?.status).toBe('DATA_AVAILABLE');
       expect(stored?.events.map((e) => e.__typename)).toEqual(
         expect.arrayContaining(['TransactionsDefaultUpdateEvent', 'TransactionsSyncUpdatesAvailableEvent']) as unknown,
