@@ -161,7 +161,12 @@ describe('webhooks from the simulator, through the service', () => {
     expect(failed?.events).toEqual([
       expect.objectContaining({ __typename: 'ItemErrorEvent', nextAction: 'UPDATE_LOGIN_WITH_LINK' }) as unknown,
     ]);
-    expect(await healthOf(token, itemId)).toMatchObject({
+    // The handler moves the refresh first, then the health: wait for the second step too.
+    const health = await until(
+      () => healthOf(token, itemId),
+      (h) => h?.source === 'WEBHOOK',
+    );
+    expect(health).toMatchObject({
       status: 'ERROR',
       source: 'WEBHOOK',
       nextAction: 'UPDATE_LOGIN_WITH_LINK',
