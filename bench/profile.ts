@@ -12,7 +12,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ANCHOR_DOCUMENT } from './anchors/document.js';
+import { anchorBodies, isAnchorSuccess } from './anchors/document.js';
 import { ROOT, startServiceChild, startSimulatorChild, startUrlChild, type SimulatorChild } from './children.js';
 import { formatSummary, summarise } from './cpuprofile.js';
 import { runLoad } from './load.js';
@@ -43,8 +43,8 @@ try {
     ? {
         url: `${service.ready.url}/graphql`,
         headers: graphqlHeaders(service.ready.token),
-        bodies: service.ready.items.map((item) => JSON.stringify({ query: ANCHOR_DOCUMENT, variables: { itemId: item.id } })),
-        isSuccess: (body: string) => body.includes('"__typename":"RefreshIdentitySuccess"'),
+        bodies: anchorBodies(service.ready.items),
+        isSuccess: isAnchorSuccess,
       }
     : serviceTarget(service.ready);
   const connections = Number(values.connections);
