@@ -9,7 +9,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GRAPHQL_ENDPOINT } from './app.js';
 import { loadConfig } from './config.js';
-import { describeDemoItems } from './demo/seed.js';
 import { listen, type HttpListener } from './http/listen.js';
 import { PLAID_WEBHOOK_PATH } from './http/plaid-webhooks.js';
 import { createRuntime } from './runtime.js';
@@ -35,6 +34,7 @@ async function main(): Promise<void> {
   await runtime.useOwnWebhookUrl(`${http.url}${PLAID_WEBHOOK_PATH}`);
   logger.info({ url: graphqlUrl, embedded: config.embedded, graphiql: config.graphiql, introspection: config.introspection }, 'ready');
   if (runtime.demo && runtime.simulator) {
+    const { describeDemoItems } = await import('./demo/seed.js');
     // For the developer at the terminal, not for the log pipeline (the demo token is meant to be copied).
     process.stdout.write(
       [

@@ -11,8 +11,7 @@ import { createApp, type App } from './app.js';
 import { createAuthenticator } from './auth/authenticate.js';
 import type { AppConfig } from './config.js';
 import type { Services } from './context.js';
-import { DEMO_SIMULATOR_SEED, DEMO_VIEWER_ID, seedDemoViewer, signViewerToken } from './demo/seed.js';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { keyedHash } from './guard/key-hash.js';
 import { MemoryQuotaLimiter, type QuotaLimiter } from './guard/quota.js';
 import { RedisFlight } from './guard/redis-flight.js';
@@ -25,7 +24,7 @@ import { RefreshLifecycle } from './services/refresh-lifecycle.js';
 import { LinkService } from './services/link-service.js';
 import { RefreshService } from './services/refresh-service.js';
 import type { LinkedFixtures } from './demo/link-fixtures.js';
-import { startSimulator, type Simulator } from './simulator/server.js';
+import type { Simulator } from './simulator/server.js';
 import { redisFailure } from './startup-failure.js';
 import { settlesWithin } from './util/settles-within.js';
 import { LinkSpool } from './vault/link-spool.js';
@@ -114,7 +113,10 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       plaidTarget = { baseUrl: config.plaid.baseUrl, ...config.plaid.credentials };
     } else {
       // Embedded mode: our own Plaid on loopback, with fault injection for trying error paths,
-      // seeded so the demo Items keep their ids from one start to the next.
+      // seeded so the demo Items keep their ids from one start to the next. Loaded only here, as
+      // the demo is below: a production process never holds the simulator's code (issue #16: memory).
+      const { startSimulator } = await import('./simulator/server.js');
+      const { DEMO_SIMULATOR_SEED } = await import('./demo/seed.js');
       const started = await startSimulator({ host: '127.0.0.1', port: 0, controlApi: true, seed: DEMO_SIMULATOR_SEED });
       simulator = started;
       closers.push(() => started.close());
@@ -151,6 +153,8 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
     let redisClient: Redis | null = null;
     const keyHash = keyedHash(config.vault.encryptionKey ?? DEVELOPMENT_KEY_NAME_SECRET);
     if (config.redis) {
+      // Loaded only when configured: one replica without Redis never holds ioredis.
+      const { Redis } = await import('ioredis');
       const redis = new Redis(config.redis.url, {
         lazyConnect: true,
         connectTimeout: config.redis.connectTimeoutMs,
@@ -260,6 +264,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
 
     let demo: Runtime['demo'] = null;
     if (simulator && jwtSecret) {
+      const { DEMO_VIEWER_ID, seedDemoViewer, signViewerToken } = await import('./demo/seed.js');
       const fixtures = await seedDemoViewer({ plaid, vault, link: services.link });
       // 12 hours, unless AUTH_MAX_TOKEN_LIFETIME_SECONDS allows less (the demo token must pass it).
       const lifetimeSeconds = Math.min(12 * 3_600, config.auth.maxTokenLifetimeSeconds);

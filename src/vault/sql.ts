@@ -2,11 +2,10 @@
  * The one seam between the vault and its database: a query function and transactions, over
  * either PGlite (embedded, no server) or a pg.Pool (PostgreSQL, several replicas).
  */
-import { PGlite, type Transaction } from '@electric-sql/pglite';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { PoolClient, QueryResultRow } from 'pg';
 import { viaDatabase } from './errors.js';
-import { openMemoryPglite, PGLITE_CONF } from './pglite-snapshot.js';
 
 /** What the vault and the migrations need from a database. */
 export interface SqlExecutor {
@@ -24,6 +23,11 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
 
 /** Embedded Postgres: files under `dataDir`, or in memory without it. One process per data dir. */
 export async function openPglite(dataDir?: string): Promise<SqlExecutor> {
+  // Loaded here, not at the top: a PostgreSQL-backed process never holds PGlite (issue #16: memory, start-up).
+  const [{ PGlite }, { openMemoryPglite, PGLITE_CONF }] = await Promise.all([
+    import('@electric-sql/pglite'),
+    import('./pglite-snapshot.js'),
+  ]);
   if (dataDir === undefined) return new PgliteExecutor(await openMemoryPglite());
   const db = new PGlite({ dataDir, postgresqlconf: PGLITE_CONF });
   await db.waitReady;
