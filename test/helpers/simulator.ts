@@ -58,3 +58,22 @@ export async function completeLink(
   if (response.status !== 200) throw new Error(`Link not completed: ${response.status} ${await response.text()}`);
   return (await response.json()) as { public_token: string; item_id: string | null; update_mode: boolean };
 }
+
+/** A Plaid API call to the simulator as a developer's own code makes it (credentials in headers): status and JSON body. */
+export async function plaidPost(
+  simulator: Pick<Simulator, 'url' | 'clientId' | 'secret'>,
+  path: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${simulator.url}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      'plaid-client-id': simulator.clientId,
+      'plaid-secret': simulator.secret,
+      'plaid-version': '2020-09-14',
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}

@@ -11,27 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Simulator, SimulatorOptions } from '../../src/simulator/server.js';
-import { startTestSimulator } from '../helpers/simulator.js';
+import { plaidPost, startTestSimulator } from '../helpers/simulator.js';
 
 // ---- Plaid's verification, as its docs describe it --------------------------------------------
 
 type Verdict = { ok: true; iat: number; kid: string } | { ok: false; reason: string };
 
 const MAX_AGE_SECONDS = 5 * 60;
-
-async function plaidCall(simulator: Simulator, path: string, body: unknown) {
-  const response = await fetch(`${simulator.url}${path}`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'plaid-client-id': simulator.clientId,
-      'plaid-secret': simulator.secret,
-      'plaid-version': '2020-09-14',
-    },
-    body: JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
 
 /** Verifies one webhook: the JWT header (ES256 only), the key by kid, the signature, iat, and the body's SHA-256. */
 async function verifyWebhook(simulator: Simulator, raw: Buffer, headers: IncomingHttpHeaders): Promise<Verdict> {
@@ -46,7 +32,7 @@ async function verifyWebhook(simulator: Simulator, raw: Buffer, headers: Incomin
   } catch {
     return { ok: false, reason: 'malformed JWT' };
   }
-  const answer = await plaidCall(simulator, '/webhook_verification_key/get', { key_id: kid });
+  const answer = await plaidPost(simulator, '/webhook_verification_key/get', { key_id: kid });
   if (answer.status !== 200) return { ok: false, reason: `key ${kid}: ${String(answer.body.error_code)}` };
   let claims: { iat?: unknown; request_body_sha256?: unknown };
   try {
@@ -145,7 +131,7 @@ beforeEach(async () => {
 });
 afterEach(() => receiver.stop());
 
-const post = (path: string, body: unknown) => plaidCall(simulator, path, body);
+const post = (path: string, body: unknown) => plaidPost(simulator, path, body);
 
 interface LinkOptions {
   readonly username?: string;
@@ -156,7 +142,7 @@ interface LinkOptions {
 }
 
 async function link(options: LinkOptions = {}, on: Simulator = simulator) {
-  const created = await plaidCall(on, '/sandbox/public_token/create', {
+  const created = await plaidPost(on, '/sandbox/public_token/create', {
     institution_id: options.institutionId ?? 'ins_109508',
     initial_products: options.products ?? ['transactions', 'identity'],
     options: {
@@ -167,7 +153,7 @@ async function link(options: LinkOptions = {}, on: Simulator = simulator) {
     ...(options.userId ? { user_id: options.userId } : {}),
   });
   expect(created.status).toBe(200);
-  const exchanged = await plaidCall(on, '/item/public_token/exchange', { public_token: created.body.public_token });
+  const exchanged = await plaidPost(on, '/item/public_token/exchange', { public_token: created.body.public_token });
   return { accessToken: exchanged.body.access_token as string, itemId: exchanged.body.item_id as string };
 }
 
@@ -460,7 +446,7 @@ describe("delivery as Plaid's: retries on anything but 200", () => {
     try {
       receiver.answer = () => 500;
       const item = await link({}, fast);
-      await plaidCall(fast, '/sandbox/item/fire_webhook', { access_token: item.accessToken, webhook_code: 'SYNC_UPDATES_AVAILABLE' });
+      await plaidPost(fast, '/sandbox/item/fire_webhook', { access_token: item.accessToken, webhook_code: 'SYNC_UPDATES_AVAILABLE' });
       await fast.webhooks.idle();
       const deliveries = fast.webhooks.deliveries({ itemId: item.itemId });
       expect(deliveries.map((d) => [d.attempt, d.status])).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => [n, 500]));
@@ -493,11 +479,11 @@ describe("delivery as Plaid's: retries on anything but 200", () => {
     try {
       receiver.answer = (_verdict, index) => (index === 0 ? 'hang' : 200);
       const slow = await link({}, timing);
-      await plaidCall(timing, '/sandbox/item/fire_webhook', { access_token: slow.accessToken, webhook_code: 'DEFAULT_UPDATE' });
+      await plaidPost(timing, '/sandbox/item/fire_webhook', { access_token: slow.accessToken, webhook_code: 'DEFAULT_UPDATE' });
       const dead = await link({ webhook: 'http://127.0.0.1:9/nobody-listens' }, timing);
-      await plaidCall(timing, '/sandbox/item/fire_webhook', { access_token: dead.accessToken, webhook_code: 'DEFAULT_UPDATE' });
+      await plaidPost(timing, '/sandbox/item/fire_webhook', { access_token: dead.accessToken, webhook_code: 'DEFAULT_UPDATE' });
       // The simulator still answers while deliveries fail.
-      expect((await plaidCall(timing, '/item/get', { access_token: slow.accessToken })).status).toBe(200);
+      expect((await plaidPost(timing, '/item/get', { access_token: slow.accessToken })).status).toBe(200);
       await timing.webhooks.idle();
       expect(timing.webhooks.deliveries({ itemId: slow.itemId }).map((d) => [d.status, d.error])).toEqual([
         [null, 'timeout'],
@@ -516,9 +502,9 @@ describe("delivery as Plaid's: retries on anything but 200", () => {
     receiver.keysFrom = closing;
     receiver.answer = () => 'hang';
     const item = await link({}, closing);
-    await plaidCall(closing, '/transactions/refresh', { access_token: item.accessToken });
+    await plaidPost(closing, '/transactions/refresh', { access_token: item.accessToken });
     const other = await link({ username: 'sim_webhook_removed' }, closing);
-    await plaidCall(closing, '/transactions/refresh', { access_token: other.accessToken });
+    await plaidPost(closing, '/transactions/refresh', { access_token: other.accessToken });
     await sleep(100);
     expect(closing.webhooks.pendingCount).toBe(4);
     const started = Date.now();
@@ -535,7 +521,7 @@ describe("delivery as Plaid's: retries on anything but 200", () => {
     const resetting = await startWith({ webhookDelayMs: 2_000 });
     try {
       const item = await link({}, resetting);
-      await plaidCall(resetting, '/transactions/refresh', { access_token: item.accessToken });
+      await plaidPost(resetting, '/transactions/refresh', { access_token: item.accessToken });
       expect(resetting.webhooks.pendingCount).toBe(2);
       await fetch(`${resetting.url}/simulator/reset`, { method: 'POST' });
       expect(resetting.webhooks.pendingCount).toBe(0);

@@ -10,7 +10,7 @@ import { listen, type HttpListener } from '../../src/http/listen.js';
 import { PLAID_WEBHOOK_PATH } from '../../src/http/plaid-webhooks.js';
 import type { Runtime } from '../../src/runtime.js';
 import type { FixtureKey } from '../../src/simulator/fixtures.js';
-import { completeLink } from '../helpers/simulator.js';
+import { completeLink, plaidPost } from '../helpers/simulator.js';
 import { execute, startTestService, tokenFor } from '../helpers/service.js';
 import { sseSubscribe } from '../helpers/sse.js';
 import {
@@ -63,12 +63,8 @@ const fixture = (key: FixtureKey) => {
 
 /** Plaid's sandbox call that fires a webhook for an Item, as a developer would make it. */
 async function fireWebhook(accessToken: string, webhookCode: string): Promise<void> {
-  const response = await fetch(`${sim().url}/sandbox/item/fire_webhook`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'plaid-client-id': sim().clientId, 'plaid-secret': sim().secret },
-    body: JSON.stringify({ access_token: accessToken, webhook_code: webhookCode }),
-  });
-  expect(response.status, await response.clone().text()).toBe(200);
+  const { status, body } = await plaidPost(sim(), '/sandbox/item/fire_webhook', { access_token: accessToken, webhook_code: webhookCode });
+  expect(status, JSON.stringify(body)).toBe(200);
 }
 
 async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 8_000): Promise<T> {

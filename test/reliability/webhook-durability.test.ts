@@ -22,7 +22,7 @@ import type { Simulator } from '../../src/simulator/server.js';
 import { payloads } from '../../src/simulator/webhook-payloads.js';
 import { needs } from '../helpers/needs.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
-import { clientFor, startTestSimulator } from '../helpers/simulator.js';
+import { clientFor, plaidPost, startTestSimulator } from '../helpers/simulator.js';
 
 const databaseUrl = process.env.DATABASE_URL;
 const SECRET = `durability-${randomBytes(24).toString('hex')}`;
@@ -76,15 +76,7 @@ describe('webhooks across kill -9', needs('DATABASE_URL'), () => {
   const randomKey = randomBytes(32).toString('base64');
   const webhookUrl = () => `http://127.0.0.1:${port}/webhooks/plaid`;
 
-  async function plaidPost(path: string, body: unknown): Promise<number> {
-    const response = await fetch(`${simulator.url}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'plaid-client-id': simulator.clientId, 'plaid-secret': simulator.secret },
-      body: JSON.stringify(body),
-    });
-    await response.arrayBuffer();
-    return response.status;
-  }
+  const fireWebhook = async (body: unknown) => (await plaidPost(simulator, '/sandbox/item/fire_webhook', body)).status;
 
   const inbox = async () =>
     (
@@ -141,13 +133,11 @@ describe('webhooks across kill -9', needs('DATABASE_URL'), () => {
         const item = items[fired % items.length] ?? { id: '', accessToken: '' };
         if (fired === WEBHOOKS - items.length) {
           // The last webhook of Item 0 revokes it; its health must show that after the restart.
-          expect(
-            await plaidPost('/sandbox/item/fire_webhook', { access_token: item.accessToken, webhook_code: 'USER_PERMISSION_REVOKED' }),
-          ).toBe(200);
+          expect(await fireWebhook({ access_token: item.accessToken, webhook_code: 'USER_PERMISSION_REVOKED' })).toBe(200);
         } else if (fired % 2 === 0) {
           // Sandbox's own call: the same code for the same Item is the same body (a re-send, to the inbox).
           const code = CODES[Math.floor(fired / items.length) % CODES.length] ?? 'DEFAULT_UPDATE';
-          expect(await plaidPost('/sandbox/item/fire_webhook', { access_token: item.accessToken, webhook_code: code })).toBe(200);
+          expect(await fireWebhook({ access_token: item.accessToken, webhook_code: code })).toBe(200);
         } else {
           // What the simulator sends after a refresh that removed transactions: random ids, a distinct body each time.
           const simItem = simulator.state.items.get(item.id);
