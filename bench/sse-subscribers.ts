@@ -13,6 +13,8 @@ export interface SseEvent {
 
 export class SseSubscriber {
   readonly events: SseEvent[] = [];
+  /** Why the stream ended (for the report when some did): the socket's error, or the server's `complete`. */
+  endedBy: string | null = null;
   private req: ClientRequest | null = null;
   private ended = false;
 
@@ -51,6 +53,7 @@ export class SseSubscriber {
             while ((end = buffer.indexOf('\n\n')) >= 0) {
               const message = buffer.slice(0, end);
               buffer = buffer.slice(end + 2);
+              if (message.startsWith('event: complete')) this.endedBy ??= 'complete';
               if (!message.startsWith('event: next')) continue;
               const data = message
                 .split('\n')
@@ -61,12 +64,14 @@ export class SseSubscriber {
             }
           });
           res.on('close', () => {
+            this.endedBy ??= 'closed by the server';
             this.ended = true;
           });
           resolve();
         },
       );
       req.on('error', (error) => {
+        this.endedBy ??= error.message;
         this.ended = true;
         reject(error);
       });
@@ -76,6 +81,7 @@ export class SseSubscriber {
   }
 
   close(): void {
+    this.endedBy ??= 'closed by the client';
     this.req?.destroy();
     this.ended = true;
   }

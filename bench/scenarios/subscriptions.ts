@@ -46,6 +46,8 @@ export interface SubscriptionsResult {
   readonly receiving: number;
   /** Still open after every round. */
   readonly stillOpen: number;
+  /** Why subscriptions that opened ended on their own, by reason: before the rounds, and by their end. */
+  readonly ended: { readonly beforeRounds: Record<string, number>; readonly afterRounds: Record<string, number> };
   readonly openMs: number;
   readonly idle: ChildStats;
   readonly allOpen: ChildStats;
@@ -99,6 +101,7 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
     // Settled: the connections' buffers allocated, garbage of the opening collected.
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const allOpen = await service.stats(true, true);
+    const endedEarly = countBy(subscribers.filter((s) => !s.open).map((s) => s.endedBy ?? 'unknown'));
 
     // (b) one round per Item: a refresh starts (every subscriber of the Item hears it), then a signed webhook ends it
     const rounds: FanOutRound[] = [];
@@ -138,6 +141,7 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
       });
     }
     const stillOpen = subscribers.filter((s) => s.open).length;
+    const endedLater = countBy(subscribers.filter((s) => !s.open).map((s) => s.endedBy ?? 'unknown'));
     for (const subscriber of subscribers) subscriber.close();
     subscribers = [];
 
@@ -188,6 +192,7 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
       openFailures: opened.failures,
       receiving,
       stillOpen,
+      ended: { beforeRounds: endedEarly, afterRounds: endedLater },
       openMs,
       idle,
       allOpen,
@@ -209,6 +214,12 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
     await service.close();
     await simulator.close();
   }
+}
+
+function countBy(keys: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const key of keys) counts[key] = (counts[key] ?? 0) + 1;
+  return counts;
 }
 
 /** Plaid's own layout: JSON with 2-space indentation. */
@@ -275,6 +286,11 @@ export function subscriptionSummaryRows(results: readonly SubscriptionsResult[])
   ];
 }
 
+function endedText(ended: Record<string, number>): string {
+  const entries = Object.entries(ended);
+  return entries.length === 0 ? '' : ` (ended: ${entries.map(([reason, n]) => `${n} ${reason}`).join(', ')})`;
+}
+
 export function renderSubscriptions(name: string, r: SubscriptionsResult): string {
   const o = r.options;
   const perSubscription = (r.allOpen.rssBytes - r.idle.rssBytes) / Math.max(1, r.opened);
@@ -284,7 +300,7 @@ export function renderSubscriptions(name: string, r: SubscriptionsResult): strin
     `#### 6. Subscriptions (${name})`,
     '',
     `${o.subscriptions} SSE subscriptions (\`RefreshEvents\` of operations/lifecycle.graphql, one socket each, ${o.items} Items with ${Math.round(o.subscriptions / o.items)} subscribers each) ` +
-      `opened in ${ms(r.openMs)}: ${r.opened} open (${r.openFailures} failed), ${r.receiving} received their Item's events, ${r.stillOpen} still open at the end. ` +
+      `opened in ${ms(r.openMs)}: ${r.opened} open (${r.openFailures} failed), ${r.receiving} received their Item's events, ${r.stillOpen} still open at the end${endedText(r.ended.afterRounds)}. ` +
       `Service RSS ${mb(r.idle.rssBytes)} idle, ${mb(r.allOpen.rssBytes)} with all open (${(perSubscription / 1024).toFixed(1)} KB each); ` +
       `heap used after GC ${mb(r.idle.heapUsedBytes)} → ${mb(r.allOpen.heapUsedBytes)} (${(heapPer / 1024).toFixed(1)} KB each).`,
     '',
