@@ -1,6 +1,7 @@
 /**
  * The subscriptions scenario alone with counts of one's choosing, printed (nothing written):
  *   node --import tsx bench/subscriptions-run.ts [subscriptions] [items] [ingest webhooks] [ingest concurrency] [pglite|postgres]
+ * BENCH_SRC=<dir>/src runs the service from another copy of src/ (e.g. `git archive` of an older commit), for before/after.
  */
 import { renderSubscriptions, subscriptions } from './scenarios/subscriptions.js';
 
@@ -12,6 +13,7 @@ const result = await subscriptions({
   ingestWebhooks: Number(ingest),
   ingestConcurrency: Number(concurrency),
   ...(databaseUrl ? { databaseUrl } : {}),
+  ...(process.env.BENCH_SRC ? { src: process.env.BENCH_SRC } : {}),
 });
 console.log(renderSubscriptions(backend, result));
 console.log(JSON.stringify({ idle: result.idle, allOpen: result.allOpen }));

@@ -28,6 +28,8 @@ export interface SubscriptionsOptions {
   readonly ingestWebhooks: number;
   readonly ingestConcurrency: number;
   readonly databaseUrl?: string;
+  /** Another copy of src/ for the service (before/after runs, as bench/ab.ts does). */
+  readonly src?: string;
 }
 
 export interface FanOutRound {
@@ -81,7 +83,12 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
     items: options.items,
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
     execArgv: ['--expose-gc'],
-    env: { BENCH_SIMULATOR_URL: simulator.url, BENCH_SIMULATOR_CLIENT_ID: simulator.clientId, BENCH_SIMULATOR_SECRET: simulator.secret },
+    env: {
+      BENCH_SIMULATOR_URL: simulator.url,
+      BENCH_SIMULATOR_CLIENT_ID: simulator.clientId,
+      BENCH_SIMULATOR_SECRET: simulator.secret,
+      ...(options.src ? { BENCH_SRC: options.src } : {}),
+    },
   });
   const { ready } = service;
   const pool = new Pool(ready.url, { connections: Math.max(options.ingestConcurrency, 8) });
@@ -121,11 +128,15 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
         environment: 'sandbox',
       });
       const headers = { 'content-type': 'application/json', 'plaid-verification': simulator.webhooks.keys.sign(body) };
+      // BENCH_PROFILE_FANOUT=<file>: the service's CPU profile of the last round, from the webhook on.
+      const profileRound = process.env.BENCH_PROFILE_FANOUT && i === items.length - 1 ? process.env.BENCH_PROFILE_FANOUT : null;
+      if (profileRound) await service.profile('start');
       const sentAt = performance.now();
       const answer = await post(pool, '/webhooks/plaid', headers, body);
       if (answer.status !== 200) throw new Error(`webhook answered ${answer.status}: ${answer.text}`);
       const ended = (s: SseSubscriber) => s.events.slice((before.get(s) ?? 0) + 1).find((e) => endsRefresh(e.data));
       await until(() => mine.every((s) => ended(s) !== undefined), ROUND_TIMEOUT_MS).catch(() => {});
+      if (profileRound) await service.profile('stop', profileRound);
       const latencies = mine
         .map((s) => ended(s)?.at)
         .filter((at): at is number => at !== undefined)
@@ -160,6 +171,9 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
     const refused: Record<string, number> = {};
     let accepted = 0;
     let next = 0;
+    // BENCH_PROFILE_INGEST=<file>: the service's CPU profile of the ingest alone (summarise with bench/cpuprofile.ts).
+    const profileTo = process.env.BENCH_PROFILE_INGEST;
+    if (profileTo) await service.profile('start');
     const ingestStarted = performance.now();
     await Promise.all(
       Array.from({ length: options.ingestConcurrency }, async () => {
@@ -173,6 +187,7 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
       }),
     );
     const wallMs = performance.now() - ingestStarted;
+    if (profileTo) await service.profile('stop', profileTo);
     let processed = 0;
     await until(
       async () => {
