@@ -12,7 +12,7 @@ import type {
   RefreshEventView,
   RefreshRun,
 } from './services/item-service.js';
-import type { RefreshNotice } from './services/refresh-lifecycle.js';
+import type { NoticeFilter, RefreshNotice } from './services/refresh-lifecycle.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
 
@@ -27,7 +27,8 @@ export interface Services {
 
 /** Where subscriptions hear of changes: an async iterable of notices per subscriber. */
 export interface NoticeSource {
-  subscribe(): AsyncIterable<RefreshNotice>;
+  /** Only the notices `filter` asks for (the source routes them; a subscriber never sees another viewer's). */
+  subscribe(filter: NoticeFilter): AsyncIterable<RefreshNotice>;
   /** Called for each notice handed to a subscriber (metrics: deliveries, latency). */
   delivered(notice: RefreshNotice): void;
 }

@@ -323,7 +323,9 @@ export function renderSubscriptions(name: string, r: SubscriptionsResult): strin
     '',
     '| Round | Received | p50 | p99 | max |',
     '|---|---|---|---|---|',
-    ...r.rounds.map((round, i) => `| ${i + 1} | ${round.received}/${round.subscribers} | ${ms(round.p50Ms)} | ${ms(round.p99Ms)} | ${ms(round.maxMs)} |`),
+    ...r.rounds.map(
+      (round, i) => `| ${i + 1} | ${round.received}/${round.subscribers} | ${ms(round.p50Ms)} | ${ms(round.p99Ms)} | ${ms(round.maxMs)} |`,
+    ),
     '',
     `Ingest: ${r.ingest.sent} distinct signed webhooks, ${o.ingestConcurrency} at a time: ${r.ingest.accepted} stored in ${ms(r.ingest.wallMs)} ` +
       `(**${r.ingest.perSecond.toFixed(0)}/s**)${failures.length > 0 ? `, not stored: ${failures.join(', ')}` : ''}; ` +

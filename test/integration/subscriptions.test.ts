@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import { WebSocket } from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listen, type HttpListener } from '../../src/http/listen.js';
 import type { Runtime } from '../../src/runtime.js';
 import { execute, startTestService, tokenFor } from '../helpers/service.js';
@@ -110,6 +110,27 @@ describe('a refresh, then its webhook', () => {
       });
     } finally {
       await stream.close();
+    }
+  });
+
+  it('many subscribers of one Item: every one gets the update, read from the store once for all of them', async () => {
+    const itemId = item('healthy').itemId;
+    const streams = await Promise.all(Array.from({ length: 8 }, () => sse(demoToken, { itemIds: [itemId] })));
+    const refreshes = vi.spyOn(runtime.services.items, 'refreshes');
+    const events = vi.spyOn(runtime.services.items, 'eventsById');
+    const items = vi.spyOn(runtime.services.items, 'ownItems');
+    try {
+      await deliver({ webhook_type: 'TRANSACTIONS', webhook_code: 'DEFAULT_UPDATE', item_id: itemId, new_transactions: 7 });
+      const updates = await Promise.all(streams.map((stream) => stream.next((u) => u.events.some((e) => e.newTransactions === 7))));
+      for (const update of updates) expect(update).toMatchObject({ item: { id: itemId }, events: [{ webhookCode: 'DEFAULT_UPDATE' }] });
+      expect(refreshes).toHaveBeenCalledTimes(1);
+      expect(events).toHaveBeenCalledTimes(1);
+      expect(items).toHaveBeenCalledTimes(1);
+    } finally {
+      refreshes.mockRestore();
+      events.mockRestore();
+      items.mockRestore();
+      await Promise.all(streams.map((stream) => stream.close()));
     }
   });
 
