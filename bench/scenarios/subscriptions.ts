@@ -33,6 +33,8 @@ export interface SubscriptionsOptions {
 }
 
 export interface FanOutRound {
+  /** From the POST to its 200 (verified and durable in the inbox). */
+  readonly answeredMs: number;
   readonly subscribers: number;
   readonly received: number;
   readonly p50Ms: number;
@@ -51,6 +53,9 @@ export interface SubscriptionsResult {
   /** Why subscriptions that opened ended on their own, by reason: before the rounds, and by their end. */
   readonly ended: { readonly beforeRounds: Record<string, number>; readonly afterRounds: Record<string, number> };
   readonly openMs: number;
+  /** From the clients closing every socket to the service counting no open subscription, and how many it still counted then. */
+  readonly closedMs: number;
+  readonly openAfterClose: number;
   readonly idle: ChildStats;
   readonly allOpen: ChildStats;
   readonly rounds: readonly FanOutRound[];
@@ -133,6 +138,7 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
       if (profileRound) await service.profile('start');
       const sentAt = performance.now();
       const answer = await post(pool, '/webhooks/plaid', headers, body);
+      const answeredMs = performance.now() - sentAt;
       if (answer.status !== 200) throw new Error(`webhook answered ${answer.status}: ${answer.text}`);
       const ended = (s: SseSubscriber) => s.events.slice((before.get(s) ?? 0) + 1).find((e) => endsRefresh(e.data));
       await until(() => mine.every((s) => ended(s) !== undefined), ROUND_TIMEOUT_MS).catch(() => {});
@@ -144,6 +150,7 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
         .sort((a, b) => a - b);
       receiving += latencies.length;
       rounds.push({
+        answeredMs,
         subscribers: mine.length,
         received: latencies.length,
         p50Ms: quantile(latencies, 0.5),
@@ -155,9 +162,14 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
     const endedLater = countBy(subscribers.filter((s) => !s.open).map((s) => s.endedBy ?? 'unknown'));
     for (const subscriber of subscribers) subscriber.close();
     subscribers = [];
+    // The service ends each subscription when it notices its socket closed; ingest starts on a service without any.
+    const closeStarted = performance.now();
+    await until(async () => (await metric(ready.url, 'graphql_subscriptions_open')) === 0, 60_000, 50).catch(() => {});
+    const closedMs = performance.now() - closeStarted;
+    const openAfterClose = await metric(ready.url, 'graphql_subscriptions_open');
 
     // (c) ingest: distinct signed bodies (a re-sent body would be a duplicate), all at once
-    const processedBefore = await processedCount(ready.url);
+    const processedBefore = await metric(ready.url, 'plaid_webhooks_processed_total', 'result="handled"');
     const deliveries = Array.from({ length: options.ingestWebhooks }, (_, n) => {
       const body = webhookBody({
         webhook_type: 'TRANSACTIONS',
@@ -191,7 +203,7 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
     let processed = 0;
     await until(
       async () => {
-        processed = (await processedCount(ready.url)) - processedBefore;
+        processed = (await metric(ready.url, 'plaid_webhooks_processed_total', 'result="handled"')) - processedBefore;
         return processed >= accepted;
       },
       120_000,
@@ -208,6 +220,8 @@ export async function subscriptions(options: SubscriptionsOptions): Promise<Subs
       receiving,
       stillOpen,
       ended: { beforeRounds: endedEarly, afterRounds: endedLater },
+      closedMs,
+      openAfterClose,
       openMs,
       idle,
       allOpen,
@@ -251,10 +265,11 @@ async function post(pool: Pool, path: string, headers: Record<string, string>, b
   return { status: response.statusCode, text: await response.body.text() };
 }
 
-async function processedCount(url: string): Promise<number> {
+/** One value of the service's /metrics (the first line of that name holding `label`). */
+async function metric(url: string, name: string, label = ''): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('plaid_webhooks_processed_total') && l.includes('result="handled"'));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  const line = text.split('\n').find((l) => (l.startsWith(`${name} `) || l.startsWith(`${name}{`)) && l.includes(label));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : Number.NaN;
 }
 
 async function until(done: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 5): Promise<void> {
@@ -317,7 +332,8 @@ export function renderSubscriptions(name: string, r: SubscriptionsResult): strin
     `${o.subscriptions} SSE subscriptions (\`RefreshEvents\` of operations/lifecycle.graphql, one socket each, ${o.items} Items with ${Math.round(o.subscriptions / o.items)} subscribers each) ` +
       `opened in ${ms(r.openMs)}: ${r.opened} open (${r.openFailures} failed), ${r.receiving} received their Item's events, ${r.stillOpen} still open at the end${endedText(r.ended.afterRounds)}. ` +
       `Service RSS ${mb(r.idle.rssBytes)} idle, ${mb(r.allOpen.rssBytes)} with all open (${(perSubscription / 1024).toFixed(1)} KB each); ` +
-      `heap used after GC ${mb(r.idle.heapUsedBytes)} → ${mb(r.allOpen.heapUsedBytes)} (${(heapPer / 1024).toFixed(1)} KB each).`,
+      `heap used after GC ${mb(r.idle.heapUsedBytes)} → ${mb(r.allOpen.heapUsedBytes)} (${(heapPer / 1024).toFixed(1)} KB each). ` +
+      `Closed by the clients: the service had ended them all ${ms(r.closedMs)} later (${r.openAfterClose} left).`,
     '',
     'Fan-out: per Item in turn, a refresh starts, then one signed `TRANSACTIONS: SYNC_UPDATES_AVAILABLE` ends it; latency from the POST to each subscriber reading the DATA_AVAILABLE update, the others staying open:',
     '',

@@ -49,6 +49,14 @@ const item = (key: 'healthy' | 'transactionsOnly' | 'capitalOneCredit') => {
   return runtime.demo.fixtures.items[key];
 };
 
+async function until(done: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const started = Date.now();
+  while (!(await done())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** An SSE subscription to refreshEvents; `next` answers the update itself. */
 async function sse(token: string, variables: Record<string, unknown>) {
   const stream = await sseSubscribe<{ refreshEvents: Update }>(`${http.url}/graphql`, token, SUBSCRIPTION, variables);
@@ -132,6 +140,17 @@ describe('a refresh, then its webhook', () => {
       items.mockRestore();
       await Promise.all(streams.map((stream) => stream.close()));
     }
+  });
+
+  it('a client that goes away is unsubscribed at once, without waiting for its Item to change', async () => {
+    const open = async () => Number(/^graphql_subscriptions_open (\d+)/m.exec(await runtime.metrics.registry.metrics())?.[1] ?? NaN);
+    // The earlier tests' streams, closed by their clients, are gone too.
+    await until(async () => (await open()) === 0);
+    const streams = await Promise.all(Array.from({ length: 3 }, () => sse(demoToken, { itemIds: [item('healthy').itemId] })));
+    await until(async () => (await open()) === 3);
+    await Promise.all(streams.map((stream) => stream.close()));
+    // No notice is announced meanwhile: the subscriptions end because their sockets closed.
+    await until(async () => (await open()) === 0);
   });
 
   it("another viewer never hears of the demo viewer's Items, and cannot read its refreshes", async () => {

@@ -264,28 +264,55 @@ const RefreshUpdateRef = builder.objectRef<RefreshUpdate>('RefreshUpdate').imple
   }),
 });
 
-/** The notices of this subscriber: its viewer's, of the Items or refreshes it asked for, until its token expires. */
-async function* noticesFor(context: Context, refreshIds: ReadonlySet<string>, itemIds: ReadonlySet<string>): AsyncGenerator<RefreshNotice> {
-  const viewer = requireViewer(context);
-  // The source routes by viewer and Item or refresh: only this subscriber's notices reach it.
-  const source = context.services.notices.subscribe({ viewerId: viewer.id, itemIds, refreshIds })[Symbol.asyncIterator]();
-  // A stream ends when its token expires: a client must come back with a fresh one.
-  const expiry =
-    viewer.expiresAt === undefined ? null : setTimeout(() => void source.return?.(), Math.max(0, viewer.expiresAt - Date.now()));
-  try {
-    for (;;) {
-      const next = await source.next();
-      if (next.done) return;
-      const notice = next.value;
-      // Checked again here: whatever the source, a notice of another viewer is never resolved for this one.
-      if (notice.viewerId !== viewer.id) continue;
-      context.services.notices.delivered(notice);
-      yield notice;
-    }
-  } finally {
+/**
+ * The notices of this subscriber: its viewer's, of the Items or refreshes it asked for, until its
+ * token expires. An iterator rather than an async generator: a generator waiting for its next
+ * notice cannot be returned until one arrives, so a client that went away would stay subscribed
+ * (and in memory) until its Item next changed; here return() ends the subscription at once.
+ */
+function noticesFor(context: Context, refreshIds: ReadonlySet<string>, itemIds: ReadonlySet<string>): AsyncIterableIterator<RefreshNotice> {
+  const { notices } = context.services;
+  let source: AsyncIterator<RefreshNotice> | null = null;
+  let expiry: NodeJS.Timeout | null = null;
+  let ended = false;
+  const end = async (): Promise<IteratorResult<RefreshNotice>> => {
+    ended = true;
     if (expiry) clearTimeout(expiry);
-    await source.return?.();
-  }
+    await source?.return?.();
+    return { done: true, value: undefined };
+  };
+  /** On the first next(), as a generator would: a missing viewer is then the stream's error (UNAUTHENTICATED). */
+  const start = (): AsyncIterator<RefreshNotice> => {
+    const viewer = requireViewer(context);
+    // The source routes by viewer and Item or refresh: only this subscriber's notices reach it.
+    const started = notices.subscribe({ viewerId: viewer.id, itemIds, refreshIds })[Symbol.asyncIterator]();
+    // A stream ends when its token expires: a client must come back with a fresh one.
+    if (viewer.expiresAt !== undefined) expiry = setTimeout(() => void end(), Math.max(0, viewer.expiresAt - Date.now()));
+    const viewerId = viewer.id;
+    return {
+      next: async () => {
+        for (;;) {
+          const next = await started.next();
+          // Checked again here: whatever the source, a notice of another viewer is never resolved for this one.
+          if (next.done || next.value.viewerId === viewerId) return next;
+        }
+      },
+      return: () => started.return?.() ?? Promise.resolve({ done: true, value: undefined }),
+    };
+  };
+  const iterator: AsyncIterableIterator<RefreshNotice> = {
+    async next() {
+      if (ended) return { done: true, value: undefined };
+      source ??= start();
+      const next = await source.next();
+      if (next.done) return end();
+      notices.delivered(next.value);
+      return next;
+    },
+    return: end,
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
 }
 
 /**
