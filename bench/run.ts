@@ -5,6 +5,7 @@
  *   npm run bench:quick                tiny counts, for CI: proves the harness works, figures meaningless
  *                                      (written to .local/benchmarks-quick.md)
  *   npm run bench -- --out /tmp/b.md   another output file
+ *   npm run bench -- --only subscriptions   that scenario alone, printed (docs/benchmarks.md untouched)
  *
  * BENCH_DATABASE_URL=postgres://... adds a second column: the same scenarios with the vault in
  * PostgreSQL (as in production) instead of the embedded PGlite.
@@ -19,6 +20,7 @@ import { entities, type EntitiesOptions } from './scenarios/entities.js';
 import { overhead, type OverheadOptions } from './scenarios/overhead.js';
 import { singleFlight, type SingleFlightOptions } from './scenarios/single-flight.js';
 import { slowUpstream, type SlowUpstreamOptions } from './scenarios/slow-upstream.js';
+import { renderSubscriptions, subscriptions, type SubscriptionsOptions } from './scenarios/subscriptions.js';
 
 interface Plan {
   readonly items: number;
@@ -29,6 +31,7 @@ interface Plan {
   readonly singleFlight: SingleFlightOptions;
   readonly entities: EntitiesOptions;
   readonly coldStart: ColdStartOptions;
+  readonly subscriptions: SubscriptionsOptions;
 }
 
 const FULL: Plan = {
@@ -39,6 +42,7 @@ const FULL: Plan = {
   singleFlight: { requests: 500, latencyMs: 1_000 },
   entities: { representations: 1_000, rounds: 5 },
   coldStart: { rounds: 5, compiled: true, firstStart: true },
+  subscriptions: { subscriptions: 10_000, items: 10, ingestWebhooks: 5_000, ingestConcurrency: 100 },
 };
 
 const QUICK: Plan = {
@@ -49,10 +53,11 @@ const QUICK: Plan = {
   singleFlight: { requests: 50, latencyMs: 300 },
   entities: { representations: 50, rounds: 2 },
   coldStart: { rounds: 1, compiled: false, firstStart: false },
+  subscriptions: { subscriptions: 40, items: 2, ingestWebhooks: 50, ingestConcurrency: 10 },
 };
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, out: { type: 'string' } },
+  options: { quick: { type: 'boolean', default: false }, out: { type: 'string' }, only: { type: 'string' } },
 });
 const quick = values.quick || process.env.BENCH_QUICK === '1';
 const plan = quick ? QUICK : FULL;
@@ -70,6 +75,13 @@ for (const backend of [
   { name: 'PGlite vault (embedded)', databaseUrl: undefined },
   ...(databaseUrl ? [{ name: 'PostgreSQL vault', databaseUrl }] : []),
 ]) {
+  // On a process of its own (its RSS is the subscriptions', not earlier scenarios' garbage).
+  log(`${backend.name}: 6. subscriptions`);
+  const subs = await subscriptions({ ...plan.subscriptions, ...(backend.databaseUrl ? { databaseUrl: backend.databaseUrl } : {}) });
+  if (values.only === 'subscriptions') {
+    console.log(renderSubscriptions(backend.name, subs));
+    continue;
+  }
   log(`${backend.name}: starting the simulator and the service (${plan.items} Items)`);
   const simulator = await startSimulatorChild();
   const service = await startServiceChild({
@@ -96,12 +108,14 @@ for (const backend of [
       slowUpstream: slow,
       singleFlight: flight,
       entities: ents,
+      subscriptions: subs,
     });
   } finally {
     await service.close();
     await simulator.close();
   }
 }
+if (values.only) process.exit(0);
 log('5. cold start');
 const cold = await coldStart(plan.coldStart);
 

@@ -12,7 +12,7 @@ import type {
   RefreshEventView,
   RefreshRun,
 } from './services/item-service.js';
-import type { RefreshNotice } from './services/refresh-lifecycle.js';
+import type { NoticeFilter, RefreshNotice } from './services/refresh-lifecycle.js';
 import type { LinkService } from './services/link-service.js';
 import type { RefreshService } from './services/refresh-service.js';
 
@@ -27,7 +27,8 @@ export interface Services {
 
 /** Where subscriptions hear of changes: an async iterable of notices per subscriber. */
 export interface NoticeSource {
-  subscribe(): AsyncIterable<RefreshNotice>;
+  /** Only the notices `filter` asks for (the source routes them; a subscriber never sees another viewer's). */
+  subscribe(filter: NoticeFilter): AsyncIterable<RefreshNotice>;
   /** Called for each notice handed to a subscriber (metrics: deliveries, latency). */
   delivered(notice: RefreshNotice): void;
 }
@@ -61,13 +62,39 @@ export function createContext(services: Services, viewer: Viewer | null, request
     viewer,
     deadline,
     services,
-    loaders: {
-      item: new DataLoader<string, PlaidItemRecord | null>((ids) => services.items.ownItems(viewer?.id ?? null, ids)),
-      refreshes: new DataLoader<string, ProductRefreshRecord[]>((ids) => services.items.lastRefreshes(ids)),
-      refreshRun: new DataLoader<string, RefreshRun | null>((ids) => services.items.refreshes(viewer?.id ?? null, ids)),
-      latestRuns: new DataLoader<string, RefreshRun[]>((ids) => services.items.latestRefreshes(ids)),
-      runEvents: new DataLoader<string, RefreshEventView[]>((ids) => services.items.refreshEvents(ids)),
-      health: new DataLoader<string, ItemHealthRecord | null>((ids) => services.items.health(ids)),
+    loaders: createLoaders(services, viewer?.id ?? null),
+  };
+}
+
+/**
+ * The request's DataLoaders, each made when first used: a subscription holds its context for as
+ * long as it is open, and most requests use one or two loaders of the six.
+ */
+function createLoaders(services: Services, viewerId: string | null): Context['loaders'] {
+  let item: Context['loaders']['item'] | undefined;
+  let refreshes: Context['loaders']['refreshes'] | undefined;
+  let refreshRun: Context['loaders']['refreshRun'] | undefined;
+  let latestRuns: Context['loaders']['latestRuns'] | undefined;
+  let runEvents: Context['loaders']['runEvents'] | undefined;
+  let health: Context['loaders']['health'] | undefined;
+  return {
+    get item() {
+      return (item ??= new DataLoader<string, PlaidItemRecord | null>((ids) => services.items.ownItems(viewerId, ids)));
+    },
+    get refreshes() {
+      return (refreshes ??= new DataLoader<string, ProductRefreshRecord[]>((ids) => services.items.lastRefreshes(ids)));
+    },
+    get refreshRun() {
+      return (refreshRun ??= new DataLoader<string, RefreshRun | null>((ids) => services.items.refreshes(viewerId, ids)));
+    },
+    get latestRuns() {
+      return (latestRuns ??= new DataLoader<string, RefreshRun[]>((ids) => services.items.latestRefreshes(ids)));
+    },
+    get runEvents() {
+      return (runEvents ??= new DataLoader<string, RefreshEventView[]>((ids) => services.items.refreshEvents(ids)));
+    },
+    get health() {
+      return (health ??= new DataLoader<string, ItemHealthRecord | null>((ids) => services.items.health(ids)));
     },
   };
 }

@@ -29,10 +29,13 @@ export function useBodyLimit(maxBytes: number): Plugin {
         }
         return;
       }
+      // A subscription over SSE holds its request while it is open: its body is read from the stream,
+      // so the fetch adapter keeps no copy of it (text() caches the bytes and the string on the request).
+      const streaming = (request.headers.get('accept') ?? '').includes('text/event-stream');
       setRequestParser(async (req) => {
         // With a Content-Length (checked above) node's parser reads that many bytes and no more, so
         // the fetch adapter's own buffering is bounded; only a chunked body is read and counted here.
-        const text = declared !== null ? await req.text() : await readLimited(req, maxBytes);
+        const text = declared !== null && !streaming ? await req.text() : await readLimited(req, maxBytes);
         let body: unknown;
         try {
           body = JSON.parse(text);

@@ -4,18 +4,24 @@
  * is heard by a subscriber on replica B. Notices only say what changed; the data is in the store.
  * Publishing is best effort: a notice lost to a Redis outage costs a subscriber a live update, never
  * the status, which a client reads again when it reconnects.
+ *
+ * The bus holds one listener on the topic, whatever the number of subscriptions, and routes each
+ * notice through an index (viewer, then Item or refresh id) to the subscriptions it is for: a
+ * notice costs the subscriptions it reaches, not every open one, and an open subscription is a
+ * small queue in that index instead of a pubsub listener of its own.
  */
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import type { Announce, RefreshNotice } from '../services/refresh-lifecycle.js';
+import type { Announce, NoticeFilter, RefreshNotice } from '../services/refresh-lifecycle.js';
 
 const TOPIC = 'refresh-notice';
 
 export interface NoticeBus {
   readonly announce: Announce;
-  subscribe(): AsyncIterable<RefreshNotice>;
+  /** The notices of `filter.viewerId` for its Items or refreshes (all of its notices when both sets are empty). */
+  subscribe(filter: NoticeFilter): AsyncIterable<RefreshNotice>;
   delivered(notice: RefreshNotice): void;
   /** Ends every open subscription (shutdown: their clients reconnect to another replica). */
   endSubscriptions(): void;
@@ -56,34 +62,159 @@ export function createNoticeBus(options: NoticeBusOptions): NoticeBus {
     eventTarget = createRedisEventTarget({ publishClient: publisher, subscribeClient: subscriber });
   }
   const pubsub = createPubSub<Record<string, [RefreshNotice]>>(eventTarget ? { eventTarget } : {});
-  const open = new Set<AsyncIterator<RefreshNotice>>();
+  const index = new NoticeIndex();
+  // The one listener: every notice of every replica passes here once and is routed by the index.
+  const source = pubsub.subscribe(topic)[Symbol.asyncIterator]();
+  const pump = (async () => {
+    for (;;) {
+      const next = await source.next();
+      if (next.done) return;
+      index.dispatch(next.value);
+    }
+  })().catch((error: unknown) => logger.error({ err: error }, 'notice bus: the topic listener failed'));
   return {
     announce: (notice) => {
       pubsub.publish(topic, notice);
       options.onPublished?.();
     },
-    subscribe: () => ({
-      [Symbol.asyncIterator]: () => {
-        const iterator = pubsub.subscribe(topic)[Symbol.asyncIterator]();
-        open.add(iterator);
-        return {
-          next: () => iterator.next(),
-          return: async () => {
-            open.delete(iterator);
-            return (await iterator.return?.()) ?? { done: true, value: undefined };
-          },
-        };
-      },
-    }),
+    subscribe: (filter) => ({ [Symbol.asyncIterator]: () => index.add(filter) }),
     delivered: (notice) => options.onDelivered?.(Date.now() - notice.occurredAt),
-    endSubscriptions: () => {
-      for (const iterator of [...open]) void iterator.return?.();
-      open.clear();
-    },
-    subscriptions: () => open.size,
-    close: () => {
+    endSubscriptions: () => index.endAll(),
+    subscriptions: () => index.size,
+    close: async () => {
+      index.endAll();
+      await source.return?.();
+      await pump;
       subscriber?.disconnect();
-      return Promise.resolve();
     },
   };
+}
+
+/** One open subscription: its filter and the notices routed to it that it has not read yet. */
+class NoticeQueue implements AsyncIterator<RefreshNotice> {
+  private readonly pending: RefreshNotice[] = [];
+  private waiting: ((result: IteratorResult<RefreshNotice>) => void) | null = null;
+  private ended = false;
+
+  constructor(
+    readonly filter: NoticeFilter,
+    private readonly onEnd: (queue: NoticeQueue) => void,
+  ) {}
+
+  push(notice: RefreshNotice): void {
+    if (this.ended) return;
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = null;
+      resolve({ done: false, value: notice });
+    } else {
+      this.pending.push(notice);
+    }
+  }
+
+  next(): Promise<IteratorResult<RefreshNotice>> {
+    const notice = this.pending.shift();
+    if (notice) return Promise.resolve({ done: false, value: notice });
+    if (this.ended) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+    });
+  }
+
+  return(): Promise<IteratorResult<RefreshNotice>> {
+    this.end();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.pending.length = 0;
+    this.onEnd(this);
+    const resolve = this.waiting;
+    this.waiting = null;
+    resolve?.({ done: true, value: undefined });
+  }
+}
+
+/** A viewer's open subscriptions: those for all its notices, and those per Item and per refresh id. */
+interface ViewerQueues {
+  readonly all: Set<NoticeQueue>;
+  readonly byItem: Map<string, Set<NoticeQueue>>;
+  readonly byRefresh: Map<string, Set<NoticeQueue>>;
+}
+
+/** The open subscriptions by viewer, then by Item or refresh id: a notice finds its subscribers without looking at the others. */
+export class NoticeIndex {
+  private readonly viewers = new Map<string, ViewerQueues>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  add(filter: NoticeFilter): NoticeQueue {
+    const queue = new NoticeQueue(filter, (ended) => this.remove(ended));
+    let viewer = this.viewers.get(filter.viewerId);
+    if (!viewer) {
+      viewer = { all: new Set(), byItem: new Map(), byRefresh: new Map() };
+      this.viewers.set(filter.viewerId, viewer);
+    }
+    if (filter.itemIds.size === 0 && filter.refreshIds.size === 0) viewer.all.add(queue);
+    for (const id of filter.itemIds) addTo(viewer.byItem, id, queue);
+    for (const id of filter.refreshIds) addTo(viewer.byRefresh, id, queue);
+    this.count++;
+    return queue;
+  }
+
+  /** Hands `notice` to each subscription it is for, once (a subscription may match by Item and by refresh). */
+  dispatch(notice: RefreshNotice): void {
+    const viewer = this.viewers.get(notice.viewerId);
+    if (!viewer) return;
+    const byItem = viewer.byItem.get(notice.itemId);
+    const byRefresh = notice.refreshIds.map((id) => viewer.byRefresh.get(id)).filter((set) => set !== undefined);
+    if (byRefresh.length === 0) {
+      // The common case, without a set of its own: no subscription is in both.
+      for (const queue of viewer.all) queue.push(notice);
+      if (byItem) for (const queue of byItem) queue.push(notice);
+      return;
+    }
+    const targets = new Set<NoticeQueue>(viewer.all);
+    if (byItem) for (const queue of byItem) targets.add(queue);
+    for (const set of byRefresh) for (const queue of set) targets.add(queue);
+    for (const queue of targets) queue.push(notice);
+  }
+
+  endAll(): void {
+    for (const viewer of [...this.viewers.values()]) {
+      const queues = new Set<NoticeQueue>(viewer.all);
+      for (const set of viewer.byItem.values()) for (const queue of set) queues.add(queue);
+      for (const set of viewer.byRefresh.values()) for (const queue of set) queues.add(queue);
+      for (const queue of queues) queue.end();
+    }
+  }
+
+  private remove(queue: NoticeQueue): void {
+    const { filter } = queue;
+    const viewer = this.viewers.get(filter.viewerId);
+    if (!viewer) return;
+    this.count--;
+    viewer.all.delete(queue);
+    for (const id of filter.itemIds) removeFrom(viewer.byItem, id, queue);
+    for (const id of filter.refreshIds) removeFrom(viewer.byRefresh, id, queue);
+    if (viewer.all.size === 0 && viewer.byItem.size === 0 && viewer.byRefresh.size === 0) this.viewers.delete(filter.viewerId);
+  }
+}
+
+function addTo(map: Map<string, Set<NoticeQueue>>, key: string, queue: NoticeQueue): void {
+  const set = map.get(key);
+  if (set) set.add(queue);
+  else map.set(key, new Set([queue]));
+}
+
+function removeFrom(map: Map<string, Set<NoticeQueue>>, key: string, queue: NoticeQueue): void {
+  const set = map.get(key);
+  if (!set) return;
+  set.delete(queue);
+  if (set.size === 0) map.delete(key);
 }

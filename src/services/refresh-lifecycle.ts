@@ -26,6 +26,13 @@ export interface RefreshNotice {
   readonly occurredAt: number;
 }
 
+/** Which notices one subscription is for: its viewer's, of these Items or refreshes (all of the viewer's when both are empty). */
+export interface NoticeFilter {
+  readonly viewerId: string;
+  readonly itemIds: ReadonlySet<string>;
+  readonly refreshIds: ReadonlySet<string>;
+}
+
 /** Announces notices (in process, or through Redis to every replica). */
 export type Announce = (notice: RefreshNotice) => Promise<void> | void;
 

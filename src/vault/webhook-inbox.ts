@@ -10,7 +10,11 @@
  * - Claiming takes a lease (owner, until) on unprocessed rows that are due and not leased, in one
  *   `update ... for update skip locked` statement, so processors on several replicas never claim one
  *   row together; a processor that dies leaves its lease to run out, and the row is claimed again.
+ * - Stores made together (a burst of deliveries, each waiting for its own answer) go as one
+ *   statement, and so do completions; each caller still hears only once its own row is durable.
  */
+import { isOutage } from './errors.js';
+import { GroupBatcher } from './group-batcher.js';
 import type { SqlExecutor } from './sql.js';
 
 /** What the receiver stores for one verified webhook. */
@@ -81,33 +85,82 @@ interface WebhookRow {
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-/** The inbox's SQL, over the vault's executor (one statement per call, so each is atomic on its own). */
+interface StoreCall {
+  readonly input: StoreWebhookInput;
+  readonly windowMs: number;
+}
+
+/** A failed group statement is re-run per caller (one bad row must not fail the others); an outage fails all. */
+const SINGLY_UNLESS_OUTAGE = { retrySingly: (error: unknown) => !isOutage(error) };
+
+/** The inbox's SQL, over the vault's executor (each statement atomic on its own). */
 export class SqlWebhookInbox implements WebhookInbox {
+  // Deliveries verified in the same turn (or while a batch is written) are written by one statement.
+  private readonly stores = new GroupBatcher<StoreCall, StoreWebhookResult>((calls) => this.storeBatch(calls), SINGLY_UNLESS_OUTAGE);
+  private readonly completions = new GroupBatcher<number, void>(async (ids) => {
+    await this.background.query(
+      `update vault_webhooks set processed_at = now(), lease_owner = null, lease_until = null
+       where id = any($1::bigint[]) and processed_at is null`,
+      [[...new Set(ids)]],
+    );
+    return ids.map(() => undefined);
+  }, SINGLY_UNLESS_OUTAGE);
+
   constructor(
     private readonly db: SqlExecutor,
     private readonly background: SqlExecutor = db,
   ) {}
 
-  async storeWebhook(input: StoreWebhookInput, options: StoreWebhookOptions = {}): Promise<StoreWebhookResult> {
-    if (!SHA256_HEX.test(input.bodySha256)) throw new TypeError('bodySha256 must be 64 lower-case hex digits');
+  storeWebhook(input: StoreWebhookInput, options: StoreWebhookOptions = {}): Promise<StoreWebhookResult> {
+    if (!SHA256_HEX.test(input.bodySha256)) return Promise.reject(new TypeError('bodySha256 must be 64 lower-case hex digits'));
     for (const field of ['webhookType', 'webhookCode'] as const) {
-      if (typeof input[field] !== 'string' || input[field] === '') throw new TypeError(`${field} must be a non-empty string`);
+      if (typeof input[field] !== 'string' || input[field] === '')
+        return Promise.reject(new TypeError(`${field} must be a non-empty string`));
     }
     const windowMs = options.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS;
-    if (!Number.isFinite(windowMs) || windowMs < 0) throw new RangeError('dedupeWindowMs must be a non-negative number');
-    // A processed row older than the window is re-armed rather than duplicated: the body is the key.
-    const { rows } = await this.db.query<{ id: unknown }>(
-      `insert into vault_webhooks (body_sha256, body, webhook_type, webhook_code, item_id)
-       values ($1, $2, $3, $4, $5)
-       on conflict (body_sha256) do update set
-         received_at = now(), processed_at = null, attempts = 0, last_error = null,
-         next_attempt_at = now(), lease_owner = null, lease_until = null
-       where vault_webhooks.processed_at is not null
-         and vault_webhooks.received_at < now() - $6::double precision * interval '1 millisecond'
-       returning id`,
-      [input.bodySha256, input.body, input.webhookType, input.webhookCode, input.itemId, windowMs],
-    );
-    return rows.length > 0 ? 'stored' : 'duplicate';
+    if (!Number.isFinite(windowMs) || windowMs < 0) return Promise.reject(new RangeError('dedupeWindowMs must be a non-negative number'));
+    return this.stores.call({ input, windowMs });
+  }
+
+  /** One statement per dedupe window in the batch (in practice one: the receiver has a single window). */
+  private async storeBatch(calls: readonly StoreCall[]): Promise<StoreWebhookResult[]> {
+    const results = new Array<StoreWebhookResult>(calls.length).fill('duplicate');
+    const windows = new Map<number, number[]>();
+    for (const [i, call] of calls.entries()) windows.set(call.windowMs, [...(windows.get(call.windowMs) ?? []), i]);
+    for (const [windowMs, indexes] of windows) {
+      // ON CONFLICT cannot touch a row twice in one statement: the first of identical bodies is
+      // written, the others in the batch are duplicates of it (it is unprocessed, so they would be anyway).
+      const first = new Map<string, number>();
+      for (const i of indexes) {
+        const sha = (calls[i] as StoreCall).input.bodySha256;
+        if (!first.has(sha)) first.set(sha, i);
+      }
+      const rows = [...first.values()].map((i) => (calls[i] as StoreCall).input);
+      // A processed row older than the window is re-armed rather than duplicated: the body is the key.
+      const { rows: stored } = await this.db.query<{ body_sha256: string }>(
+        `insert into vault_webhooks (body_sha256, body, webhook_type, webhook_code, item_id)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+         on conflict (body_sha256) do update set
+           received_at = now(), processed_at = null, attempts = 0, last_error = null,
+           next_attempt_at = now(), lease_owner = null, lease_until = null
+         where vault_webhooks.processed_at is not null
+           and vault_webhooks.received_at < now() - $6::double precision * interval '1 millisecond'
+         returning body_sha256`,
+        [
+          rows.map((row) => row.bodySha256),
+          rows.map((row) => row.body),
+          rows.map((row) => row.webhookType),
+          rows.map((row) => row.webhookCode),
+          rows.map((row) => row.itemId),
+          windowMs,
+        ],
+      );
+      for (const { body_sha256: sha } of stored) {
+        const i = first.get(sha);
+        if (i !== undefined) results[i] = 'stored';
+      }
+    }
+    return results;
   }
 
   async claimWebhooks(limit: number, owner: string, leaseMs: number): Promise<InboxWebhook[]> {
@@ -132,12 +185,8 @@ export class SqlWebhookInbox implements WebhookInbox {
     return rows.map(toWebhook).sort((a, b) => a.id - b.id);
   }
 
-  async completeWebhook(id: number): Promise<void> {
-    await this.background.query(
-      `update vault_webhooks set processed_at = now(), lease_owner = null, lease_until = null
-       where id = $1 and processed_at is null`,
-      [id],
-    );
+  completeWebhook(id: number): Promise<void> {
+    return this.completions.call(id);
   }
 
   async failWebhook(id: number, error: string, retryInMs = 0): Promise<void> {

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { createClient, type Client } from 'graphql-ws';
 import { WebSocket } from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { listen, type HttpListener } from '../../src/http/listen.js';
 import type { Runtime } from '../../src/runtime.js';
 import { execute, startTestService, tokenFor } from '../helpers/service.js';
@@ -48,6 +48,14 @@ const item = (key: 'healthy' | 'transactionsOnly' | 'capitalOneCredit') => {
   if (!runtime.demo) throw new Error('embedded mode expected');
   return runtime.demo.fixtures.items[key];
 };
+
+async function until(done: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const started = Date.now();
+  while (!(await done())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`not reached within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 /** An SSE subscription to refreshEvents; `next` answers the update itself. */
 async function sse(token: string, variables: Record<string, unknown>) {
@@ -111,6 +119,38 @@ describe('a refresh, then its webhook', () => {
     } finally {
       await stream.close();
     }
+  });
+
+  it('many subscribers of one Item: every one gets the update, read from the store once for all of them', async () => {
+    const itemId = item('healthy').itemId;
+    const streams = await Promise.all(Array.from({ length: 8 }, () => sse(demoToken, { itemIds: [itemId] })));
+    const refreshes = vi.spyOn(runtime.services.items, 'refreshes');
+    const events = vi.spyOn(runtime.services.items, 'eventsById');
+    const items = vi.spyOn(runtime.services.items, 'ownItems');
+    try {
+      await deliver({ webhook_type: 'TRANSACTIONS', webhook_code: 'DEFAULT_UPDATE', item_id: itemId, new_transactions: 7 });
+      const updates = await Promise.all(streams.map((stream) => stream.next((u) => u.events.some((e) => e.newTransactions === 7))));
+      for (const update of updates) expect(update).toMatchObject({ item: { id: itemId }, events: [{ webhookCode: 'DEFAULT_UPDATE' }] });
+      expect(refreshes).toHaveBeenCalledTimes(1);
+      expect(events).toHaveBeenCalledTimes(1);
+      expect(items).toHaveBeenCalledTimes(1);
+    } finally {
+      refreshes.mockRestore();
+      events.mockRestore();
+      items.mockRestore();
+      await Promise.all(streams.map((stream) => stream.close()));
+    }
+  });
+
+  it('a client that goes away is unsubscribed at once, without waiting for its Item to change', async () => {
+    const open = async () => Number(/^graphql_subscriptions_open (\d+)/m.exec(await runtime.metrics.registry.metrics())?.[1] ?? NaN);
+    // The earlier tests' streams, closed by their clients, are gone too.
+    await until(async () => (await open()) === 0);
+    const streams = await Promise.all(Array.from({ length: 3 }, () => sse(demoToken, { itemIds: [item('healthy').itemId] })));
+    await until(async () => (await open()) === 3);
+    await Promise.all(streams.map((stream) => stream.close()));
+    // No notice is announced meanwhile: the subscriptions end because their sockets closed.
+    await until(async () => (await open()) === 0);
   });
 
   it("another viewer never hears of the demo viewer's Items, and cannot read its refreshes", async () => {

@@ -300,6 +300,30 @@ describe('the body limit over a real socket', () => {
     expect(plaidCalls()).toBe(0);
   });
 
+  it('cuts a chunked body at the limit for an SSE subscription too (its body is read from the stream): 413', async () => {
+    let sent = 0;
+    const chunk = new TextEncoder().encode(`${'x'.repeat(64 * 1024)}`);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"query":"subscription { refreshEvents(itemIds: [\\"'));
+      },
+      pull(controller) {
+        if (sent >= 1_024) return controller.close();
+        sent += 1;
+        controller.enqueue(chunk);
+      },
+    });
+    const response = await fetch(`${http.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(413);
+    await response.body?.cancel();
+    expect(sent).toBeLessThan(100);
+  });
+
   it('refuses a declared Content-Length over the limit before reading the body', async () => {
     const response = await fetch(`${http.url}/graphql`, {
       method: 'POST',

@@ -12,7 +12,7 @@ import { VaultUnavailableError } from '../../src/vault/errors.js';
 import { openVault } from '../../src/vault/open-vault.js';
 import { openPglite, openPostgres, type SqlExecutor } from '../../src/vault/sql.js';
 import { SqlTokenVault, type TokenVault } from '../../src/vault/vault.js';
-import type { InboxWebhook, StoreWebhookInput } from '../../src/vault/webhook-inbox.js';
+import { SqlWebhookInbox, type InboxWebhook, type StoreWebhookInput } from '../../src/vault/webhook-inbox.js';
 import { WebhookProcessor, type WebhookHandler } from '../../src/webhooks/processor.js';
 import { needs } from '../helpers/needs.js';
 import { sha256Hex, webhookBody } from '../helpers/plaid-webhooks.js';
@@ -145,6 +145,39 @@ for (const backend of HARNESSES) {
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? h.second : h.vault).storeWebhook(input)));
       expect(results.filter((r) => r === 'stored')).toHaveLength(1);
       expect(await rows()).toHaveLength(1);
+    });
+
+    it('a burst of stores goes as one statement, each caller told of its own row; completions are grouped too', async () => {
+      let statements = 0;
+      const counted = Object.create(h.raw, {
+        query: { value: (...args: Parameters<SqlExecutor['query']>) => (statements++, h.raw.query(...args)) },
+      }) as SqlExecutor;
+      const inbox = new SqlWebhookInbox(counted);
+      const distinct = Array.from({ length: 30 }, (_, i) => webhook({ item_id: `item-burst-${i}` }));
+      const again = distinct[3] as StoreWebhookInput;
+      const results = await Promise.all([...distinct, again].map((input) => inbox.storeWebhook(input)));
+      expect(results.slice(0, 30)).toEqual(distinct.map(() => 'stored'));
+      expect(results[30]).toBe('duplicate');
+      expect(statements).toBe(1);
+      expect(await rows()).toHaveLength(30);
+      // Already stored and waiting: a duplicate in a later batch too.
+      expect(await inbox.storeWebhook(again)).toBe('duplicate');
+
+      const claimed = await inbox.claimWebhooks(30, 'burst', 60_000);
+      statements = 0;
+      await Promise.all(claimed.map((w) => inbox.completeWebhook(w.id)));
+      expect(statements).toBe(1);
+      expect((await rows()).every((row) => row.processed)).toBe(true);
+    });
+
+    it('a bad row in a burst fails only its own caller', async () => {
+      const inbox = new SqlWebhookInbox(h.raw);
+      const good = webhook({ item_id: 'item-good' });
+      // A NUL byte: PostgreSQL refuses it in text, so the grouped statement fails and is retried per caller.
+      const bad = { ...webhook({ item_id: 'item-bad' }), body: 'nul \u0000 byte' };
+      const [ok, refused] = await Promise.allSettled([inbox.storeWebhook(good), inbox.storeWebhook(bad)]);
+      expect(ok).toEqual({ status: 'fulfilled', value: 'stored' });
+      expect(refused.status).toBe('rejected');
     });
 
     it('an identical body after the dedupe window re-arms its processed row (still one row); a waiting one stays a duplicate', async () => {

@@ -7,7 +7,7 @@
 import type { FieldMap } from '@pothos/core';
 import { REFRESH_PRODUCTS, type RefreshProductKey } from '../../catalogue/refresh-products.js';
 import { requireViewer, type Context } from '../../context.js';
-import type { RefreshEventView, RefreshRun } from '../../services/item-service.js';
+import type { PlaidItemRecord, RefreshEventView, RefreshRun } from '../../services/item-service.js';
 import type { RefreshNotice } from '../../services/refresh-lifecycle.js';
 import { builder } from '../builder.js';
 import { NextActionEnum, PlaidErrorInterface, adviceForData } from '../errors.js';
@@ -241,6 +241,8 @@ builder.objectFields(PlaidItemRef, (t) => ({
 /** One change: the refreshes it touched (as they are now) and the events it added. */
 interface RefreshUpdate {
   readonly itemId: string;
+  /** The Item as its viewer sees it, read once for every subscriber of the notice. */
+  readonly item: PlaidItemRecord | null;
   readonly refreshes: readonly RefreshRun[];
   readonly events: readonly RefreshEventView[];
 }
@@ -248,7 +250,7 @@ interface RefreshUpdate {
 const RefreshUpdateRef = builder.objectRef<RefreshUpdate>('RefreshUpdate').implement({
   description: 'Something changed for one of your Items: a refresh started or changed status, or a webhook brought an event.',
   fields: (t) => ({
-    item: t.field({ type: PlaidItemRef, nullable: true, resolve: (update, _args, context) => context.loaders.item.load(update.itemId) }),
+    item: t.field({ type: PlaidItemRef, nullable: true, resolve: (update) => update.item }),
     refreshes: t.field({
       type: [RefreshRef],
       description: 'The refreshes it touched, with their status now.',
@@ -262,29 +264,92 @@ const RefreshUpdateRef = builder.objectRef<RefreshUpdate>('RefreshUpdate').imple
   }),
 });
 
-/** The notices of this subscriber: its viewer's, of the Items or refreshes it asked for, until its token expires. */
-async function* noticesFor(context: Context, refreshIds: ReadonlySet<string>, itemIds: ReadonlySet<string>): AsyncGenerator<RefreshNotice> {
-  const viewer = requireViewer(context);
-  const source = context.services.notices.subscribe()[Symbol.asyncIterator]();
-  // A stream ends when its token expires: a client must come back with a fresh one.
-  const expiry =
-    viewer.expiresAt === undefined ? null : setTimeout(() => void source.return?.(), Math.max(0, viewer.expiresAt - Date.now()));
-  try {
-    for (;;) {
-      const next = await source.next();
-      if (next.done) return;
-      const notice = next.value;
-      if (notice.viewerId !== viewer.id) continue;
-      const wanted =
-        (refreshIds.size === 0 && itemIds.size === 0) || itemIds.has(notice.itemId) || notice.refreshIds.some((id) => refreshIds.has(id));
-      if (!wanted) continue;
-      context.services.notices.delivered(notice);
-      yield notice;
-    }
-  } finally {
+/**
+ * The notices of this subscriber: its viewer's, of the Items or refreshes it asked for, until its
+ * token expires. An iterator rather than an async generator: a generator waiting for its next
+ * notice cannot be returned until one arrives, so a client that went away would stay subscribed
+ * (and in memory) until its Item next changed; here return() ends the subscription at once.
+ */
+function noticesFor(context: Context, refreshIds: ReadonlySet<string>, itemIds: ReadonlySet<string>): AsyncIterableIterator<RefreshNotice> {
+  const { notices } = context.services;
+  let source: AsyncIterator<RefreshNotice> | null = null;
+  let expiry: NodeJS.Timeout | null = null;
+  let ended = false;
+  const end = async (): Promise<IteratorResult<RefreshNotice>> => {
+    ended = true;
     if (expiry) clearTimeout(expiry);
-    await source.return?.();
+    await source?.return?.();
+    return { done: true, value: undefined };
+  };
+  /** On the first next(), as a generator would: a missing viewer is then the stream's error (UNAUTHENTICATED). */
+  const start = (): AsyncIterator<RefreshNotice> => {
+    const viewer = requireViewer(context);
+    // The source routes by viewer and Item or refresh: only this subscriber's notices reach it.
+    const started = notices.subscribe({ viewerId: viewer.id, itemIds, refreshIds })[Symbol.asyncIterator]();
+    // A stream ends when its token expires: a client must come back with a fresh one.
+    if (viewer.expiresAt !== undefined) expiry = setTimeout(() => void end(), Math.max(0, viewer.expiresAt - Date.now()));
+    const viewerId = viewer.id;
+    return {
+      next: async () => {
+        for (;;) {
+          const next = await started.next();
+          // Checked again here: whatever the source, a notice of another viewer is never resolved for this one.
+          if (next.done || next.value.viewerId === viewerId) return next;
+        }
+      },
+      return: () => started.return?.() ?? Promise.resolve({ done: true, value: undefined }),
+    };
+  };
+  const iterator: AsyncIterableIterator<RefreshNotice> = {
+    async next() {
+      if (ended) return { done: true, value: undefined };
+      source ??= start();
+      const next = await source.next();
+      if (next.done) return end();
+      notices.delivered(next.value);
+      return next;
+    },
+    return: end,
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
+}
+
+/**
+ * A notice read from the store once per viewer, however many of its subscriptions hear it (an
+ * Item's 1,000 subscribers cost the reads of one). Keyed by the notice object, which the bus hands
+ * to every subscriber alike, and by viewer, so no viewer ever gets another's reads.
+ */
+const updates = new WeakMap<RefreshNotice, Map<string, Promise<RefreshUpdate>>>();
+
+function updateFor(notice: RefreshNotice, viewerId: string, services: Context['services']): Promise<RefreshUpdate> {
+  let byViewer = updates.get(notice);
+  if (!byViewer) {
+    byViewer = new Map();
+    updates.set(notice, byViewer);
   }
+  let update = byViewer.get(viewerId);
+  if (!update) {
+    update = readUpdate(notice, viewerId, services);
+    byViewer.set(viewerId, update);
+    // A failed read is not kept: the next subscriber of the notice tries again.
+    update.catch(() => byViewer.delete(viewerId));
+  }
+  return update;
+}
+
+async function readUpdate(notice: RefreshNotice, viewerId: string, services: Context['services']): Promise<RefreshUpdate> {
+  const [refreshes, events, [item]] = await Promise.all([
+    services.items.refreshes(viewerId, notice.refreshIds),
+    services.items.eventsById(notice.eventIds),
+    services.items.ownItems(viewerId, [notice.itemId]),
+  ]);
+  return {
+    itemId: notice.itemId,
+    item: item ?? null,
+    refreshes: refreshes.filter((run): run is RefreshRun => run !== null),
+    events: events.filter((event) => event.itemId === notice.itemId),
+  };
 }
 
 builder.subscriptionType({});
@@ -297,17 +362,7 @@ builder.subscriptionField('refreshEvents', (t) =>
     subscribe: (_root, args, context) =>
       noticesFor(context, new Set((args.refreshIds ?? []).map(String)), new Set((args.itemIds ?? []).map(String))),
     // Read from the store: the notice only says what changed, and the status may have moved on.
-    resolve: async (notice: RefreshNotice, _args, context): Promise<RefreshUpdate> => {
-      const viewerId = requireViewer(context).id;
-      const [refreshes, events] = await Promise.all([
-        context.services.items.refreshes(viewerId, notice.refreshIds),
-        context.services.items.eventsById(notice.eventIds),
-      ]);
-      return {
-        itemId: notice.itemId,
-        refreshes: refreshes.filter((run): run is RefreshRun => run !== null),
-        events: events.filter((event) => event.itemId === notice.itemId),
-      };
-    },
+    resolve: (notice: RefreshNotice, _args, context): Promise<RefreshUpdate> =>
+      updateFor(notice, requireViewer(context).id, context.services),
   }),
 );
