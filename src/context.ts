@@ -38,20 +38,23 @@ export interface Context extends OutcomeSink {
   /** Epoch ms by which this request must be answered; every wait in it ends by then. */
   readonly deadline: number;
   readonly services: Services;
-  readonly loaders: {
-    /** The viewer's Items by id; null for unknown ids and for other viewers' Items. */
-    readonly item: DataLoader<string, PlaidItemRecord | null>;
-    /** Last refreshes per Item id (every product), one query for all Items of a request. */
-    readonly refreshes: DataLoader<string, ProductRefreshRecord[]>;
-    /** The viewer's refreshes by id (null for others'). */
-    readonly refreshRun: DataLoader<string, RefreshRun | null>;
-    /** The latest refresh of each product, per Item id. */
-    readonly latestRuns: DataLoader<string, RefreshRun[]>;
-    /** Each refresh's events. */
-    readonly runEvents: DataLoader<string, RefreshEventView[]>;
-    /** Health per Item id (null: never observed), one query for all Items of a request. */
-    readonly health: DataLoader<string, ItemHealthRecord | null>;
-  };
+  readonly loaders: Loaders;
+}
+
+/** The request's DataLoaders: one batch per request. */
+export interface Loaders {
+  /** The viewer's Items by id; null for unknown ids and for other viewers' Items. */
+  readonly item: DataLoader<string, PlaidItemRecord | null>;
+  /** Last refreshes per Item id (every product), one query for all Items of a request. */
+  readonly refreshes: DataLoader<string, ProductRefreshRecord[]>;
+  /** The viewer's refreshes by id (null for others'). */
+  readonly refreshRun: DataLoader<string, RefreshRun | null>;
+  /** The latest refresh of each product, per Item id. */
+  readonly latestRuns: DataLoader<string, RefreshRun[]>;
+  /** Each refresh's events. */
+  readonly runEvents: DataLoader<string, RefreshEventView[]>;
+  /** Health per Item id (null: never observed), one query for all Items of a request. */
+  readonly health: DataLoader<string, ItemHealthRecord | null>;
 }
 
 export function createContext(services: Services, viewer: Viewer | null, requestId: string, deadline: number): Context {
@@ -61,15 +64,50 @@ export function createContext(services: Services, viewer: Viewer | null, request
     viewer,
     deadline,
     services,
-    loaders: {
-      item: new DataLoader<string, PlaidItemRecord | null>((ids) => services.items.ownItems(viewer?.id ?? null, ids)),
-      refreshes: new DataLoader<string, ProductRefreshRecord[]>((ids) => services.items.lastRefreshes(ids)),
-      refreshRun: new DataLoader<string, RefreshRun | null>((ids) => services.items.refreshes(viewer?.id ?? null, ids)),
-      latestRuns: new DataLoader<string, RefreshRun[]>((ids) => services.items.latestRefreshes(ids)),
-      runEvents: new DataLoader<string, RefreshEventView[]>((ids) => services.items.refreshEvents(ids)),
-      health: new DataLoader<string, ItemHealthRecord | null>((ids) => services.items.health(ids)),
-    },
+    loaders: new RequestLoaders(services.items, viewer?.id ?? null),
   };
+}
+
+/**
+ * The request's DataLoaders, each made on first use: most requests (a refresh waiting seconds on
+ * Plaid) use none or one, and 10,000 of them in flight would otherwise hold six loaders each.
+ */
+class RequestLoaders implements Loaders {
+  private itemLoader: Loaders['item'] | null = null;
+  private refreshesLoader: Loaders['refreshes'] | null = null;
+  private refreshRunLoader: Loaders['refreshRun'] | null = null;
+  private latestRunsLoader: Loaders['latestRuns'] | null = null;
+  private runEventsLoader: Loaders['runEvents'] | null = null;
+  private healthLoader: Loaders['health'] | null = null;
+
+  constructor(
+    private readonly items: ItemService,
+    private readonly viewerId: string | null,
+  ) {}
+
+  get item(): Loaders['item'] {
+    return (this.itemLoader ??= new DataLoader((ids) => this.items.ownItems(this.viewerId, ids)));
+  }
+
+  get refreshes(): Loaders['refreshes'] {
+    return (this.refreshesLoader ??= new DataLoader((ids) => this.items.lastRefreshes(ids)));
+  }
+
+  get refreshRun(): Loaders['refreshRun'] {
+    return (this.refreshRunLoader ??= new DataLoader((ids) => this.items.refreshes(this.viewerId, ids)));
+  }
+
+  get latestRuns(): Loaders['latestRuns'] {
+    return (this.latestRunsLoader ??= new DataLoader((ids) => this.items.latestRefreshes(ids)));
+  }
+
+  get runEvents(): Loaders['runEvents'] {
+    return (this.runEventsLoader ??= new DataLoader((ids) => this.items.refreshEvents(ids)));
+  }
+
+  get health(): Loaders['health'] {
+    return (this.healthLoader ??= new DataLoader((ids) => this.items.health(ids)));
+  }
 }
 
 /** The caller and the request's deadline, as the services take them; UNAUTHENTICATED without a viewer. */
