@@ -6,6 +6,7 @@
  *
  *   BENCH_DATABASE_URL=postgres://... npm run bench:in-flight -- --requests 10000 --latency 30000
  *   BENCH_DATABASE_URL=postgres://... npm run bench:in-flight -- --base HEAD~1 --rounds 2
+ *   ... --base HEAD~2 --tree HEAD~1        two revisions, neither the working tree
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
@@ -20,7 +21,10 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '10000' },
     latency: { type: 'string', default: '30000' },
     'seed-batch': { type: 'string', default: '250' },
+    // 20,000 descriptors (ulimit -n) less 10,000 clients and some to spare; 0 = no cap.
+    'plaid-connections': { type: 'string', default: '9900' },
     base: { type: 'string' },
+    tree: { type: 'string' },
     rounds: { type: 'string', default: '1' },
     'no-probe': { type: 'boolean', default: false },
     'heap-snapshots': { type: 'boolean', default: false },
@@ -32,22 +36,28 @@ const options = {
   requests: Number(values.requests),
   latencyMs: Number(values.latency),
   seedBatch: Number(values['seed-batch']),
+  plaidMaxConnections: Number(values['plaid-connections']) || null,
   probeHeap: !values['no-probe'],
   heapSnapshots: values['heap-snapshots'],
   ...(values['cpu-profile'] ? { cpuProfilePath: values['cpu-profile'] } : {}),
   ...(databaseUrl ? { databaseUrl } : {}),
 };
 
-const variants: [string, Record<string, string>][] = [['working tree', {}]];
-if (values.base) {
-  // src/ of the base revision, inside the repository so its imports resolve to our node_modules.
-  const baseDir = join(ROOT, '.local', 'in-flight-base');
-  rmSync(baseDir, { recursive: true, force: true });
-  mkdirSync(baseDir, { recursive: true });
-  const archive = execFileSync('git', ['archive', '--format=tar', values.base, 'src'], { cwd: ROOT, maxBuffer: 1 << 28 });
-  execFileSync('tar', ['-x', '-C', baseDir], { input: archive });
-  variants.unshift([`base (${values.base})`, { BENCH_SRC: join(baseDir, 'src') }]);
+/** src/ of a revision, inside the repository so its imports resolve to our node_modules. */
+function extract(rev: string, name: string): Record<string, string> {
+  const dir = join(ROOT, '.local', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const archive = execFileSync('git', ['archive', '--format=tar', rev, 'src'], { cwd: ROOT, maxBuffer: 1 << 28 });
+  execFileSync('tar', ['-x', '-C', dir], { input: archive });
+  return { BENCH_SRC: join(dir, 'src') };
 }
+
+// --tree <rev> measures a revision instead of the working tree, so src/ can change during a long run.
+const variants: [string, Record<string, string>][] = [
+  values.tree ? [`after (${values.tree})`, extract(values.tree, 'in-flight-after')] : ['working tree', {}],
+];
+if (values.base) variants.unshift([`base (${values.base})`, extract(values.base, 'in-flight-base')]);
 
 const mb = (bytes: number) => (bytes / 2 ** 20).toFixed(0);
 const line = (name: string, r: InFlightResult) => {

@@ -52,8 +52,14 @@ const delayMs = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
 eventLoop.enable();
 let peakRss = process.memoryUsage.rss();
 // Every 50 ms: often enough for a burst of several seconds, rarely enough not to show in a profile.
+// Reading RSS opens /proc/self/stat: with every descriptor in use (EMFILE) that sample is skipped,
+// not thrown out of the timer (which would end the process and the benchmark with it).
 setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  try {
+    peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  } catch {
+    // Sampled again in 50 ms.
+  }
 }, 50).unref();
 
 const fakePlaidUrl = process.env.BENCH_FAKE_PLAID_URL ?? '';

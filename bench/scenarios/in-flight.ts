@@ -13,6 +13,12 @@ import { slowUpstream, type SlowUpstreamResult } from './slow-upstream.js';
 export interface InFlightOptions {
   readonly requests: number;
   readonly latencyMs: number;
+  /**
+   * PLAID_MAX_CONNECTIONS for the service, or null for none. 10,000 client connections and 10,000
+   * to Plaid (HTTP/1.1: one per call in flight) do not fit in 20,000 descriptors with the rest
+   * (PostgreSQL, the listener, IPC): without a cap the last connects fail with EMFILE.
+   */
+  readonly plaidMaxConnections: number | null;
   /** Items linked concurrently while seeding. */
   readonly seedBatch: number;
   /** The vault in PostgreSQL (the target's); without it, the embedded PGlite. */
@@ -30,6 +36,7 @@ export interface InFlightOptions {
 export interface InFlightResult extends SlowUpstreamResult {
   readonly vault: 'PostgreSQL' | 'PGlite';
   readonly seedMs: number;
+  readonly plaidMaxConnections: number | null;
   /** Live heap after a full GC: idle before the burst, and midway with every request in flight. */
   readonly idleLiveHeapBytes: number | null;
   readonly midway: ChildStats | null;
@@ -44,7 +51,11 @@ export async function inFlight(options: InFlightOptions): Promise<InFlightResult
     simulator,
     items: options.requests,
     execArgv: ['--expose-gc', ...(options.heapSnapshots ? ['--heapsnapshot-signal=SIGUSR2'] : [])],
-    env: { BENCH_SEED_BATCH: String(options.seedBatch), ...options.env },
+    env: {
+      BENCH_SEED_BATCH: String(options.seedBatch),
+      ...(options.plaidMaxConnections === null ? {} : { PLAID_MAX_CONNECTIONS: String(options.plaidMaxConnections) }),
+      ...options.env,
+    },
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
   });
   const seedMs = performance.now() - seedStarted;
@@ -66,7 +77,14 @@ export async function inFlight(options: InFlightOptions): Promise<InFlightResult
     const result = await slowUpstream(service, { requests: options.requests, latencyMs: options.latencyMs });
     if (probe) clearTimeout(probe);
     if (options.cpuProfilePath) await service.profile('stop', options.cpuProfilePath);
-    return { ...result, vault: options.databaseUrl ? 'PostgreSQL' : 'PGlite', seedMs, idleLiveHeapBytes, midway };
+    return {
+      ...result,
+      vault: options.databaseUrl ? 'PostgreSQL' : 'PGlite',
+      seedMs,
+      plaidMaxConnections: options.plaidMaxConnections,
+      idleLiveHeapBytes,
+      midway,
+    };
   } finally {
     await service.close();
     await simulator.close();
@@ -91,7 +109,8 @@ export function renderInFlight(r: InFlightResult): string {
     '### 6. Refreshes in flight',
     '',
     `${r.options.requests} \`refreshTransactions\` at once, one per Item and one connection each, every \`/transactions/refresh\` taking ${r.options.latencyMs} ms; ` +
-      `${r.vault} vault, a service of its own (${r.options.requests} Items seeded through the Link flow in ${ms(r.seedMs)}).`,
+      `${r.vault} vault, a service of its own (${r.options.requests} Items seeded through the Link flow in ${ms(r.seedMs)}), ` +
+      `${r.plaidMaxConnections === null ? 'no cap on connections to Plaid' : `at most ${r.plaidMaxConnections} connections to Plaid (PLAID_MAX_CONNECTIONS; the rest wait for one)`}.`,
     '',
     '| Figure | Target | Measured |',
     '|---|---|---|',
