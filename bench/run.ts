@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { ROOT, startServiceChild, startSimulatorChild } from './children.js';
 import { machineLoad, renderReport, writeReport, type BackendResults } from './report.js';
 import { coldStart, type ColdStartOptions } from './scenarios/cold-start.js';
+import { inFlight, type InFlightOptions } from './scenarios/in-flight.js';
 import { entities, type EntitiesOptions } from './scenarios/entities.js';
 import { overhead, type OverheadOptions } from './scenarios/overhead.js';
 import { singleFlight, type SingleFlightOptions } from './scenarios/single-flight.js';
@@ -29,6 +30,7 @@ interface Plan {
   readonly singleFlight: SingleFlightOptions;
   readonly entities: EntitiesOptions;
   readonly coldStart: ColdStartOptions;
+  readonly inFlight: InFlightOptions;
 }
 
 const FULL: Plan = {
@@ -39,6 +41,7 @@ const FULL: Plan = {
   singleFlight: { requests: 500, latencyMs: 1_000 },
   entities: { representations: 1_000, rounds: 5 },
   coldStart: { rounds: 5, compiled: true, firstStart: true },
+  inFlight: { requests: 10_000, latencyMs: 30_000, seedBatch: 250, plaidMaxConnections: 9_900, probeHeap: true },
 };
 
 const QUICK: Plan = {
@@ -49,6 +52,7 @@ const QUICK: Plan = {
   singleFlight: { requests: 50, latencyMs: 300 },
   entities: { representations: 50, rounds: 2 },
   coldStart: { rounds: 1, compiled: false, firstStart: false },
+  inFlight: { requests: 50, latencyMs: 500, seedBatch: 25, plaidMaxConnections: null, probeHeap: true },
 };
 
 const { values } = parseArgs({
@@ -104,6 +108,8 @@ for (const backend of [
 }
 log('5. cold start');
 const cold = await coldStart(plan.coldStart);
+log('6. refreshes in flight');
+const flight6 = await inFlight({ ...plan.inFlight, ...(databaseUrl ? { databaseUrl } : {}) });
 
 const report = renderReport({
   quick,
@@ -112,6 +118,7 @@ const report = renderReport({
   loadAtStart,
   backends,
   coldStart: cold,
+  inFlight: flight6,
 });
 writeReport(out, report);
 log(`written to ${out}`);
