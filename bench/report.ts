@@ -6,6 +6,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import type { ColdStartResult } from './scenarios/cold-start.js';
 import type { EntitiesResult } from './scenarios/entities.js';
+import { renderInFlight, type InFlightResult } from './scenarios/in-flight.js';
 import type { OverheadResult } from './scenarios/overhead.js';
 import type { SingleFlightResult } from './scenarios/single-flight.js';
 import type { SlowUpstreamResult } from './scenarios/slow-upstream.js';
@@ -32,6 +33,7 @@ export interface BenchResults {
   readonly loadAtStart: readonly number[];
   readonly backends: readonly BackendResults[];
   readonly coldStart: ColdStartResult;
+  readonly inFlight?: InFlightResult;
 }
 
 const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ms` : 'n/a');
@@ -148,6 +150,7 @@ export function renderReport(results: BenchResults): string {
       : '- The first start after an install: not run in quick mode',
     '',
   );
+  if (results.inFlight) lines.push(renderInFlight(results.inFlight));
   return lines.join('\n');
 }
 

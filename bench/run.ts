@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { ROOT, startServiceChild, startSimulatorChild } from './children.js';
 import { machineLoad, renderReport, writeReport, type BackendResults } from './report.js';
 import { coldStart, type ColdStartOptions } from './scenarios/cold-start.js';
+import { inFlight, type InFlightOptions } from './scenarios/in-flight.js';
 import { entities, type EntitiesOptions } from './scenarios/entities.js';
 import { overhead, type OverheadOptions } from './scenarios/overhead.js';
 import { singleFlight, type SingleFlightOptions } from './scenarios/single-flight.js';
@@ -32,6 +33,7 @@ interface Plan {
   readonly entities: EntitiesOptions;
   readonly coldStart: ColdStartOptions;
   readonly subscriptions: SubscriptionsOptions;
+  readonly inFlight: InFlightOptions;
 }
 
 const FULL: Plan = {
@@ -43,6 +45,7 @@ const FULL: Plan = {
   entities: { representations: 1_000, rounds: 5 },
   coldStart: { rounds: 5, compiled: true, firstStart: true },
   subscriptions: { subscriptions: 10_000, items: 10, ingestWebhooks: 5_000, ingestConcurrency: 100 },
+  inFlight: { requests: 10_000, latencyMs: 30_000, seedBatch: 250, plaidMaxConnections: 9_900, probeHeap: true },
 };
 
 const QUICK: Plan = {
@@ -54,6 +57,7 @@ const QUICK: Plan = {
   entities: { representations: 50, rounds: 2 },
   coldStart: { rounds: 1, compiled: false, firstStart: false },
   subscriptions: { subscriptions: 40, items: 2, ingestWebhooks: 50, ingestConcurrency: 10 },
+  inFlight: { requests: 50, latencyMs: 500, seedBatch: 25, plaidMaxConnections: null, probeHeap: true },
 };
 
 const { values } = parseArgs({
@@ -76,7 +80,7 @@ for (const backend of [
   ...(databaseUrl ? [{ name: 'PostgreSQL vault', databaseUrl }] : []),
 ]) {
   // On a process of its own (its RSS is the subscriptions', not earlier scenarios' garbage).
-  log(`${backend.name}: 6. subscriptions`);
+  log(`${backend.name}: 7. subscriptions`);
   const subs = await subscriptions({ ...plan.subscriptions, ...(backend.databaseUrl ? { databaseUrl: backend.databaseUrl } : {}) });
   if (values.only === 'subscriptions') {
     console.log(renderSubscriptions(backend.name, subs));
@@ -118,6 +122,8 @@ for (const backend of [
 if (values.only) process.exit(0);
 log('5. cold start');
 const cold = await coldStart(plan.coldStart);
+log('6. refreshes in flight');
+const flight6 = await inFlight({ ...plan.inFlight, ...(databaseUrl ? { databaseUrl } : {}) });
 
 const report = renderReport({
   quick,
@@ -126,6 +132,7 @@ const report = renderReport({
   loadAtStart,
   backends,
   coldStart: cold,
+  inFlight: flight6,
 });
 writeReport(out, report);
 log(`written to ${out}`);

@@ -39,20 +39,23 @@ export interface Context extends OutcomeSink {
   /** Epoch ms by which this request must be answered; every wait in it ends by then. */
   readonly deadline: number;
   readonly services: Services;
-  readonly loaders: {
-    /** The viewer's Items by id; null for unknown ids and for other viewers' Items. */
-    readonly item: DataLoader<string, PlaidItemRecord | null>;
-    /** Last refreshes per Item id (every product), one query for all Items of a request. */
-    readonly refreshes: DataLoader<string, ProductRefreshRecord[]>;
-    /** The viewer's refreshes by id (null for others'). */
-    readonly refreshRun: DataLoader<string, RefreshRun | null>;
-    /** The latest refresh of each product, per Item id. */
-    readonly latestRuns: DataLoader<string, RefreshRun[]>;
-    /** Each refresh's events. */
-    readonly runEvents: DataLoader<string, RefreshEventView[]>;
-    /** Health per Item id (null: never observed), one query for all Items of a request. */
-    readonly health: DataLoader<string, ItemHealthRecord | null>;
-  };
+  readonly loaders: Loaders;
+}
+
+/** The request's DataLoaders: one batch per request. */
+export interface Loaders {
+  /** The viewer's Items by id; null for unknown ids and for other viewers' Items. */
+  readonly item: DataLoader<string, PlaidItemRecord | null>;
+  /** Last refreshes per Item id (every product), one query for all Items of a request. */
+  readonly refreshes: DataLoader<string, ProductRefreshRecord[]>;
+  /** The viewer's refreshes by id (null for others'). */
+  readonly refreshRun: DataLoader<string, RefreshRun | null>;
+  /** The latest refresh of each product, per Item id. */
+  readonly latestRuns: DataLoader<string, RefreshRun[]>;
+  /** Each refresh's events. */
+  readonly runEvents: DataLoader<string, RefreshEventView[]>;
+  /** Health per Item id (null: never observed), one query for all Items of a request. */
+  readonly health: DataLoader<string, ItemHealthRecord | null>;
 }
 
 export function createContext(services: Services, viewer: Viewer | null, requestId: string, deadline: number): Context {
@@ -62,41 +65,50 @@ export function createContext(services: Services, viewer: Viewer | null, request
     viewer,
     deadline,
     services,
-    loaders: createLoaders(services, viewer?.id ?? null),
+    loaders: new RequestLoaders(services.items, viewer?.id ?? null),
   };
 }
 
 /**
- * The request's DataLoaders, each made when first used: a subscription holds its context for as
- * long as it is open, and most requests use one or two loaders of the six.
+ * The request's DataLoaders, each made on first use: most requests (a refresh waiting seconds on
+ * Plaid) use none or one, and 10,000 of them in flight would otherwise hold six loaders each.
  */
-function createLoaders(services: Services, viewerId: string | null): Context['loaders'] {
-  let item: Context['loaders']['item'] | undefined;
-  let refreshes: Context['loaders']['refreshes'] | undefined;
-  let refreshRun: Context['loaders']['refreshRun'] | undefined;
-  let latestRuns: Context['loaders']['latestRuns'] | undefined;
-  let runEvents: Context['loaders']['runEvents'] | undefined;
-  let health: Context['loaders']['health'] | undefined;
-  return {
-    get item() {
-      return (item ??= new DataLoader<string, PlaidItemRecord | null>((ids) => services.items.ownItems(viewerId, ids)));
-    },
-    get refreshes() {
-      return (refreshes ??= new DataLoader<string, ProductRefreshRecord[]>((ids) => services.items.lastRefreshes(ids)));
-    },
-    get refreshRun() {
-      return (refreshRun ??= new DataLoader<string, RefreshRun | null>((ids) => services.items.refreshes(viewerId, ids)));
-    },
-    get latestRuns() {
-      return (latestRuns ??= new DataLoader<string, RefreshRun[]>((ids) => services.items.latestRefreshes(ids)));
-    },
-    get runEvents() {
-      return (runEvents ??= new DataLoader<string, RefreshEventView[]>((ids) => services.items.refreshEvents(ids)));
-    },
-    get health() {
-      return (health ??= new DataLoader<string, ItemHealthRecord | null>((ids) => services.items.health(ids)));
-    },
-  };
+class RequestLoaders implements Loaders {
+  private itemLoader: Loaders['item'] | null = null;
+  private refreshesLoader: Loaders['refreshes'] | null = null;
+  private refreshRunLoader: Loaders['refreshRun'] | null = null;
+  private latestRunsLoader: Loaders['latestRuns'] | null = null;
+  private runEventsLoader: Loaders['runEvents'] | null = null;
+  private healthLoader: Loaders['health'] | null = null;
+
+  constructor(
+    private readonly items: ItemService,
+    private readonly viewerId: string | null,
+  ) {}
+
+  get item(): Loaders['item'] {
+    return (this.itemLoader ??= new DataLoader((ids) => this.items.ownItems(this.viewerId, ids)));
+  }
+
+  get refreshes(): Loaders['refreshes'] {
+    return (this.refreshesLoader ??= new DataLoader((ids) => this.items.lastRefreshes(ids)));
+  }
+
+  get refreshRun(): Loaders['refreshRun'] {
+    return (this.refreshRunLoader ??= new DataLoader((ids) => this.items.refreshes(this.viewerId, ids)));
+  }
+
+  get latestRuns(): Loaders['latestRuns'] {
+    return (this.latestRunsLoader ??= new DataLoader((ids) => this.items.latestRefreshes(ids)));
+  }
+
+  get runEvents(): Loaders['runEvents'] {
+    return (this.runEventsLoader ??= new DataLoader((ids) => this.items.refreshEvents(ids)));
+  }
+
+  get health(): Loaders['health'] {
+    return (this.healthLoader ??= new DataLoader((ids) => this.items.health(ids)));
+  }
 }
 
 /** The caller and the request's deadline, as the services take them; UNAUTHENTICATED without a viewer. */

@@ -56,7 +56,9 @@ export async function slowUpstream(service: ServiceChild, options: SlowUpstreamO
           const typename = /"__typename":"(\w+)"/.exec(text)?.[1] ?? `HTTP ${response.statusCode}`;
           failures[typename] = (failures[typename] ?? 0) + 1;
         } catch (error) {
-          const name = error instanceof Error ? error.name : 'error';
+          // undici's code (UND_ERR_SOCKET, ECONNRESET, ...) says more than the class name.
+          const code = (error as { code?: unknown } | null)?.code;
+          const name = typeof code === 'string' ? code : error instanceof Error ? error.name : 'error';
           failures[name] = (failures[name] ?? 0) + 1;
         }
         return false;

@@ -1,5 +1,5 @@
 /**
- * 6. Subscriptions at scale (issue #16): (a) many SSE subscriptions open on one service process,
+ * 7. Subscriptions at scale (issue #16): (a) many SSE subscriptions open on one service process,
  * its RSS and heap idle and with all open; (b) a webhook that ends a refresh of one Item, fanned out
  * to that Item's subscribers while all the others stay open: webhook-to-event latency per
  * subscriber; (c) verified webhook ingest: signed webhooks POSTed concurrently, accepted per
@@ -291,13 +291,13 @@ const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
 export const SUBSCRIPTION_TARGETS = { rssBytes: 400 * 2 ** 20, fanOutP99Ms: 100, ingestPerSecond: 1_000 } as const;
 const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
 
-/** Summary rows (`| 6 | ... |` per backend cell) and the section, as report.ts lays them out. */
+/** Summary rows (`| 7 | ... |` per backend cell) and the section, as report.ts lays them out. */
 export function subscriptionSummaryRows(results: readonly SubscriptionsResult[]): string[] {
   const first = results[0];
   if (!first) return [];
   const o = first.options;
   const row = (name: string, target: string, cell: (r: SubscriptionsResult) => string) =>
-    `| 6 | ${name} | ${target} | ${results.map(cell).join(' | ')} |`;
+    `| 7 | ${name} | ${target} | ${results.map(cell).join(' | ')} |`;
   return [
     row(`Subscriptions: ${o.subscriptions} SSE open, RSS with all open (idle)`, `< ${mb(SUBSCRIPTION_TARGETS.rssBytes)}`, (r) => {
       const ok = r.opened === o.subscriptions && r.receiving === o.subscriptions && r.allOpen.rssBytes < SUBSCRIPTION_TARGETS.rssBytes;
@@ -327,7 +327,7 @@ export function renderSubscriptions(name: string, r: SubscriptionsResult): strin
   const heapPer = (r.allOpen.heapUsedBytes - r.idle.heapUsedBytes) / Math.max(1, r.opened);
   const failures = Object.entries(r.ingest.refused).map(([status, n]) => `${n} × ${status}`);
   return [
-    `#### 6. Subscriptions (${name})`,
+    `#### 7. Subscriptions (${name})`,
     '',
     `${o.subscriptions} SSE subscriptions (\`RefreshEvents\` of operations/lifecycle.graphql, one socket each, ${o.items} Items with ${Math.round(o.subscriptions / o.items)} subscribers each) ` +
       `opened in ${ms(r.openMs)}: ${r.opened} open (${r.openFailures} failed), ${r.receiving} received their Item's events, ${r.stillOpen} still open at the end${endedText(r.ended.afterRounds)}. ` +

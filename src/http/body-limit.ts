@@ -29,13 +29,11 @@ export function useBodyLimit(maxBytes: number): Plugin {
         }
         return;
       }
-      // A subscription over SSE holds its request while it is open: its body is read from the stream,
-      // so the fetch adapter keeps no copy of it (text() caches the bytes and the string on the request).
-      const streaming = (request.headers.get('accept') ?? '').includes('text/event-stream');
       setRequestParser(async (req) => {
-        // With a Content-Length (checked above) node's parser reads that many bytes and no more, so
-        // the fetch adapter's own buffering is bounded; only a chunked body is read and counted here.
-        const text = declared !== null && !streaming ? await req.text() : await readLimited(req, maxBytes);
+        // Read from the stream, not with req.text(): the fetch adapter's Request keeps what text()
+        // read (the bytes and the string) until the request ends, 2 KiB for every refresh waiting
+        // on Plaid. Counted here too, so a chunked body stops at the limit.
+        const text = await readLimited(req, maxBytes);
         let body: unknown;
         try {
           body = JSON.parse(text);

@@ -28,6 +28,13 @@ export interface ListenOptions {
   readonly webSocket?: boolean;
 }
 
+/**
+ * Connections the kernel may hold ready for accept(): Node's default of 511 drops the SYNs of a
+ * burst (10,000 clients at once), which then retry after 1, 3, 7 s or time out. Linux caps it at
+ * net.core.somaxconn.
+ */
+export const LISTEN_BACKLOG = 8_192;
+
 /** Serves the app over HTTP (port 0 picks a free one), and over WebSocket when asked. */
 export async function listen(app: App, host: string, port: number, options: ListenOptions = {}): Promise<HttpListener> {
   let active = 0;
@@ -47,7 +54,7 @@ export async function listen(app: App, host: string, port: number, options: List
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });

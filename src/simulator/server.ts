@@ -410,7 +410,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // Plaid takes a burst of connections without dropping SYNs; Node's default backlog (511) does not.
+    server.listen({ port, host, backlog: 8_192 }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -3,7 +3,13 @@
  * batch is running, run together as one batch. A lone call waits one setImmediate hop at most (no
  * timer); under load many statements become one, which is where an embedded PGlite (each statement
  * a synchronous WASM run that blocks the loop) and a PostgreSQL round trip spend their time.
+ *
+ * A batch's callers are resumed RESOLVE_SLICE at a time, a setImmediate hop apart: each goes on
+ * synchronously (a refresh: the guard, the Plaid client, a new connection), and 200 of them in one
+ * microtask run held the event loop for hundreds of milliseconds when 10,000 refreshes arrived at once.
  */
+const RESOLVE_SLICE = 16;
+
 export class GroupBatcher<I, O> {
   private queue: { readonly input: I; resolve(output: O): void; reject(error: unknown): void }[] = [];
   private running = false;
@@ -35,7 +41,11 @@ export class GroupBatcher<I, O> {
         const batch = this.queue.splice(0, this.options.maxBatch ?? 200);
         try {
           const outputs = await this.run(batch.map((entry) => entry.input));
-          batch.forEach((entry, i) => entry.resolve(outputs[i] as O));
+          for (let start = 0; start < batch.length; start += RESOLVE_SLICE) {
+            if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+            const end = Math.min(batch.length, start + RESOLVE_SLICE);
+            for (let i = start; i < end; i++) batch[i]?.resolve(outputs[i] as O);
+          }
         } catch (error) {
           if (batch.length > 1 && this.options.retrySingly?.(error)) await this.runSingly(batch);
           else for (const entry of batch) entry.reject(error);

@@ -14,7 +14,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 let dir = '';
 afterAll(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
 
-it('bench --quick runs all five scenarios and writes a report with each', async () => {
+it('bench --quick runs all six scenarios and writes a report with each', async () => {
   dir = await mkdtemp(join(tmpdir(), 'bench-quick-'));
   const out = join(dir, 'benchmarks.md');
   // BENCH_DATABASE_URL unset: one backend is enough to prove the harness.
@@ -27,7 +27,14 @@ it('bench --quick runs all five scenarios and writes a report with each', async 
   const report = await readFile(out, 'utf8');
   expect(report).toContain('<!-- bench:begin');
   expect(report).toContain('<!-- bench:end -->');
-  for (const heading of ['#### 1. Overhead', '#### 2. Slow upstream', '#### 3. Single flight', '#### 4. Entities', '### 5. Cold start']) {
+  for (const heading of [
+    '#### 1. Overhead',
+    '#### 2. Slow upstream',
+    '#### 3. Single flight',
+    '#### 4. Entities',
+    '### 5. Cold start',
+    '### 6. Refreshes in flight',
+  ]) {
     expect(report).toContain(heading);
   }
   // Summary rows for all five; a figure that could not be measured would print as n/a or NaN.

@@ -27,6 +27,18 @@ describe('GroupBatcher', () => {
     ]);
   });
 
+  it('resumes a large batch a slice at a time, so its callers do not all run in one turn', async () => {
+    const batcher = new GroupBatcher<number, number>((inputs) => Promise.resolve(inputs.map((n) => n + 1)));
+    const resolved: number[] = [];
+    const calls = Array.from({ length: 100 }, (_, n) => batcher.call(n).then((out) => resolved.push(out)));
+    await calls[0];
+    // The first slice is out; the rest wait for later turns of the event loop.
+    expect(resolved.length).toBeGreaterThan(0);
+    expect(resolved.length).toBeLessThan(100);
+    await Promise.all(calls);
+    expect(resolved).toEqual(Array.from({ length: 100 }, (_, n) => n + 1));
+  });
+
   it('a lone call runs on its own, without waiting for company', async () => {
     const batches: number[][] = [];
     const batcher = new GroupBatcher<number, number>((inputs) => {

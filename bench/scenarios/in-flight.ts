@@ -1,0 +1,128 @@
+/**
+ * 6. Refreshes in flight (issue #16, target 2): 10,000 mutations at once, one per Item (single
+ * flight merges nothing), one client connection each, every Plaid call taking 30 s, the vault in
+ * PostgreSQL. Unlike scenario 2 it starts its own simulator and service (10,000 Items, seeded
+ * through the Link flow in large batches), so its figures are the burst's alone. Midway through the
+ * burst, with every request in flight, it asks the service for its live heap (after a full GC): that
+ * minus the idle heap, per request, is what one in-flight refresh holds.
+ */
+import { startServiceChild, startSimulatorChild } from '../children.js';
+import type { ChildStats } from '../protocol.js';
+import { slowUpstream, type SlowUpstreamResult } from './slow-upstream.js';
+
+export interface InFlightOptions {
+  readonly requests: number;
+  readonly latencyMs: number;
+  /**
+   * PLAID_MAX_CONNECTIONS for the service, or null for none. 10,000 client connections and 10,000
+   * to Plaid (HTTP/1.1: one per call in flight) do not fit in 20,000 descriptors with the rest
+   * (PostgreSQL, the listener, IPC): without a cap the last connects fail with EMFILE.
+   */
+  readonly plaidMaxConnections: number | null;
+  /** Items linked concurrently while seeding. */
+  readonly seedBatch: number;
+  /** The vault in PostgreSQL (the target's); without it, the embedded PGlite. */
+  readonly databaseUrl?: string;
+  /** More environment for the service child (BENCH_SRC for a before/after run). */
+  readonly env?: Record<string, string>;
+  /** Take the live heap midway (a full GC, which shows in the loop's max, not its p99). */
+  readonly probeHeap: boolean;
+  /** Write heap snapshots (idle, and midway through the burst) into the child's working directory, to see what each request holds. */
+  readonly heapSnapshots?: boolean;
+  /** Write a CPU profile of the service over the burst here. */
+  readonly cpuProfilePath?: string;
+}
+
+export interface InFlightResult extends SlowUpstreamResult {
+  readonly vault: 'PostgreSQL' | 'PGlite';
+  readonly seedMs: number;
+  readonly plaidMaxConnections: number | null;
+  /** Live heap after a full GC: idle before the burst, and midway with every request in flight. */
+  readonly idleLiveHeapBytes: number | null;
+  readonly midway: ChildStats | null;
+}
+
+export const IN_FLIGHT_TARGET = { peakRssBytes: 300 * 2 ** 20, eventLoopP99Ms: 20 } as const;
+
+export async function inFlight(options: InFlightOptions): Promise<InFlightResult> {
+  const simulator = await startSimulatorChild();
+  const seedStarted = performance.now();
+  const service = await startServiceChild({
+    simulator,
+    items: options.requests,
+    execArgv: ['--expose-gc', ...(options.heapSnapshots ? ['--heapsnapshot-signal=SIGUSR2'] : [])],
+    env: {
+      BENCH_SEED_BATCH: String(options.seedBatch),
+      ...(options.plaidMaxConnections === null ? {} : { PLAID_MAX_CONNECTIONS: String(options.plaidMaxConnections) }),
+      ...options.env,
+    },
+    ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+  });
+  const seedMs = performance.now() - seedStarted;
+  try {
+    const idleLiveHeapBytes = options.probeHeap ? (await service.stats(false, true)).heapUsedBytes : null;
+    if (options.heapSnapshots) service.child.kill('SIGUSR2');
+    let midway: ChildStats | null = null;
+    const probe = options.probeHeap
+      ? setTimeout(
+          () =>
+            void service.stats(false, true).then((stats) => {
+              midway = stats;
+              if (options.heapSnapshots) service.child.kill('SIGUSR2');
+            }),
+          1_000 + options.latencyMs / 2,
+        )
+      : null;
+    if (options.cpuProfilePath) await service.profile('start');
+    const result = await slowUpstream(service, { requests: options.requests, latencyMs: options.latencyMs });
+    if (probe) clearTimeout(probe);
+    if (options.cpuProfilePath) await service.profile('stop', options.cpuProfilePath);
+    return {
+      ...result,
+      vault: options.databaseUrl ? 'PostgreSQL' : 'PGlite',
+      seedMs,
+      plaidMaxConnections: options.plaidMaxConnections,
+      idleLiveHeapBytes,
+      midway,
+    };
+  } finally {
+    await service.close();
+    await simulator.close();
+  }
+}
+
+const ms = (n: number) => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ms` : 'n/a');
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MB`;
+const verdict = (ok: boolean) => (ok ? 'met' : '**missed**');
+
+/** Bytes of live heap one in-flight refresh holds (midway minus idle, per request), or null without the probe. */
+export function heapPerRequest(r: InFlightResult): number | null {
+  const midway: ChildStats | null = r.midway;
+  return midway && r.idleLiveHeapBytes !== null ? (midway.heapUsedBytes - r.idleLiveHeapBytes) / r.options.requests : null;
+}
+
+export function renderInFlight(r: InFlightResult): string {
+  const failures = Object.entries(r.failures);
+  const perRequest = heapPerRequest(r);
+  const midway: ChildStats | null = r.midway;
+  return [
+    '### 6. Refreshes in flight',
+    '',
+    `${r.options.requests} \`refreshTransactions\` at once, one per Item and one connection each, every \`/transactions/refresh\` taking ${r.options.latencyMs} ms; ` +
+      `${r.vault} vault, a service of its own (${r.options.requests} Items seeded through the Link flow in ${ms(r.seedMs)}), ` +
+      `${r.plaidMaxConnections === null ? 'no cap on connections to Plaid' : `at most ${r.plaidMaxConnections} connections to Plaid (PLAID_MAX_CONNECTIONS; the rest wait for one)`}.`,
+    '',
+    '| Figure | Target | Measured |',
+    '|---|---|---|',
+    `| Successes | all | ${r.successes}/${r.options.requests}${failures.length ? ` (failed: ${failures.map(([k, v]) => `${k} ${v}`).join(', ')})` : ''} ${verdict(r.successes === r.options.requests)} |`,
+    `| Peak RSS (idle before) | < ${mb(IN_FLIGHT_TARGET.peakRssBytes)} | ${mb(r.during.peakRssBytes)} (${mb(r.before.rssBytes)}) ${verdict(r.during.peakRssBytes < IN_FLIGHT_TARGET.peakRssBytes)} |`,
+    `| Event-loop delay p99 (p50, max) | < ${IN_FLIGHT_TARGET.eventLoopP99Ms} ms | ${ms(r.during.eventLoop.p99Ms)} (${ms(r.during.eventLoop.p50Ms)}, ${ms(r.during.eventLoop.maxMs)}) ${verdict(r.during.eventLoop.p99Ms < IN_FLIGHT_TARGET.eventLoopP99Ms)} |`,
+    '',
+    `Wall time ${ms(r.wallMs)} (latency p50 ${ms(r.latencyP50Ms)}, p99 ${ms(r.latencyP99Ms)}); the simulator received ${r.upstreamCalls} calls. ` +
+      `Heap used at the end ${mb(r.during.heapUsedBytes)}` +
+      (midway && perRequest !== null && r.idleLiveHeapBytes !== null
+        ? `; live heap idle ${mb(r.idleLiveHeapBytes)}, midway ${mb(midway.heapUsedBytes)} (RSS ${mb(midway.rssBytes)}): ${(perRequest / 1024).toFixed(1)} KiB per request in flight.`
+        : '.'),
+    '',
+  ].join('\n');
+}
