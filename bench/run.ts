@@ -19,6 +19,7 @@ import { entities, type EntitiesOptions } from './scenarios/entities.js';
 import { overhead, type OverheadOptions } from './scenarios/overhead.js';
 import { singleFlight, type SingleFlightOptions } from './scenarios/single-flight.js';
 import { slowUpstream, type SlowUpstreamOptions } from './scenarios/slow-upstream.js';
+import { viewerItems, type ViewerItemsOptions } from './scenarios/viewer-items.js';
 
 interface Plan {
   readonly items: number;
@@ -28,6 +29,7 @@ interface Plan {
   readonly slowUpstream: SlowUpstreamOptions;
   readonly singleFlight: SingleFlightOptions;
   readonly entities: EntitiesOptions;
+  readonly viewerItems: ViewerItemsOptions;
   readonly coldStart: ColdStartOptions;
 }
 
@@ -38,6 +40,7 @@ const FULL: Plan = {
   slowUpstream: { requests: 1_000, latencyMs: 5_000 },
   singleFlight: { requests: 500, latencyMs: 1_000 },
   entities: { representations: 1_000, rounds: 5 },
+  viewerItems: { rounds: 5 },
   coldStart: { rounds: 5, compiled: true, firstStart: true },
 };
 
@@ -48,6 +51,7 @@ const QUICK: Plan = {
   slowUpstream: { requests: 50, latencyMs: 500 },
   singleFlight: { requests: 50, latencyMs: 300 },
   entities: { representations: 50, rounds: 2 },
+  viewerItems: { rounds: 2 },
   coldStart: { rounds: 1, compiled: false, firstStart: false },
 };
 
@@ -89,6 +93,8 @@ for (const backend of [
     const flight = await singleFlight(service, plan.singleFlight);
     log('4. entities');
     const ents = await entities(service, plan.entities);
+    log('6. viewer items');
+    const items = await viewerItems(service, plan.viewerItems);
     backends.push({
       name: backend.name,
       overhead: over,
@@ -96,6 +102,7 @@ for (const backend of [
       slowUpstream: slow,
       singleFlight: flight,
       entities: ents,
+      viewerItems: items,
     });
   } finally {
     await service.close();

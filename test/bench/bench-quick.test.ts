@@ -27,7 +27,14 @@ it('bench --quick runs all five scenarios and writes a report with each', async 
   const report = await readFile(out, 'utf8');
   expect(report).toContain('<!-- bench:begin');
   expect(report).toContain('<!-- bench:end -->');
-  for (const heading of ['#### 1. Overhead', '#### 2. Slow upstream', '#### 3. Single flight', '#### 4. Entities', '### 5. Cold start']) {
+  for (const heading of [
+    '#### 1. Overhead',
+    '#### 2. Slow upstream',
+    '#### 3. Single flight',
+    '#### 4. Entities',
+    '#### 6. Viewer items',
+    '### 5. Cold start',
+  ]) {
     expect(report).toContain(heading);
   }
   // Summary rows for all five; a figure that could not be measured would print as n/a or NaN.
