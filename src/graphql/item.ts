@@ -1,9 +1,11 @@
 /** PlaidItem and the viewer: what a frontend may refresh. Access tokens have no field here, by design. */
+import type { GraphQLResolveInfo } from 'graphql';
 import { requireViewer, type Context } from '../context.js';
 import type { ItemExpiryRecord, ItemHealthRecord, PlaidItemRecord, ProductRefreshRecord } from '../services/item-service.js';
 import { builder } from './builder.js';
 import { entityViewer, referenceId } from './entities.js';
 import { adviceFor, NextActionEnum, PlaidErrorInterface } from './errors.js';
+import { selectsAnyField } from './selection.js';
 
 const ProductRefreshRef = builder.objectRef<ProductRefreshRecord>('ProductRefresh').implement({
   description: 'The last refresh of one product of an Item that Plaid accepted.',
@@ -132,11 +134,27 @@ builder.asEntity(PlaidItemRef, {
   },
 });
 
-/** The caller's Items, oldest first; primes the DataLoader so later look-ups cost nothing. */
-export async function listOwnItems(context: Context, viewerId: string): Promise<PlaidItemRecord[]> {
-  const items = await context.services.items.listOwn(viewerId);
-  for (const item of items) context.loaders.item.prime(item.id, item);
-  return items;
+/** Fields of PlaidItem that the latest refreshes answer. */
+const REFRESH_FIELDS: ReadonlySet<string> = new Set(['latestRefresh', 'latestRefreshes', 'lastRefreshes']);
+
+/**
+ * The caller's Items, oldest first; primes the DataLoaders so later look-ups cost nothing. When the
+ * query asks for their latest refreshes too, both come in one vault query (not one for the Items
+ * and one for the refreshes).
+ */
+export async function listOwnItems(context: Context, viewerId: string, info: GraphQLResolveInfo): Promise<PlaidItemRecord[]> {
+  if (!selectsAnyField(info, REFRESH_FIELDS)) {
+    const items = await context.services.items.listOwn(viewerId);
+    for (const item of items) context.loaders.item.prime(item.id, item);
+    return items;
+  }
+  const rows = await context.services.items.listOwnWithLatestRefreshes(viewerId);
+  for (const { item, latest, last } of rows) {
+    context.loaders.item.prime(item.id, item);
+    context.loaders.latestRuns.prime(item.id, latest);
+    context.loaders.refreshes.prime(item.id, last);
+  }
+  return rows.map(({ item }) => item);
 }
 
 const ViewerRef = builder.objectRef<{ id: string }>('Viewer').implement({
@@ -146,7 +164,7 @@ const ViewerRef = builder.objectRef<{ id: string }>('Viewer').implement({
     items: t.field({
       type: [PlaidItemRef],
       description: 'Items the caller may refresh, oldest first.',
-      resolve: (viewer, _args, context) => listOwnItems(context, viewer.id),
+      resolve: (viewer, _args, context, info) => listOwnItems(context, viewer.id, info),
     }),
     hasPlaidUser: t.boolean({
       description: 'Whether `refreshUserFinancialData` can run for the caller.',

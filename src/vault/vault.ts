@@ -8,7 +8,7 @@ import { isOutage } from './errors.js';
 import { GroupBatcher } from './group-batcher.js';
 import { checkAndRecordKeys } from './key-registry.js';
 import { migrate } from './migrations.js';
-import { RefreshLog } from './refresh-log.js';
+import { RefreshLog, RUN_COLUMNS, toRun, type RefreshRun, type RunRow } from './refresh-log.js';
 import type { SqlExecutor } from './sql.js';
 import {
   SqlWebhookInbox,
@@ -94,6 +94,8 @@ export interface TokenVault extends WebhookInbox {
   saveItems(inputs: readonly SaveItemInput[]): Promise<VaultItem[]>;
   /** The viewer's Items, oldest first. */
   listItems(viewerId: string): Promise<VaultItem[]>;
+  /** The viewer's Items, oldest first, each with the latest refresh of each product (by product), in ONE query. */
+  listItemsWithLatestRefreshes(viewerId: string): Promise<{ item: VaultItem; latest: RefreshRun[] }[]>;
   /** ONE query for all ids (used by DataLoaders): the Items that exist, any owner, any order. */
   getItems(itemIds: readonly string[]): Promise<VaultItem[]>;
   /** Decrypted access token if the Item exists AND belongs to viewerId; null otherwise (same answer for both, so ids cannot be probed). */
@@ -293,6 +295,45 @@ export class SqlTokenVault implements TokenVault {
     return rows.map(toItem);
   }
 
+  async listItemsWithLatestRefreshes(viewerId: string): Promise<{ item: VaultItem; latest: RefreshRun[] }[]> {
+    // A row per Item and product (one with null run columns for an Item never refreshed); the
+    // lateral subquery reads vault_refresh_runs_item_idx per Item, as refreshLog.latest does.
+    const { rows } = await this.db.query<
+      ItemRow & { run_id: string | null } & { [K in Exclude<keyof RunRow, 'id'> as `run_${K}`]: RunRow[K] }
+    >(
+      `select ${ITEM_COLUMNS_OF_I}, r.id as run_id, r.item_id as run_item_id, r.viewer_id as run_viewer_id, r.product as run_product,
+         r.plaid_request_id as run_plaid_request_id, r.requested_at as run_requested_at, r.status as run_status, r.updated_at as run_updated_at
+       from vault_items i
+       left join lateral (
+         select distinct on (product) ${RUN_COLUMNS} from vault_refresh_runs
+         where item_id = i.item_id order by product, requested_at desc, id
+       ) r on true
+       where i.viewer_id = $1
+       order by i.created_at, i.item_id, r.product`,
+      [viewerId],
+    );
+    const out: { item: VaultItem; latest: RefreshRun[] }[] = [];
+    let current: { item: VaultItem; latest: RefreshRun[] } | undefined;
+    for (const row of rows) {
+      if (current?.item.id !== row.item_id) out.push((current = { item: toItem(row), latest: [] }));
+      // The run columns are all null together (an Item never refreshed), or none is.
+      if (row.run_id === null) continue;
+      current.latest.push(
+        toRun({
+          id: row.run_id,
+          item_id: row.run_item_id,
+          viewer_id: row.run_viewer_id,
+          product: row.run_product,
+          plaid_request_id: row.run_plaid_request_id,
+          requested_at: row.run_requested_at,
+          status: row.run_status,
+          updated_at: row.run_updated_at,
+        }),
+      );
+    }
+    return out;
+  }
+
   async getItems(itemIds: readonly string[]): Promise<VaultItem[]> {
     if (itemIds.length === 0) return [];
     const { rows } = await this.db.query<ItemRow>(`select ${ITEM_COLUMNS} from vault_items where item_id = any($1::text[])`, [
@@ -412,10 +453,7 @@ export class SqlTokenVault implements TokenVault {
   }
 
   async getRefreshes(itemIds: readonly string[]): Promise<ProductRefresh[]> {
-    const latest = await this.refreshLog.latest(itemIds);
-    return latest
-      .sort((a, b) => a.product.localeCompare(b.product))
-      .map((run) => ({ itemId: run.itemId, product: run.product, requestId: run.plaidRequestId, refreshedAt: run.requestedAt }));
+    return productRefreshes(await this.refreshLog.latest(itemIds));
   }
 
   async listItemTokens(afterItemId: string | null, limit: number): Promise<ItemToken[]> {
@@ -495,6 +533,13 @@ export class SqlTokenVault implements TokenVault {
     if (!row) throw new ItemOwnedByAnotherViewerError(input.itemId);
     return toItem(row);
   }
+}
+
+/** The latest refreshes (refreshLog.latest) as the last refresh of each product, by product name. */
+export function productRefreshes(latest: readonly RefreshRun[]): ProductRefresh[] {
+  return [...latest]
+    .sort((a, b) => a.product.localeCompare(b.product))
+    .map((run) => ({ itemId: run.itemId, product: run.product, requestId: run.plaidRequestId, refreshedAt: run.requestedAt }));
 }
 
 /** Migrations, then the key check: what must hold before anything reads or writes the vault. */
