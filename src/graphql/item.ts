@@ -3,7 +3,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import { requireViewer, type Context } from '../context.js';
 import type { ItemExpiryRecord, ItemHealthRecord, PlaidItemRecord, ProductRefreshRecord } from '../services/item-service.js';
 import { builder } from './builder.js';
-import { entityViewer, referenceId } from './entities.js';
+import { entityViewer, referenceId, type BatchReferenceResolver } from './entities.js';
 import { adviceFor, NextActionEnum, PlaidErrorInterface } from './errors.js';
 import { selectsAnyField } from './selection.js';
 
@@ -120,15 +120,38 @@ export const PlaidItemRef = builder.objectRef<PlaidItemRecord>('PlaidItem').impl
   }),
 });
 
+/** The Item id of a representation, or its error: a bad key first (the client's mistake), then a missing token. */
+function plaidItemReference(reference: { readonly id?: unknown }, context: Context): string | Error {
+  try {
+    const id = referenceId(reference, 'PlaidItem');
+    entityViewer(context);
+    return id;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+/**
+ * Every PlaidItem representation of an `_entities` call: one DataLoader batch, one promise (see
+ * guardEntityRepresentations, which copies each frozen vault row to tag it with __typename).
+ */
+export const resolvePlaidItemReferences: BatchReferenceResolver = async (references, context) => {
+  const ids = references.map((reference) => plaidItemReference(reference, context));
+  const loaded = await context.loaders.item.loadMany(ids.filter((id): id is string => typeof id === 'string'));
+  let next = 0;
+  return ids.map((id) => (typeof id === 'string' ? loaded[next++] : id));
+};
+
 // An entity other subgraphs can reference. Representations resolve through the request's
 // DataLoader (one vault query for all of them); Items that are not the caller's resolve to null,
-// and without a token each representation answers UNAUTHENTICATED.
+// and without a token each representation answers UNAUTHENTICATED. `_entities` takes them all at
+// once through resolvePlaidItemReferences; this resolves one (what @apollo/subgraph calls).
 builder.asEntity(PlaidItemRef, {
   key: builder.selection<{ id: string }>('id'),
   // A copy: @apollo/subgraph tags the result with __typename, and vault rows are frozen.
   resolveReference: async (reference, context) => {
-    const id = referenceId(reference, 'PlaidItem');
-    entityViewer(context);
+    const id = plaidItemReference(reference, context);
+    if (id instanceof Error) throw id;
     const item = await context.loaders.item.load(id);
     return item && { ...item };
   },

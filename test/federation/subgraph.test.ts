@@ -133,6 +133,34 @@ describe('_entities', () => {
     expect((data?._entities as unknown[]).filter((e) => e !== null)).toHaveLength(1_000);
   });
 
+  it('answers mixed types and bad representations in the order sent, each PlaidItem from the one batch', async () => {
+    const [first, second] = demoItems();
+    const before = runtime.metrics.vaultStatements();
+    const { data, errors } = await gql(ENTITIES, {
+      representations: [
+        { __typename: 'PlaidItem', id: second },
+        { __typename: 'User', id: 'demo' },
+        { __typename: 'PlaidItem', id: { $ne: null } },
+        { __typename: 'Nope', id: first },
+        { __typename: 'PlaidItem', id: first },
+      ],
+    });
+    // The PlaidItems, then the User's Items (its own field, resolved after the entities).
+    expect(runtime.metrics.vaultStatements() - before).toBe(2);
+    const entities = data?._entities as ({ __typename: string; id: string } | null)[];
+    expect(entities.map((e) => e && `${e.__typename}:${e.id}`)).toEqual([
+      `PlaidItem:${second}`,
+      'User:demo',
+      null,
+      null,
+      `PlaidItem:${first}`,
+    ]);
+    expect(errors?.map((e) => [e.path, e.extensions?.code])).toEqual([
+      [['_entities', 2], 'BAD_USER_INPUT'],
+      [['_entities', 3], 'BAD_USER_INPUT'],
+    ]);
+  });
+
   it("a User representation gains the caller's Items; another user's resolves, with plaidItems null and FORBIDDEN", async () => {
     const { data, errors } = await gql(ENTITIES, {
       representations: [
