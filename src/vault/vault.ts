@@ -165,8 +165,9 @@ interface ItemRow {
   viewer_id: string;
   institution_id: string;
   institution_name: string;
-  products: string[];
-  created_at: Date;
+  /** JSON array (array_to_json); a driver that leaves json as text gives a string. */
+  products: string[] | string;
+  created_at_ms: number | string;
 }
 
 type RefreshRow = ItemRow & { access_token_enc: string } & Partial<HealthColumns>;
@@ -194,10 +195,17 @@ interface HealthWrite {
   readonly observedAt: Date;
 }
 
-const ITEM_COLUMNS = 'item_id, viewer_id, institution_id, institution_name, products, created_at';
-const ITEM_COLUMNS_OF_I = ITEM_COLUMNS.split(', ')
-  .map((column) => `i.${column}`)
-  .join(', ');
+/**
+ * An Item's columns as rows carry them. The array as JSON and the time as epoch milliseconds
+ * (whole, so exact in a float8): the drivers' parsers for text[] and timestamptz cost more than
+ * the row's other columns together (for 1,000 rows about 1.5 ms on PostgreSQL); JSON.parse and
+ * parseFloat are native.
+ */
+const itemColumns = (table: string) =>
+  `${table}item_id, ${table}viewer_id, ${table}institution_id, ${table}institution_name, ` +
+  `array_to_json(${table}products) as products, floor(extract(epoch from ${table}created_at) * 1000)::float8 as created_at_ms`;
+const ITEM_COLUMNS = itemColumns('');
+const ITEM_COLUMNS_OF_I = itemColumns('i.');
 const HEALTH_SOURCES: ReadonlySet<string> = new Set<ItemHealthSource>(['REFRESH', 'WEBHOOK', 'LINK']);
 
 /** A failed group statement is re-run per caller, so one caller's bad value fails only that caller; an outage fails all. */
@@ -554,8 +562,8 @@ function toItem(row: ItemRow): VaultItem {
     viewerId: row.viewer_id,
     institutionId: row.institution_id,
     institutionName: row.institution_name,
-    products: Object.freeze([...row.products]),
-    createdAt: row.created_at,
+    products: Object.freeze(typeof row.products === 'string' ? (JSON.parse(row.products) as string[]) : [...row.products]),
+    createdAt: new Date(Number(row.created_at_ms)),
   });
 }
 
