@@ -205,6 +205,9 @@ const itemColumns = (table: string) =>
   `${table}item_id, ${table}viewer_id, ${table}institution_id, ${table}institution_name, ` +
   `array_to_json(${table}products) as products, floor(extract(epoch from ${table}created_at) * 1000)::float8 as created_at_ms`;
 const ITEM_COLUMNS = itemColumns('');
+/** The same, in that order, as the elements of a JSON array (selectItems). */
+const ITEM_COLUMNS_JSON =
+  'item_id, viewer_id, institution_id, institution_name, products, floor(extract(epoch from created_at) * 1000)::float8';
 const ITEM_COLUMNS_OF_I = itemColumns('i.');
 const HEALTH_SOURCES: ReadonlySet<string> = new Set<ItemHealthSource>(['REFRESH', 'WEBHOOK', 'LINK']);
 
@@ -296,11 +299,7 @@ export class SqlTokenVault implements TokenVault {
   }
 
   async listItems(viewerId: string): Promise<VaultItem[]> {
-    const { rows } = await this.db.query<ItemRow>(
-      `select ${ITEM_COLUMNS} from vault_items where viewer_id = $1 order by created_at, item_id`,
-      [viewerId],
-    );
-    return rows.map(toItem);
+    return (await this.selectItems('viewer_id = $1', [viewerId], 'created_at, item_id')).map(toItem);
   }
 
   async listItemsWithLatestRefreshes(viewerId: string): Promise<{ item: VaultItem; latest: RefreshRun[] }[]> {
@@ -344,10 +343,7 @@ export class SqlTokenVault implements TokenVault {
 
   async getItems(itemIds: readonly string[]): Promise<VaultItem[]> {
     if (itemIds.length === 0) return [];
-    const { rows } = await this.db.query<ItemRow>(`select ${ITEM_COLUMNS} from vault_items where item_id = any($1::text[])`, [
-      [...new Set(itemIds)],
-    ]);
-    return rows.map(toItem);
+    return (await this.selectItems('item_id = any($1::text[])', [[...new Set(itemIds)]])).map(toItem);
   }
 
   async getAccessToken(viewerId: string, itemId: string): Promise<string | null> {
@@ -508,6 +504,27 @@ export class SqlTokenVault implements TokenVault {
     await this.inner.close();
   }
 
+  /** Item rows matching `where`, as rows or (where the executor prefers it) as one json_agg of them. */
+  private async selectItems(where: string, params: unknown[], orderBy?: string): Promise<ItemRow[]> {
+    const order = orderBy ? ` order by ${orderBy}` : '';
+    if (!this.db.prefersJson)
+      return (await this.db.query<ItemRow>(`select ${ITEM_COLUMNS} from vault_items where ${where}${order}`, params)).rows;
+    // Text, not json: one JSON.parse here whichever way the driver treats json.
+    const { rows } = await this.db.query<{ items: string | null }>(
+      `select json_agg(json_build_array(${ITEM_COLUMNS_JSON})${order})::text as items from vault_items where ${where}`,
+      params,
+    );
+    const tuples = JSON.parse(rows[0]?.items ?? '[]') as [string, string, string, string, string[], number][];
+    return tuples.map(([item_id, viewer_id, institution_id, institution_name, products, created_at_ms]) => ({
+      item_id,
+      viewer_id,
+      institution_id,
+      institution_name,
+      products,
+      created_at_ms,
+    }));
+  }
+
   /**
    * One statement, so it is atomic without a transaction: the conflict branch only updates a row
    * of the same viewer, and returns nothing when the Item belongs to someone else.
@@ -605,10 +622,14 @@ export interface VaultOptions {
 
 /** Reports every statement to `onStatement`, then runs it. */
 class ObservedExecutor implements SqlExecutor {
+  readonly prefersJson: boolean;
+
   constructor(
     private readonly inner: SqlExecutor,
     private readonly onStatement: () => void,
-  ) {}
+  ) {
+    this.prefersJson = inner.prefersJson ?? false;
+  }
 
   query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
     this.onStatement();
