@@ -77,9 +77,10 @@ export interface RunRow {
   viewer_id: string;
   product: string;
   plaid_request_id: string;
-  requested_at: Date;
+  /** A Date from a row; epoch milliseconds from a JSON read (vault.ts selectRows). */
+  requested_at: Date | number;
   status: RefreshStatus;
-  updated_at: Date;
+  updated_at: Date | number;
 }
 
 interface EventRow {

@@ -195,20 +195,46 @@ interface HealthWrite {
   readonly observedAt: Date;
 }
 
+/** A column of a bulk read (selectRows): its name in the row, its expression, and another where JSON needs it. */
+interface Column {
+  readonly name: string;
+  readonly sql: string;
+  /** For json_build_array, when `sql` gives a type JSON would turn into text (timestamptz). */
+  readonly json?: string;
+}
+
+const epochMs = (expression: string) => `floor(extract(epoch from ${expression}) * 1000)::float8`;
+
 /**
  * An Item's columns as rows carry them. The array as JSON and the time as epoch milliseconds
  * (whole, so exact in a float8): the drivers' parsers for text[] and timestamptz cost more than
  * the row's other columns together (for 1,000 rows about 1.5 ms on PostgreSQL); JSON.parse and
  * parseFloat are native.
  */
-const itemColumns = (table: string) =>
-  `${table}item_id, ${table}viewer_id, ${table}institution_id, ${table}institution_name, ` +
-  `array_to_json(${table}products) as products, floor(extract(epoch from ${table}created_at) * 1000)::float8 as created_at_ms`;
-const ITEM_COLUMNS = itemColumns('');
-/** The same, in that order, as the elements of a JSON array (selectItems). */
-const ITEM_COLUMNS_JSON =
-  'item_id, viewer_id, institution_id, institution_name, products, floor(extract(epoch from created_at) * 1000)::float8';
-const ITEM_COLUMNS_OF_I = itemColumns('i.');
+const itemColumns = (table: string): Column[] => [
+  { name: 'item_id', sql: `${table}item_id` },
+  { name: 'viewer_id', sql: `${table}viewer_id` },
+  { name: 'institution_id', sql: `${table}institution_id` },
+  { name: 'institution_name', sql: `${table}institution_name` },
+  { name: 'products', sql: `array_to_json(${table}products)`, json: `${table}products` },
+  { name: 'created_at_ms', sql: epochMs(`${table}created_at`) },
+];
+const selectList = (columns: readonly Column[]) => columns.map((column) => `${column.sql} as ${column.name}`).join(', ');
+const ITEM_COLUMNS = selectList(itemColumns(''));
+const ITEM_COLUMNS_OF_I = selectList(itemColumns('i.'));
+/** The latest refresh of each product joined to each Item (listItemsWithLatestRefreshes), null for an Item never refreshed. */
+const ITEM_AND_RUN_COLUMNS: Column[] = [
+  ...itemColumns('i.'),
+  { name: 'run_id', sql: 'r.id' },
+  { name: 'run_item_id', sql: 'r.item_id' },
+  { name: 'run_viewer_id', sql: 'r.viewer_id' },
+  { name: 'run_product', sql: 'r.product' },
+  { name: 'run_plaid_request_id', sql: 'r.plaid_request_id' },
+  // toRun takes a Date (rows) or epoch milliseconds (JSON).
+  { name: 'run_requested_at', sql: 'r.requested_at', json: epochMs('r.requested_at') },
+  { name: 'run_status', sql: 'r.status' },
+  { name: 'run_updated_at', sql: 'r.updated_at', json: epochMs('r.updated_at') },
+];
 const HEALTH_SOURCES: ReadonlySet<string> = new Set<ItemHealthSource>(['REFRESH', 'WEBHOOK', 'LINK']);
 
 /** A failed group statement is re-run per caller, so one caller's bad value fails only that caller; an outage fails all. */
@@ -299,25 +325,26 @@ export class SqlTokenVault implements TokenVault {
   }
 
   async listItems(viewerId: string): Promise<VaultItem[]> {
-    return (await this.selectItems('viewer_id = $1', [viewerId], 'created_at, item_id')).map(toItem);
+    return (
+      await this.selectRows<ItemRow>(itemColumns(''), 'from vault_items where viewer_id = $1', [viewerId], 'created_at, item_id')
+    ).map(toItem);
   }
 
   async listItemsWithLatestRefreshes(viewerId: string): Promise<{ item: VaultItem; latest: RefreshRun[] }[]> {
     // A row per Item and product (one with null run columns for an Item never refreshed); the
     // lateral subquery reads vault_refresh_runs_item_idx per Item, as refreshLog.latest does.
-    const { rows } = await this.db.query<
+    const rows = await this.selectRows<
       ItemRow & { run_id: string | null } & { [K in Exclude<keyof RunRow, 'id'> as `run_${K}`]: RunRow[K] }
     >(
-      `select ${ITEM_COLUMNS_OF_I}, r.id as run_id, r.item_id as run_item_id, r.viewer_id as run_viewer_id, r.product as run_product,
-         r.plaid_request_id as run_plaid_request_id, r.requested_at as run_requested_at, r.status as run_status, r.updated_at as run_updated_at
-       from vault_items i
+      ITEM_AND_RUN_COLUMNS,
+      `from vault_items i
        left join lateral (
          select distinct on (product) ${RUN_COLUMNS} from vault_refresh_runs
          where item_id = i.item_id order by product, requested_at desc, id
        ) r on true
-       where i.viewer_id = $1
-       order by i.created_at, i.item_id, r.product`,
+       where i.viewer_id = $1`,
       [viewerId],
+      'i.created_at, i.item_id, r.product',
     );
     const out: { item: VaultItem; latest: RefreshRun[] }[] = [];
     let current: { item: VaultItem; latest: RefreshRun[] } | undefined;
@@ -343,7 +370,9 @@ export class SqlTokenVault implements TokenVault {
 
   async getItems(itemIds: readonly string[]): Promise<VaultItem[]> {
     if (itemIds.length === 0) return [];
-    return (await this.selectItems('item_id = any($1::text[])', [[...new Set(itemIds)]])).map(toItem);
+    return (
+      await this.selectRows<ItemRow>(itemColumns(''), 'from vault_items where item_id = any($1::text[])', [[...new Set(itemIds)]])
+    ).map(toItem);
   }
 
   async getAccessToken(viewerId: string, itemId: string): Promise<string | null> {
@@ -504,25 +533,24 @@ export class SqlTokenVault implements TokenVault {
     await this.inner.close();
   }
 
-  /** Item rows matching `where`, as rows or (where the executor prefers it) as one json_agg of them. */
-  private async selectItems(where: string, params: unknown[], orderBy?: string): Promise<ItemRow[]> {
+  /**
+   * `select <columns> <from>`, as rows, or (where the executor prefers it) as one json_agg of them
+   * turned back into the same rows. `orderBy` orders both.
+   */
+  private async selectRows<R>(columns: readonly Column[], from: string, params: unknown[], orderBy?: string): Promise<R[]> {
     const order = orderBy ? ` order by ${orderBy}` : '';
-    if (!this.db.prefersJson)
-      return (await this.db.query<ItemRow>(`select ${ITEM_COLUMNS} from vault_items where ${where}${order}`, params)).rows;
+    if (!this.db.prefersJson) return (await this.db.query<R>(`select ${selectList(columns)} ${from}${order}`, params)).rows;
     // Text, not json: one JSON.parse here whichever way the driver treats json.
-    const { rows } = await this.db.query<{ items: string | null }>(
-      `select json_agg(json_build_array(${ITEM_COLUMNS_JSON})${order})::text as items from vault_items where ${where}`,
+    const { rows } = await this.db.query<{ rows: string | null }>(
+      `select json_agg(json_build_array(${columns.map((column) => column.json ?? column.sql).join(', ')})${order})::text as rows ${from}`,
       params,
     );
-    const tuples = JSON.parse(rows[0]?.items ?? '[]') as [string, string, string, string, string[], number][];
-    return tuples.map(([item_id, viewer_id, institution_id, institution_name, products, created_at_ms]) => ({
-      item_id,
-      viewer_id,
-      institution_id,
-      institution_name,
-      products,
-      created_at_ms,
-    }));
+    const tuples = JSON.parse(rows[0]?.rows ?? '[]') as unknown[][];
+    return tuples.map((tuple) => {
+      const row: Record<string, unknown> = {};
+      columns.forEach((column, i) => (row[column.name] = tuple[i]));
+      return row as R;
+    });
   }
 
   /**
