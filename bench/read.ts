@@ -7,6 +7,9 @@
  *
  *   npm run bench:read -- --items 1000 --rounds 15 --base HEAD~1 [--only entities|viewer-items] [--profile]
  *
+ * `--b-env NAME=value` (repeatable) sets environment variables for the working tree's child only;
+ * without `--base`, A is then the working tree without them (e.g. `--b-env NODE_ENV=production`).
+ *
  * BENCH_DATABASE_URL=postgres://... runs it again with the vault in PostgreSQL.
  */
 import { execFileSync } from 'node:child_process';
@@ -27,6 +30,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     profile: { type: 'boolean', default: false },
     top: { type: 'string', default: '30' },
+    'b-env': { type: 'string', multiple: true, default: [] },
   },
 });
 const items = Number(values.items);
@@ -57,6 +61,13 @@ async function once(name: string, child: ServiceChild): Promise<{ ms: number; qu
   return { ms: r.medianMs, queries: r.vaultQueries[0] ?? Number.NaN, check: `${r.withRefresh}/${r.items} with a refresh` };
 }
 
+const bEnv = Object.fromEntries(
+  values['b-env'].map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) throw new Error(`--b-env NAME=value, not ${pair}`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
 const databaseUrl = process.env.BENCH_DATABASE_URL;
 for (const backend of [{ name: 'PGlite', databaseUrl: undefined }, ...(databaseUrl ? [{ name: 'PostgreSQL', databaseUrl }] : [])]) {
   const simulator = await startSimulatorChild();
@@ -65,7 +76,8 @@ for (const backend of [{ name: 'PGlite', databaseUrl: undefined }, ...(databaseU
   const children: [string, ServiceChild][] = [];
   try {
     if (baseSrc) children.push([`A (${values.base})`, await start({ BENCH_SRC: baseSrc })]);
-    children.push(['B (working tree)', await start({})]);
+    else if (values['b-env'].length > 0) children.push(['A (working tree)', await start({})]);
+    children.push([`B (working tree${values['b-env'].length ? `, ${values['b-env'].join(' ')}` : ''})`, await start(bEnv)]);
     const profiled = children.at(-1)?.[1];
     for (const name of scenarios) {
       for (const [, child] of children) await once(name, child);
