@@ -1,4 +1,5 @@
 /** The subgraph on its own: its SDL, composition with the users subgraph, and _entities with authorization. */
+import { Trace } from '@apollo/usage-reporting-protobuf';
 import { generate } from '@graphql-codegen/cli';
 import { parse, printSchema, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +89,27 @@ describe('federated tracing', () => {
     const traced = await ask({ 'apollo-federation-include-trace': 'ftv1' });
     expect(traced.extensions?.ftv1).toMatch(/^[A-Za-z0-9+/=]{20,}$/);
     expect((await ask({})).extensions?.ftv1).toBeUndefined();
+  });
+
+  it('times every field of a traced request, nested ones and list items too (untraced requests skip the wrappers)', async () => {
+    const ask = async (headers: Record<string, string>) => {
+      const response = await runtime.app.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${demoToken}`, ...headers },
+        body: JSON.stringify({ query: '{ viewer { id items { id institutionName } } }' }),
+      });
+      return (await response.json()) as { data?: { viewer: { items: unknown[] } }; extensions?: { ftv1?: string } };
+    };
+    const untraced = await ask({});
+    const traced = await ask({ 'apollo-federation-include-trace': 'ftv1' });
+    expect(traced.data).toEqual(untraced.data);
+    const trace = Trace.decode(Buffer.from(traced.extensions?.ftv1 ?? '', 'base64'));
+    const viewer = trace.root?.child?.find((node) => node.responseName === 'viewer');
+    expect(viewer?.child?.map((node) => node.responseName).sort()).toEqual(['id', 'items']);
+    const items = viewer?.child?.find((node) => node.responseName === 'items');
+    // One node per list item, each with its two fields timed.
+    expect(items?.child).toHaveLength(untraced.data?.viewer.items.length ?? -1);
+    expect(items?.child?.[0]?.child?.map((node) => node.responseName).sort()).toEqual(['id', 'institutionName']);
   });
 });
 
