@@ -22,6 +22,7 @@ import { overhead, type OverheadOptions } from './scenarios/overhead.js';
 import { singleFlight, type SingleFlightOptions } from './scenarios/single-flight.js';
 import { slowUpstream, type SlowUpstreamOptions } from './scenarios/slow-upstream.js';
 import { renderSubscriptions, subscriptions, type SubscriptionsOptions } from './scenarios/subscriptions.js';
+import { viewerItems, type ViewerItemsOptions } from './scenarios/viewer-items.js';
 
 interface Plan {
   readonly items: number;
@@ -31,6 +32,7 @@ interface Plan {
   readonly slowUpstream: SlowUpstreamOptions;
   readonly singleFlight: SingleFlightOptions;
   readonly entities: EntitiesOptions;
+  readonly viewerItems: ViewerItemsOptions;
   readonly coldStart: ColdStartOptions;
   readonly subscriptions: SubscriptionsOptions;
   readonly inFlight: InFlightOptions;
@@ -43,6 +45,7 @@ const FULL: Plan = {
   slowUpstream: { requests: 1_000, latencyMs: 5_000 },
   singleFlight: { requests: 500, latencyMs: 1_000 },
   entities: { representations: 1_000, rounds: 5 },
+  viewerItems: { rounds: 5 },
   coldStart: { rounds: 5, compiled: true, firstStart: true },
   subscriptions: { subscriptions: 10_000, items: 10, ingestWebhooks: 5_000, ingestConcurrency: 100 },
   inFlight: { requests: 10_000, latencyMs: 30_000, seedBatch: 250, plaidMaxConnections: 9_900, probeHeap: true },
@@ -55,6 +58,7 @@ const QUICK: Plan = {
   slowUpstream: { requests: 50, latencyMs: 500 },
   singleFlight: { requests: 50, latencyMs: 300 },
   entities: { representations: 50, rounds: 2 },
+  viewerItems: { rounds: 2 },
   coldStart: { rounds: 1, compiled: false, firstStart: false },
   subscriptions: { subscriptions: 40, items: 2, ingestWebhooks: 50, ingestConcurrency: 10 },
   inFlight: { requests: 50, latencyMs: 500, seedBatch: 25, plaidMaxConnections: null, probeHeap: true },
@@ -105,6 +109,8 @@ for (const backend of [
     const flight = await singleFlight(service, plan.singleFlight);
     log('4. entities');
     const ents = await entities(service, plan.entities);
+    log('8. viewer items');
+    const items = await viewerItems(service, plan.viewerItems);
     backends.push({
       name: backend.name,
       overhead: over,
@@ -113,6 +119,7 @@ for (const backend of [
       singleFlight: flight,
       entities: ents,
       subscriptions: subs,
+      viewerItems: items,
     });
   } finally {
     await service.close();

@@ -5,7 +5,6 @@
  * `yoga.fetch` in process and main.ts listens.
  */
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { useApolloInlineTrace } from '@graphql-yoga/plugin-apollo-inline-trace';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { GraphQLError, type ValidationContext } from 'graphql';
@@ -16,6 +15,7 @@ import { createContext, type Context, type Services } from './context.js';
 import { graphiqlOptions, useGraphiQL } from './http/graphiql.js';
 import { schema } from './graphql/schema.js';
 import { useBodyLimit } from './http/body-limit.js';
+import { useInlineTraceWhenAsked } from './http/inline-trace.js';
 import { usePlaidWebhooks } from './http/plaid-webhooks.js';
 import { requestIdOf } from './http/request-id.js';
 import { silentLogger, type Logger } from './observability/logger.js';
@@ -141,8 +141,9 @@ export function createApp(deps: AppDeps): App {
         blockFieldSuggestion: { enabled: !introspection },
       }),
       ...(introspection ? [] : [useDisableIntrospection()]),
-      // Inline traces (ftv1) for federation routers that ask with apollo-federation-include-trace.
-      useApolloInlineTrace(),
+      // Inline traces (ftv1) for federation routers that ask with apollo-federation-include-trace;
+      // other requests skip its per-field wrappers.
+      ...useInlineTraceWhenAsked(),
       logUnexpectedErrors(logger),
     ],
   });

@@ -1,9 +1,11 @@
 /** PlaidItem and the viewer: what a frontend may refresh. Access tokens have no field here, by design. */
+import type { GraphQLResolveInfo } from 'graphql';
 import { requireViewer, type Context } from '../context.js';
 import type { ItemExpiryRecord, ItemHealthRecord, PlaidItemRecord, ProductRefreshRecord } from '../services/item-service.js';
 import { builder } from './builder.js';
-import { entityViewer, referenceId } from './entities.js';
+import { entityViewer, referenceId, type BatchReferenceResolver } from './entities.js';
 import { adviceFor, NextActionEnum, PlaidErrorInterface } from './errors.js';
+import { selectsAnyField } from './selection.js';
 
 const ProductRefreshRef = builder.objectRef<ProductRefreshRecord>('ProductRefresh').implement({
   description: 'The last refresh of one product of an Item that Plaid accepted.',
@@ -118,25 +120,64 @@ export const PlaidItemRef = builder.objectRef<PlaidItemRecord>('PlaidItem').impl
   }),
 });
 
+/** The Item id of a representation, or its error: a bad key first (the client's mistake), then a missing token. */
+function plaidItemReference(reference: { readonly id?: unknown }, context: Context): string | Error {
+  try {
+    const id = referenceId(reference, 'PlaidItem');
+    entityViewer(context);
+    return id;
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+/**
+ * Every PlaidItem representation of an `_entities` call: one DataLoader batch, one promise (see
+ * guardEntityRepresentations, which copies each frozen vault row to tag it with __typename).
+ */
+export const resolvePlaidItemReferences: BatchReferenceResolver = async (references, context) => {
+  const ids = references.map((reference) => plaidItemReference(reference, context));
+  const loaded = await context.loaders.item.loadMany(ids.filter((id): id is string => typeof id === 'string'));
+  let next = 0;
+  return ids.map((id) => (typeof id === 'string' ? loaded[next++] : id));
+};
+
 // An entity other subgraphs can reference. Representations resolve through the request's
 // DataLoader (one vault query for all of them); Items that are not the caller's resolve to null,
-// and without a token each representation answers UNAUTHENTICATED.
+// and without a token each representation answers UNAUTHENTICATED. `_entities` takes them all at
+// once through resolvePlaidItemReferences; this resolves one (what @apollo/subgraph calls).
 builder.asEntity(PlaidItemRef, {
   key: builder.selection<{ id: string }>('id'),
   // A copy: @apollo/subgraph tags the result with __typename, and vault rows are frozen.
   resolveReference: async (reference, context) => {
-    const id = referenceId(reference, 'PlaidItem');
-    entityViewer(context);
+    const id = plaidItemReference(reference, context);
+    if (id instanceof Error) throw id;
     const item = await context.loaders.item.load(id);
     return item && { ...item };
   },
 });
 
-/** The caller's Items, oldest first; primes the DataLoader so later look-ups cost nothing. */
-export async function listOwnItems(context: Context, viewerId: string): Promise<PlaidItemRecord[]> {
-  const items = await context.services.items.listOwn(viewerId);
-  for (const item of items) context.loaders.item.prime(item.id, item);
-  return items;
+/** Fields of PlaidItem that the latest refreshes answer. */
+const REFRESH_FIELDS: ReadonlySet<string> = new Set(['latestRefresh', 'latestRefreshes', 'lastRefreshes']);
+
+/**
+ * The caller's Items, oldest first; primes the DataLoaders so later look-ups cost nothing. When the
+ * query asks for their latest refreshes too, both come in one vault query (not one for the Items
+ * and one for the refreshes).
+ */
+export async function listOwnItems(context: Context, viewerId: string, info: GraphQLResolveInfo): Promise<PlaidItemRecord[]> {
+  if (!selectsAnyField(info, REFRESH_FIELDS)) {
+    const items = await context.services.items.listOwn(viewerId);
+    for (const item of items) context.loaders.item.prime(item.id, item);
+    return items;
+  }
+  const rows = await context.services.items.listOwnWithLatestRefreshes(viewerId);
+  for (const { item, latest, last } of rows) {
+    context.loaders.item.prime(item.id, item);
+    context.loaders.latestRuns.prime(item.id, latest);
+    context.loaders.refreshes.prime(item.id, last);
+  }
+  return rows.map(({ item }) => item);
 }
 
 const ViewerRef = builder.objectRef<{ id: string }>('Viewer').implement({
@@ -146,7 +187,7 @@ const ViewerRef = builder.objectRef<{ id: string }>('Viewer').implement({
     items: t.field({
       type: [PlaidItemRef],
       description: 'Items the caller may refresh, oldest first.',
-      resolve: (viewer, _args, context) => listOwnItems(context, viewer.id),
+      resolve: (viewer, _args, context, info) => listOwnItems(context, viewer.id, info),
     }),
     hasPlaidUser: t.boolean({
       description: 'Whether `refreshUserFinancialData` can run for the caller.',

@@ -5,7 +5,7 @@ import { builder } from './builder.js';
 import { guardEntityRepresentations } from './entities.js';
 import { instrumentRootFields } from './root-field-outcomes.js';
 import './errors.js';
-import './item.js';
+import { resolvePlaidItemReferences } from './item.js';
 import './link.js';
 import './refresh/item-refreshes.js';
 import './refresh/lifecycle.js';
@@ -15,7 +15,7 @@ import './user.js';
 export const FEDERATION_LINK = 'https://specs.apollo.dev/federation/v2.6';
 
 export const schema = builder.toSubGraphSchema({ linkUrl: FEDERATION_LINK });
-guardEntityRepresentations(schema);
+guardEntityRepresentations(schema, { PlaidItem: resolvePlaidItemReferences });
 instrumentRootFields(schema);
 
 /**

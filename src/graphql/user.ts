@@ -21,12 +21,12 @@ UserRef.implement({
       nullable: true,
       description:
         "The user's linked Plaid Items, oldest first. Only the caller's own: for any other user it is null with an error `extensions.code: FORBIDDEN` (without a token, `UNAUTHENTICATED`), and the user's fields from other subgraphs stay.",
-      resolve: (user, _args, context) => {
+      resolve: (user, _args, context, info) => {
         const viewer = entityViewer(context);
         if (viewer.id !== user.id) {
           throw new GraphQLError("only the caller's own Plaid Items are visible", { extensions: { code: 'FORBIDDEN' } });
         }
-        return listOwnItems(context, viewer.id);
+        return listOwnItems(context, viewer.id, info);
       },
     }),
   }),

@@ -7,7 +7,15 @@ import { PlaidErrorBody } from '../plaid/schemas.js';
 import { isPlausibleId } from '../util/ids.js';
 import { createScrubber } from '../util/scrub.js';
 import type { RefreshEventRecord, RefreshRun } from '../vault/refresh-log.js';
-import type { ItemExpiry, ItemHealth, ItemHealthSource, ProductRefresh, TokenVault, VaultItem } from '../vault/vault.js';
+import {
+  productRefreshes,
+  type ItemExpiry,
+  type ItemHealth,
+  type ItemHealthSource,
+  type ProductRefresh,
+  type TokenVault,
+  type VaultItem,
+} from '../vault/vault.js';
 import { recordHealth } from './item-health.js';
 import { translated } from './translate-errors.js';
 
@@ -41,6 +49,20 @@ export class ItemService {
   /** The viewer's Items, oldest first. */
   listOwn(viewerId: string): Promise<PlaidItemRecord[]> {
     return translated(() => this.vault.listItems(viewerId));
+  }
+
+  /**
+   * The viewer's Items, oldest first, each with the latest refresh of each product (`latest`, as
+   * latestRefreshes answers) and the same as last refreshes (`last`, as lastRefreshes answers): one read.
+   */
+  listOwnWithLatestRefreshes(viewerId: string): Promise<{ item: PlaidItemRecord; latest: RefreshRun[]; last: ProductRefreshRecord[] }[]> {
+    return translated(async () =>
+      (await this.vault.listItemsWithLatestRefreshes(viewerId)).map(({ item, latest }) => ({
+        item,
+        latest,
+        last: productRefreshes(latest),
+      })),
+    );
   }
 
   /** One read for all ids: the viewer's Items in the order asked, null for unknown ids and other viewers' Items. */

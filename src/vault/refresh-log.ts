@@ -71,15 +71,16 @@ export interface AppliedWebhook {
   readonly events: readonly RefreshEventRecord[];
 }
 
-interface RunRow {
+export interface RunRow {
   id: string;
   item_id: string;
   viewer_id: string;
   product: string;
   plaid_request_id: string;
-  requested_at: Date;
+  /** A Date from a row; epoch milliseconds from a JSON read (vault.ts selectRows). */
+  requested_at: Date | number;
   status: RefreshStatus;
-  updated_at: Date;
+  updated_at: Date | number;
 }
 
 interface EventRow {
@@ -92,7 +93,7 @@ interface EventRow {
   received_at: Date;
 }
 
-const RUN_COLUMNS = 'id, item_id, viewer_id, product, plaid_request_id, requested_at, status, updated_at';
+export const RUN_COLUMNS = 'id, item_id, viewer_id, product, plaid_request_id, requested_at, status, updated_at';
 const EVENT_COLUMNS = 'id, refresh_id, item_id, webhook_type, webhook_code, payload, received_at';
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -263,7 +264,7 @@ export class RefreshLog {
   }
 }
 
-function toRun(row: RunRow): RefreshRun {
+export function toRun(row: RunRow): RefreshRun {
   return {
     id: row.id,
     itemId: row.item_id,

@@ -17,6 +17,12 @@ export interface SqlExecutor {
    */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * Many rows cost more than one JSON text holding them: PGlite decodes every field of every row in
+   * JS (1,000 Item rows ~9 ms against ~5 ms as one json_agg), while node-postgres reads rows faster
+   * than the JSON the server would build (~2 against ~3 ms). Bulk reads then ask for one JSON value.
+   */
+  readonly prefersJson?: boolean;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
@@ -35,6 +41,8 @@ export async function openPglite(dataDir?: string): Promise<SqlExecutor> {
 }
 
 class PgliteExecutor implements SqlExecutor {
+  readonly prefersJson = true;
+
   constructor(private readonly db: PGlite) {}
 
   async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
@@ -51,6 +59,8 @@ class PgliteExecutor implements SqlExecutor {
 }
 
 class PgliteTransaction implements SqlExecutor {
+  readonly prefersJson = true;
+
   constructor(private readonly tx: Transaction) {}
 
   async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {

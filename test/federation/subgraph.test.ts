@@ -1,4 +1,5 @@
 /** The subgraph on its own: its SDL, composition with the users subgraph, and _entities with authorization. */
+import { Trace } from '@apollo/usage-reporting-protobuf';
 import { generate } from '@graphql-codegen/cli';
 import { parse, printSchema, validate } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -89,6 +90,27 @@ describe('federated tracing', () => {
     expect(traced.extensions?.ftv1).toMatch(/^[A-Za-z0-9+/=]{20,}$/);
     expect((await ask({})).extensions?.ftv1).toBeUndefined();
   });
+
+  it('times every field of a traced request, nested ones and list items too (untraced requests skip the wrappers)', async () => {
+    const ask = async (headers: Record<string, string>) => {
+      const response = await runtime.app.fetch('http://localhost/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${demoToken}`, ...headers },
+        body: JSON.stringify({ query: '{ viewer { id items { id institutionName } } }' }),
+      });
+      return (await response.json()) as { data?: { viewer: { items: unknown[] } }; extensions?: { ftv1?: string } };
+    };
+    const untraced = await ask({});
+    const traced = await ask({ 'apollo-federation-include-trace': 'ftv1' });
+    expect(traced.data).toEqual(untraced.data);
+    const trace = Trace.decode(Buffer.from(traced.extensions?.ftv1 ?? '', 'base64'));
+    const viewer = trace.root?.child?.find((node) => node.responseName === 'viewer');
+    expect(viewer?.child?.map((node) => node.responseName).sort()).toEqual(['id', 'items']);
+    const items = viewer?.child?.find((node) => node.responseName === 'items');
+    // One node per list item, each with its two fields timed.
+    expect(items?.child).toHaveLength(untraced.data?.viewer.items.length ?? -1);
+    expect(items?.child?.[0]?.child?.map((node) => node.responseName).sort()).toEqual(['id', 'institutionName']);
+  });
 });
 
 describe('_entities', () => {
@@ -131,6 +153,34 @@ describe('_entities', () => {
     expect(errors).toBeUndefined();
     expect(runtime.metrics.vaultStatements() - before).toBe(1);
     expect((data?._entities as unknown[]).filter((e) => e !== null)).toHaveLength(1_000);
+  });
+
+  it('answers mixed types and bad representations in the order sent, each PlaidItem from the one batch', async () => {
+    const [first, second] = demoItems();
+    const before = runtime.metrics.vaultStatements();
+    const { data, errors } = await gql(ENTITIES, {
+      representations: [
+        { __typename: 'PlaidItem', id: second },
+        { __typename: 'User', id: 'demo' },
+        { __typename: 'PlaidItem', id: { $ne: null } },
+        { __typename: 'Nope', id: first },
+        { __typename: 'PlaidItem', id: first },
+      ],
+    });
+    // The PlaidItems, then the User's Items (its own field, resolved after the entities).
+    expect(runtime.metrics.vaultStatements() - before).toBe(2);
+    const entities = data?._entities as ({ __typename: string; id: string } | null)[];
+    expect(entities.map((e) => e && `${e.__typename}:${e.id}`)).toEqual([
+      `PlaidItem:${second}`,
+      'User:demo',
+      null,
+      null,
+      `PlaidItem:${first}`,
+    ]);
+    expect(errors?.map((e) => [e.path, e.extensions?.code])).toEqual([
+      [['_entities', 2], 'BAD_USER_INPUT'],
+      [['_entities', 3], 'BAD_USER_INPUT'],
+    ]);
   });
 
   it("a User representation gains the caller's Items; another user's resolves, with plaidItems null and FORBIDDEN", async () => {

@@ -149,6 +149,49 @@ function vaultSuite(backend: Backend): void {
     expect((await vault.getRefreshes([target])).find((r) => r.product === 'identity')?.requestId).toBe('newest');
   });
 
+  it("listItemsWithLatestRefreshes: the viewer's Items oldest first, each with its latest refresh per product, in one query", async () => {
+    const [viewer, other] = [unique('viewer'), unique('other')];
+    const [refreshed, never, foreign] = [item(viewer), item(viewer), item(other)];
+    await vault.saveItems([refreshed, never, foreign]);
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
+    const run = (input: SaveItemInput, product: string, requestId: string, s: number) =>
+      ({
+        itemId: input.itemId,
+        viewerId: input.viewerId,
+        product,
+        plaidRequestId: requestId,
+        requestedAt: at(s),
+        status: 'PENDING',
+      }) as const;
+    await vault.refreshLog.start([
+      run(refreshed, 'transactions', 'tx-old', 1),
+      run(refreshed, 'transactions', 'tx-new', 2),
+      run(refreshed, 'identity', 'id', 1),
+      run(foreign, 'identity', 'foreign', 3),
+    ]);
+    const before = statements();
+    const listed = await vault.listItemsWithLatestRefreshes(viewer);
+    expect(statements() - before).toBe(1);
+    expect(listed.map(({ item: i }) => i)).toEqual(await vault.listItems(viewer));
+    // saveItems is one transaction, so both share created_at: the order is then by item id.
+    const latestOf = new Map(listed.map(({ item: i, latest }) => [i.id, latest.map((r) => [r.product, r.plaidRequestId])]));
+    expect(latestOf).toEqual(
+      new Map([
+        [
+          refreshed.itemId,
+          [
+            ['identity', 'id'],
+            ['transactions', 'tx-new'],
+          ],
+        ],
+        [never.itemId, []],
+      ]),
+    );
+    // The same runs as refreshLog.latest reads for those Items.
+    expect(listed.find(({ item: i }) => i.id === refreshed.itemId)?.latest).toEqual(await vault.refreshLog.latest([refreshed.itemId]));
+    expect(await vault.listItemsWithLatestRefreshes(unique('nobody'))).toEqual([]);
+  });
+
   it("one caller's NUL byte fails only that caller: a failed group statement is re-run per caller", async () => {
     const alice = unique('alice');
     const inputs = Array.from({ length: 20 }, () => item(alice));
