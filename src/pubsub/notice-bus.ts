@@ -59,7 +59,17 @@ export function createNoticeBus(options: NoticeBusOptions): NoticeBus {
           return 0;
         }),
     } as unknown as Redis;
-    eventTarget = createRedisEventTarget({ publishClient: publisher, subscribeClient: subscriber });
+    // yoga's event target neither awaits nor catches (un)subscribe: one made as the connection
+    // closes (shutdown, Redis gone) would be an unhandled rejection. Logged here instead.
+    const connection = subscriber;
+    // A lost subscribe means no notices here until ioredis resubscribes on reconnect: worth a warning.
+    const quietly = (what: string) => (error: unknown) => logger.warn({ err: error }, `notice bus: ${what} failed`);
+    const subscribeClient = {
+      on: (event: string, listener: (...args: unknown[]) => void) => connection.on(event, listener),
+      subscribe: (channel: string) => connection.subscribe(channel).catch(quietly('subscribe')),
+      unsubscribe: (channel: string) => connection.unsubscribe(channel).catch(quietly('unsubscribe')),
+    } as unknown as Redis;
+    eventTarget = createRedisEventTarget({ publishClient: publisher, subscribeClient });
   }
   const pubsub = createPubSub<Record<string, [RefreshNotice]>>(eventTarget ? { eventTarget } : {});
   const index = new NoticeIndex();
