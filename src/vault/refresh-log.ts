@@ -93,6 +93,24 @@ interface EventRow {
   received_at: Date;
 }
 
+/**
+ * The latest refresh of each product of the Item `itemColumn` names (a lateral subquery's body):
+ * the Item's products found by skipping through vault_refresh_runs_item_idx (a recursive CTE),
+ * then one index probe (limit 1) per product. `distinct on` read every refresh an Item ever had:
+ * 256 ms for 1,000 Items after a benchmark's worth of refreshes.
+ */
+export function latestRunsOf(itemColumn: string): string {
+  return `with recursive products(product) as (
+      (select product from vault_refresh_runs where item_id = ${itemColumn} order by product limit 1)
+      union all
+      (select (select r.product from vault_refresh_runs r where r.item_id = ${itemColumn} and r.product > products.product order by r.product limit 1)
+       from products where products.product is not null)
+    )
+    select run.* from products p cross join lateral (
+      select ${RUN_COLUMNS} from vault_refresh_runs
+      where item_id = ${itemColumn} and product = p.product order by requested_at desc, id limit 1
+    ) run where p.product is not null`;
+}
 export const RUN_COLUMNS = 'id, item_id, viewer_id, product, plaid_request_id, requested_at, status, updated_at';
 const EVENT_COLUMNS = 'id, refresh_id, item_id, webhook_type, webhook_code, payload, received_at';
 
@@ -158,8 +176,8 @@ export class RefreshLog {
   async latest(itemIds: readonly string[]): Promise<RefreshRun[]> {
     if (itemIds.length === 0) return [];
     const { rows } = await this.db.query<RunRow>(
-      `select distinct on (item_id, product) ${RUN_COLUMNS} from vault_refresh_runs
-       where item_id = any($1::text[]) order by item_id, product, requested_at desc, id`,
+      `select latest.* from unnest($1::text[]) as i(item_id) cross join lateral (${latestRunsOf('i.item_id')}) latest
+       order by latest.item_id, latest.product`,
       [[...new Set(itemIds)]],
     );
     return rows.map(toRun);

@@ -8,7 +8,7 @@ import { isOutage } from './errors.js';
 import { GroupBatcher } from './group-batcher.js';
 import { checkAndRecordKeys } from './key-registry.js';
 import { migrate } from './migrations.js';
-import { RefreshLog, RUN_COLUMNS, toRun, type RefreshRun, type RunRow } from './refresh-log.js';
+import { latestRunsOf, RefreshLog, toRun, type RefreshRun, type RunRow } from './refresh-log.js';
 import type { SqlExecutor } from './sql.js';
 import {
   SqlWebhookInbox,
@@ -331,17 +331,14 @@ export class SqlTokenVault implements TokenVault {
   }
 
   async listItemsWithLatestRefreshes(viewerId: string): Promise<{ item: VaultItem; latest: RefreshRun[] }[]> {
-    // A row per Item and product (one with null run columns for an Item never refreshed); the
-    // lateral subquery reads vault_refresh_runs_item_idx per Item, as refreshLog.latest does.
+    // A row per Item and product (one with null run columns for an Item never refreshed); each
+    // product's latest is one index probe (latestRunsOf), as in refreshLog.latest.
     const rows = await this.selectRows<
       ItemRow & { run_id: string | null } & { [K in Exclude<keyof RunRow, 'id'> as `run_${K}`]: RunRow[K] }
     >(
       ITEM_AND_RUN_COLUMNS,
       `from vault_items i
-       left join lateral (
-         select distinct on (product) ${RUN_COLUMNS} from vault_refresh_runs
-         where item_id = i.item_id order by product, requested_at desc, id
-       ) r on true
+       left join lateral (${latestRunsOf('i.item_id')}) r on true
        where i.viewer_id = $1`,
       [viewerId],
       'i.created_at, i.item_id, r.product',
