@@ -273,15 +273,15 @@ describe('the body limit over a real socket', () => {
   });
   afterAll(() => http.close(1_000));
 
-  it('cuts a chunked body (no Content-Length) at the limit: 413, nothing sent to Plaid', async () => {
+  /** POSTs `start` then 64 KiB chunks, 64 MB if nobody stopped reading; `sent()` counts the chunks that were pulled. */
+  async function chunkedPost(start: string, headers: Record<string, string>) {
     let sent = 0;
     const chunk = new TextEncoder().encode(`${'x'.repeat(64 * 1024)}`);
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
-        controller.enqueue(new TextEncoder().encode('{"query":"mutation { refreshTransactions(itemId: \\"'));
+        controller.enqueue(new TextEncoder().encode(start));
       },
       pull(controller) {
-        // 64 MB if nobody stopped reading; the service must stop at 1 MB.
         if (sent >= 1_024) return controller.close();
         sent += 1;
         controller.enqueue(chunk);
@@ -289,39 +289,27 @@ describe('the body limit over a real socket', () => {
     });
     const response = await fetch(`${http.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...headers },
       body,
       duplex: 'half',
     } as RequestInit);
+    return { response, sent: () => sent };
+  }
+
+  it('cuts a chunked body (no Content-Length) at the limit: 413, nothing sent to Plaid', async () => {
+    const { response, sent } = await chunkedPost('{"query":"mutation { refreshTransactions(itemId: \\"', {});
     expect(response.status).toBe(413);
     expect(await response.text()).toContain('larger than the limit');
-    // It stopped reading near the limit instead of buffering all 64 MB.
-    expect(sent).toBeLessThan(100);
+    // It stopped reading near the limit (1 MB) instead of buffering all 64 MB.
+    expect(sent()).toBeLessThan(100);
     expect(plaidCalls()).toBe(0);
   });
 
   it('cuts a chunked body at the limit for an SSE subscription too (its body is read from the stream): 413', async () => {
-    let sent = 0;
-    const chunk = new TextEncoder().encode(`${'x'.repeat(64 * 1024)}`);
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode('{"query":"subscription { refreshEvents(itemIds: [\\"'));
-      },
-      pull(controller) {
-        if (sent >= 1_024) return controller.close();
-        sent += 1;
-        controller.enqueue(chunk);
-      },
-    });
-    const response = await fetch(`${http.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${token}` },
-      body,
-      duplex: 'half',
-    } as RequestInit);
+    const { response, sent } = await chunkedPost('{"query":"subscription { refreshEvents(itemIds: [\\"', { accept: 'text/event-stream' });
     expect(response.status).toBe(413);
     await response.body?.cancel();
-    expect(sent).toBeLessThan(100);
+    expect(sent()).toBeLessThan(100);
   });
 
   it('refuses a declared Content-Length over the limit before reading the body', async () => {
