@@ -126,7 +126,11 @@ export class SqlWebhookInbox implements WebhookInbox {
   private async storeBatch(calls: readonly StoreCall[]): Promise<StoreWebhookResult[]> {
     const results = new Array<StoreWebhookResult>(calls.length).fill('duplicate');
     const windows = new Map<number, number[]>();
-    for (const [i, call] of calls.entries()) windows.set(call.windowMs, [...(windows.get(call.windowMs) ?? []), i]);
+    for (const [i, call] of calls.entries()) {
+      const indexes = windows.get(call.windowMs);
+      if (indexes) indexes.push(i);
+      else windows.set(call.windowMs, [i]);
+    }
     for (const [windowMs, indexes] of windows) {
       // ON CONFLICT cannot touch a row twice in one statement: the first of identical bodies is
       // written, the others in the batch are duplicates of it (it is unprocessed, so they would be anyway).
