@@ -7,7 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { defaultSnapshotFile } from '../../src/vault/pglite-snapshot.js';
+import { defaultTemplateDir } from '../../src/vault/pglite-scratch.js';
 import { ROOT } from '../children.js';
 import { median } from '../load.js';
 
@@ -40,12 +40,12 @@ export async function coldStart(options: ColdStartOptions): Promise<ColdStartRes
   const compiledMs: number[] = [];
   if (options.compiled)
     execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-  // The first start after an install runs initdb and saves the cluster (src/vault/pglite-snapshot.ts);
+  // The first start after an install runs initdb and keeps the cluster as a template (src/vault/pglite-scratch.ts);
   // timed in full runs only, since it costs seconds.
   let firstStartMs = Number.NaN;
   if (options.firstStart) {
-    const snapshot = await defaultSnapshotFile();
-    if (snapshot) rmSync(snapshot, { force: true });
+    const template = await defaultTemplateDir();
+    if (template) rmSync(template, { recursive: true, force: true });
     firstStartMs = await timeToHealthy([process.execPath, '--import', 'tsx', 'src/main.ts']);
   }
   for (let round = 0; round < options.rounds; round++) {

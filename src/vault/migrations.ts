@@ -2,6 +2,7 @@
  * The vault's schema, as ordered migrations shared by PGlite and PostgreSQL. Append only: a
  * migration that has shipped is never edited, a change is a new version.
  */
+import { createHash } from 'node:crypto';
 import type { SqlExecutor } from './sql.js';
 
 /** One schema change. `sql` may hold several statements, each ending with `;` at the end of a line. */
@@ -155,6 +156,12 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
     `,
   },
 ]);
+
+/** Names the migrations' content, so a template cluster made with them is not reused after they change (pglite-scratch.ts). */
+export const MIGRATIONS_DIGEST = createHash('sha256')
+  .update(JSON.stringify(MIGRATIONS.map(({ version, sql }) => [version, sql])))
+  .digest('hex')
+  .slice(0, 16);
 
 // Any constant works as long as nothing else on the database uses it: 'vault' in ASCII.
 const MIGRATION_LOCK_KEY = 0x7661756c74;

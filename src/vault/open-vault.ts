@@ -5,6 +5,7 @@
 import { TokenCipher, parseEncryptionKey, splitKeyList } from './crypto.js';
 import { DATABASE_URL_FORMAT, isPostgresUrl } from './database-url.js';
 import { VaultConfigError, VaultKeyMismatchError, classifyPgliteFailure, classifyPostgresFailure } from './open-errors.js';
+import { migrate, MIGRATIONS_DIGEST } from './migrations.js';
 import { openPglite, openPostgres, type SqlExecutor } from './sql.js';
 import { SqlTokenVault, prepareVault, type TokenVault } from './vault.js';
 
@@ -105,7 +106,10 @@ async function withDatabase<T>(options: OpenVaultOptions, use: (db: SqlExecutor,
             ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
             ...(options.poolSize !== undefined ? { max: options.poolSize } : {}),
           })
-        : await openPglite(dataDir ?? undefined);
+        : dataDir !== null
+          ? await openPglite(dataDir)
+          : // The scratch cluster's template already holds the migrations: each start spares ~150 ms of DDL.
+            await openPglite(undefined, { prepare: (fresh) => migrate(fresh), variant: `vault-${MIGRATIONS_DIGEST}` });
     return await use(db, cipher);
   } catch (error) {
     await db?.close().catch(() => {});

@@ -27,14 +27,29 @@ export interface SqlExecutor {
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]*$/;
 
-/** Embedded Postgres: files under `dataDir`, or in memory without it. One process per data dir. */
-export async function openPglite(dataDir?: string): Promise<SqlExecutor> {
+/** For the scratch cluster: what its template gets before it is saved, and a name for that (pglite-scratch.ts). */
+export interface ScratchPrepare {
+  readonly prepare?: (db: SqlExecutor) => Promise<void>;
+  readonly variant?: string;
+}
+
+/**
+ * Embedded Postgres: files under `dataDir`, or without it a scratch cluster that lives as long as
+ * the process (pglite-scratch.ts). One process per data dir.
+ */
+export async function openPglite(dataDir?: string, scratch: ScratchPrepare = {}): Promise<SqlExecutor> {
   // Loaded here, not at the top: a PostgreSQL-backed process never holds PGlite (issue #16: memory, start-up).
-  const [{ PGlite }, { openMemoryPglite, PGLITE_CONF }] = await Promise.all([
+  const [{ PGlite }, { openScratchPglite, PGLITE_CONF }] = await Promise.all([
     import('@electric-sql/pglite'),
-    import('./pglite-snapshot.js'),
+    import('./pglite-scratch.js'),
   ]);
-  if (dataDir === undefined) return new PgliteExecutor(await openMemoryPglite());
+  if (dataDir === undefined) {
+    const { prepare, variant } = scratch;
+    const opened = await openScratchPglite({
+      ...(prepare && variant ? { prepare: (db: PGlite) => prepare(new PgliteExecutor(db)), variant } : {}),
+    });
+    return new PgliteExecutor(opened.db, opened.dispose);
+  }
   const db = new PGlite({ dataDir, postgresqlconf: PGLITE_CONF });
   await db.waitReady;
   return new PgliteExecutor(db);
@@ -43,7 +58,11 @@ export async function openPglite(dataDir?: string): Promise<SqlExecutor> {
 class PgliteExecutor implements SqlExecutor {
   readonly prefersJson = true;
 
-  constructor(private readonly db: PGlite) {}
+  constructor(
+    private readonly db: PGlite,
+    /** A scratch cluster's: closes the database and removes its directory. */
+    private readonly dispose?: () => Promise<void>,
+  ) {}
 
   async query<R>(text: string, params?: unknown[]): Promise<{ rows: R[] }> {
     return pgliteQuery<R>(this.db, text, params);
@@ -54,6 +73,7 @@ class PgliteExecutor implements SqlExecutor {
   }
 
   async close(): Promise<void> {
+    if (this.dispose) return this.dispose();
     if (!this.db.closed) await this.db.close();
   }
 }
