@@ -15,14 +15,16 @@ import { createContext, type Context, type Services } from './context.js';
 import { graphiqlOptions, useGraphiQL } from './http/graphiql.js';
 import { schema } from './graphql/schema.js';
 import { useBodyLimit } from './http/body-limit.js';
-import { useInlineTraceWhenAsked } from './http/inline-trace.js';
+import { traceRequested, useInlineTraceWhenAsked } from './http/inline-trace.js';
 import { usePlaidWebhooks } from './http/plaid-webhooks.js';
 import { requestIdOf } from './http/request-id.js';
+import { useSharedSubscriptionEvents } from './http/shared-subscription-events.js';
 import { silentLogger, type Logger } from './observability/logger.js';
 import { createMetrics, type Metrics } from './observability/metrics.js';
 import { useOperationLog } from './observability/operation-log.js';
 import { DependencyUnavailableError } from './services/errors.js';
 import { translateError } from './services/translate-errors.js';
+import { canonicalJson } from './util/canonical-json.js';
 import type { WebhookReceiver } from './webhooks/receiver.js';
 
 export type { Logger } from './observability/logger.js';
@@ -144,6 +146,13 @@ export function createApp(deps: AppDeps): App {
       // Inline traces (ftv1) for federation routers that ask with apollo-federation-include-trace;
       // other requests skip its per-field wrappers.
       ...useInlineTraceWhenAsked(),
+      // One execution per event for the subscribers of one document, variables and viewer (an
+      // Item's 1,000 tabs). The viewer is all of the context the subscription's resolvers read;
+      // a traced request keeps its own execution, its trace being per field.
+      useSharedSubscriptionEvents<Context & { readonly request?: Request }>({
+        sharingKey: (context) =>
+          context.viewer && !(context.request && traceRequested(context.request)) ? canonicalJson(context.viewer) : null,
+      }),
       logUnexpectedErrors(logger),
     ],
   });

@@ -13,6 +13,9 @@ import type { Plugin } from 'graphql-yoga';
 
 type Resolver = GraphQLFieldResolver<unknown, { readonly request?: Request }>;
 
+/** Whether a federation router asked for this request's inline trace (the trace plugin's own rule). */
+export const traceRequested = (request: Request): boolean => request.headers.get('apollo-federation-include-trace') === 'ftv1';
+
 /** The trace plugin, between two plugins of its own: one notes each field's resolver, the other routes around the trace's wrapper. */
 export function useInlineTraceWhenAsked(): Plugin[] {
   const traced = new WeakSet<Request>();
@@ -26,7 +29,7 @@ export function useInlineTraceWhenAsked(): Plugin[] {
   const trace = useApolloInlineTrace({
     // The plugin's own rule (the header), also kept here so the fields know which requests it traces.
     ignoreRequest: (request) => {
-      const asked = request.headers.get('apollo-federation-include-trace') === 'ftv1';
+      const asked = traceRequested(request);
       if (asked) traced.add(request);
       return !asked;
     },
