@@ -34,7 +34,11 @@ export interface WebhookProcessorOptions {
   readonly leaseMs?: number;
   /** Claims also run this often without being woken. */
   readonly pollMs?: number;
-  /** A wake claims after this long, so a burst of stores is claimed in one batch instead of competing with the stores. */
+  /**
+   * Wakes closer together than this are claimed together: the first at once (a lone webhook waits
+   * for no timer: it is in a subscriber's latency), the rest once this long has passed, so a burst
+   * of stores is claimed in batches instead of one claim per store competing with the stores.
+   */
   readonly wakeDelayMs?: number;
   /** Backoff after a failure: base * 2^(attempts - 1), capped, with jitter. */
   readonly retryBaseMs?: number;
@@ -83,6 +87,8 @@ export class WebhookProcessor {
   private readonly pollMs: number;
   private readonly wakeDelayMs: number;
   private wakeTimer: NodeJS.Timeout | null = null;
+  /** A wake came while the timer ran: claimed when it ends. */
+  private wakeQueued = false;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
   private readonly random: () => number;
@@ -124,12 +130,25 @@ export class WebhookProcessor {
     });
   }
 
-  /** Claims soon (after `wakeDelayMs`) instead of at the next poll; called when a webhook was stored. */
+  /** Claims now, or within `wakeDelayMs` of the last wake, instead of at the next poll; called when a webhook was stored. */
   wake(): void {
-    if (this.wakeTimer || this.stopping) return;
+    if (this.stopping) return;
+    if (this.wakeTimer) {
+      this.wakeQueued = true;
+      return;
+    }
+    this.wakeNow();
+    this.holdWakes();
+  }
+
+  /** Wakes until `wakeDelayMs` from now are queued, and claimed together when it is over. */
+  private holdWakes(): void {
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = null;
+      if (!this.wakeQueued || this.stopping) return;
+      this.wakeQueued = false;
       this.wakeNow();
+      this.holdWakes();
     }, this.wakeDelayMs);
     this.wakeTimer.unref();
   }
@@ -149,6 +168,7 @@ export class WebhookProcessor {
     this.stopping = true;
     if (this.wakeTimer) clearTimeout(this.wakeTimer);
     this.wakeTimer = null;
+    this.wakeQueued = false;
     this.wakeNow();
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => {

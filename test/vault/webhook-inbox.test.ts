@@ -348,6 +348,27 @@ describe('the processor', () => {
     }
   });
 
+  it('claims a lone wake at once, whatever its wake delay, and holds the wakes that follow it for the delay', async () => {
+    const { handle, handled } = recorder();
+    const processor = new WebhookProcessor({ inbox: vault, handle, pollMs: 60_000, wakeDelayMs: 1_500 });
+    processor.start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await vault.storeWebhook(webhook({ new_transactions: 1 }));
+      processor.wake();
+      // Long before the delay is over: the first wake did not wait for it.
+      await until(() => handled.length === 1, 1_000);
+      await vault.storeWebhook(webhook({ new_transactions: 2 }));
+      processor.wake();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(handled).toHaveLength(1);
+      // Claimed when the delay is over, without a poll.
+      await until(() => handled.length === 2, 5_000);
+    } finally {
+      await processor.stop();
+    }
+  });
+
   it('retries a failing handler with backoff, and completes it once it succeeds', async () => {
     const attempts: number[] = [];
     const handle: WebhookHandler = (webhook) => {
