@@ -6,14 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.js';
 import { createNoticeBus, type NoticeBus } from '../../src/pubsub/notice-bus.js';
 import type { NoticeFilter, RefreshNotice } from '../../src/services/refresh-lifecycle.js';
-
-const notice = (viewerId: string, itemId: string, refreshIds: string[] = []): RefreshNotice => ({
-  viewerId,
-  itemId,
-  refreshIds,
-  eventIds: [],
-  occurredAt: Date.now(),
-});
+import { notice } from '../helpers/notices.js';
 
 const filter = (viewerId: string, itemIds: string[] = [], refreshIds: string[] = []): NoticeFilter => ({
   viewerId,

@@ -11,6 +11,7 @@ import { useSharedSubscriptionEvents } from '../../src/http/shared-subscription-
 import { silentLogger } from '../../src/observability/logger.js';
 import { createNoticeBus, type NoticeBus } from '../../src/pubsub/notice-bus.js';
 import type { RefreshNotice } from '../../src/services/refresh-lifecycle.js';
+import { notice } from '../helpers/notices.js';
 
 interface TestContext {
   readonly viewer: string | null;
@@ -86,14 +87,6 @@ async function subscribe(yoga: ReturnType<typeof app>, viewer: string | null, va
   if (!(Symbol.asyncIterator in stream)) throw new Error(`not subscribed: ${JSON.stringify(stream)}`);
   return stream;
 }
-
-const notice = (viewerId: string, itemId: string, refreshIds: string[] = []): RefreshNotice => ({
-  viewerId,
-  itemId,
-  refreshIds,
-  eventIds: [],
-  occurredAt: Date.now(),
-});
 
 /** Ends a subscription as a client that goes away does (yoga's SSE cancels the stream). */
 const end = async (stream: AsyncIterator<ExecutionResult>): Promise<void> => {
