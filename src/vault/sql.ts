@@ -175,6 +175,13 @@ class PoolExecutor implements SqlExecutor {
   async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     const client = await viaDatabase(() => this.pool.connect());
     let broken = false;
+    // The pool's own error listener is off while a client is checked out: without this one, a reset
+    // connection (PostgreSQL restarted, the network cut) mid-transaction is an uncaught 'error' event
+    // that ends the process. The query in flight rejects with the error all the same.
+    const onError = () => {
+      broken = true;
+    };
+    client.on('error', onError);
     try {
       await viaDatabase(() => client.query('begin'));
       const result = await fn(new ClientExecutor(client));
@@ -189,6 +196,8 @@ class PoolExecutor implements SqlExecutor {
       }
       throw error;
     } finally {
+      // The pool puts its listener back on release; a connection that failed is not reused.
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -132,8 +132,12 @@ export class WebhookReceiver {
 
   private async store(webhook: VerifiedWebhook): Promise<StoreWebhookResult> {
     let timer: NodeJS.Timeout | undefined;
+    let answered = false;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new WebhookStoreTimeoutError(`no answer within ${this.storeTimeoutMs} ms`)), this.storeTimeoutMs);
+      timer = setTimeout(() => {
+        answered = true;
+        reject(new WebhookStoreTimeoutError(`no answer within ${this.storeTimeoutMs} ms`));
+      }, this.storeTimeoutMs);
     });
     try {
       const stored = this.options.inbox.storeWebhook(
@@ -146,8 +150,14 @@ export class WebhookReceiver {
         },
         this.options.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: this.options.dedupeWindowMs },
       );
-      // A late rejection after the timeout must not surface as an unhandled rejection.
-      stored.catch(() => {});
+      stored.then(
+        // Landed after the 503: the processor still hears of it (the sender's re-send is a duplicate, which wakes nobody).
+        (result) => {
+          if (answered && result === 'stored') this.options.onStored?.();
+        },
+        // A late rejection after the timeout must not surface as an unhandled rejection.
+        () => {},
+      );
       return await Promise.race([stored, late]);
     } finally {
       clearTimeout(timer);

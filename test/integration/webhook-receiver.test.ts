@@ -21,7 +21,7 @@ import { TokenCipher } from '../../src/vault/crypto.js';
 import { VaultUnavailableError } from '../../src/vault/errors.js';
 import { openPglite, openPostgres, type SqlExecutor } from '../../src/vault/sql.js';
 import { SqlTokenVault, type TokenVault } from '../../src/vault/vault.js';
-import type { InboxWebhook, WebhookInbox } from '../../src/vault/webhook-inbox.js';
+import type { InboxWebhook, StoreWebhookResult, WebhookInbox } from '../../src/vault/webhook-inbox.js';
 import { WebhookReceiver } from '../../src/webhooks/receiver.js';
 import { WebhookVerifier } from '../../src/webhooks/verification.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
@@ -290,6 +290,59 @@ describe('POST /webhooks/plaid (the app, with an inbox on PGlite)', () => {
     ]) {
       expect(text).toMatch(new RegExp(`^${name}(\\{[^}]*\\})? [1-9]`, 'm'));
     }
+  });
+});
+
+describe('a store that outlives the answer', () => {
+  /** An inbox whose stores settle when the test says: slower than the receiver's bound. */
+  function gatedInbox() {
+    const settle: ((outcome: StoreWebhookResult | Error) => void)[] = [];
+    const inbox: Pick<WebhookInbox, 'storeWebhook'> = {
+      storeWebhook: () =>
+        new Promise<StoreWebhookResult>((resolve, reject) => {
+          settle.push((outcome) => (outcome instanceof Error ? reject(outcome) : resolve(outcome)));
+        }),
+    };
+    return { inbox, settle };
+  }
+
+  async function receiveLate(outcome: StoreWebhookResult | Error): Promise<{ status: number; wakes: number }> {
+    const { inbox, settle } = gatedInbox();
+    let wakes = 0;
+    const receiver = new WebhookReceiver({
+      verifier: new WebhookVerifier({ keySource: fakeKeySource(key) }),
+      inbox,
+      metrics: createMetrics({ defaultMetrics: false }),
+      logger: memoryLogger().logger,
+      storeTimeoutMs: 50,
+      onStored: () => {
+        wakes += 1;
+      },
+    });
+    const body = webhookBody({ item_id: 'item-late-store' });
+    const answer = await receiver.receive({
+      headers: new Headers(await signed(body)),
+      readBody: () => Promise.resolve(new TextEncoder().encode(body)),
+      startedAt: performance.now(),
+      requestId: 'req-late-store',
+    });
+    // Answered before the store settled; now it lands (or fails) after all.
+    expect(wakes).toBe(0);
+    settle[0]?.(outcome);
+    await new Promise((resolve) => setImmediate(resolve));
+    return { status: answer.status, wakes };
+  }
+
+  it('answered 503, then stored after all: the processor is woken, not left to its next poll', async () => {
+    expect(await receiveLate('stored')).toEqual({ status: 503, wakes: 1 });
+  });
+
+  it('answered 503, then a duplicate or a failure: nobody is woken', async () => {
+    expect(await receiveLate('duplicate')).toEqual({ status: 503, wakes: 0 });
+    expect(await receiveLate(new VaultUnavailableError({ cause: new Error('connection reset'), mayHaveWritten: true }))).toEqual({
+      status: 503,
+      wakes: 0,
+    });
   });
 });
 

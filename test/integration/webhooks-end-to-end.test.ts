@@ -67,15 +67,35 @@ async function fireWebhook(accessToken: string, webhookCode: string): Promise<vo
   expect(status, JSON.stringify(body)).toBe(200);
 }
 
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 8_000): Promise<T> {
-  const started = Date.now();
+/** A poll step longer than this was the process not running (a stalled machine), not the service being slow. */
+const STALL_MS = 1_000;
+
+/**
+ * Polls until `done`, for `timeoutMs` of the process running: a stall of the whole process (a
+ * loaded CI machine) counts as one step, so what fell due during it, the simulator's delivery, gets
+ * its turn before the verdict. A 7.8 s stall reproduced the one CI failure (health still ERROR) while
+ * LOGIN_REPAIRED took 1.0-1.7 s in every loaded run; a webhook that never lands still fails it.
+ */
+async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 8_000, explain = () => ''): Promise<T> {
+  let spent = 0;
+  let last = Date.now();
   for (;;) {
     const value = await read();
     if (done(value)) return value;
-    if (Date.now() - started > timeoutMs) throw new Error(`not reached in ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    const now = Date.now();
+    spent += Math.min(now - last, STALL_MS);
+    last = now;
+    if (spent > timeoutMs) throw new Error(`not reached in ${timeoutMs} ms: ${JSON.stringify(value)}${explain()}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** For a wait's failure: each webhook the simulator sent for the Item, attempt by attempt, and how it was answered. */
+const deliveriesOf = (itemId: string) => () =>
+  `; deliveries: ${sim()
+    .webhooks.deliveries({ itemId })
+    .map((d) => `${d.webhookCode}#${d.attempt} ${d.at} ${d.status ?? d.error ?? 'no answer yet'}`)
+    .join(', ')}`;
 
 const healthOf = async (token: string, itemId: string) =>
   (await execute(runtime, ViewerDocument, {}, token)).data?.viewer.items.find((i) => i.id === itemId)?.health;
@@ -161,6 +181,8 @@ describe('webhooks from the simulator, through the service', () => {
     const health = await until(
       () => healthOf(token, itemId),
       (h) => h?.source === 'WEBHOOK',
+      undefined,
+      deliveriesOf(itemId),
     );
     expect(health).toMatchObject({
       status: 'ERROR',
@@ -178,6 +200,8 @@ describe('webhooks from the simulator, through the service', () => {
     const revoked = await until(
       () => healthOf(demoToken, item.itemId),
       (h) => h?.status === 'ERROR',
+      undefined,
+      deliveriesOf(item.itemId),
     );
     expect(revoked).toMatchObject({ source: 'WEBHOOK', error: { errorCode: 'USER_PERMISSION_REVOKED' } });
     expect(revoked?.nextAction).not.toBeNull();
@@ -186,6 +210,8 @@ describe('webhooks from the simulator, through the service', () => {
     const repaired = await until(
       () => healthOf(demoToken, item.itemId),
       (h) => h?.status === 'HEALTHY',
+      undefined,
+      deliveriesOf(item.itemId),
     );
     expect(repaired).toMatchObject({ source: 'WEBHOOK', error: null, nextAction: null, expiry: null });
   });
@@ -196,6 +222,8 @@ describe('webhooks from the simulator, through the service', () => {
     const expiring = await until(
       () => healthOf(demoToken, item.itemId),
       (h) => h?.status === 'EXPIRING',
+      undefined,
+      deliveriesOf(item.itemId),
     );
     expect(expiring).toMatchObject({
       nextAction: 'UPDATE_LOGIN_WITH_LINK',
