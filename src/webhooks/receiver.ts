@@ -132,10 +132,10 @@ export class WebhookReceiver {
 
   private async store(webhook: VerifiedWebhook): Promise<StoreWebhookResult> {
     let timer: NodeJS.Timeout | undefined;
-    let answered = false;
+    let timedOut = false;
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        answered = true;
+        timedOut = true;
         reject(new WebhookStoreTimeoutError(`no answer within ${this.storeTimeoutMs} ms`));
       }, this.storeTimeoutMs);
     });
@@ -153,7 +153,7 @@ export class WebhookReceiver {
       stored.then(
         // Landed after the 503: the processor still hears of it (the sender's re-send is a duplicate, which wakes nobody).
         (result) => {
-          if (answered && result === 'stored') this.options.onStored?.();
+          if (timedOut && result === 'stored') this.options.onStored?.();
         },
         // A late rejection after the timeout must not surface as an unhandled rejection.
         () => {},
