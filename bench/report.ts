@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem } from 'node:os';
-import type { ColdStartResult } from './scenarios/cold-start.js';
+import type { ColdStartResult, StartSeries } from './scenarios/cold-start.js';
 import type { EntitiesResult } from './scenarios/entities.js';
 import { renderInFlight, type InFlightResult } from './scenarios/in-flight.js';
 import type { OverheadResult } from './scenarios/overhead.js';
@@ -129,13 +129,26 @@ export function renderReport(results: BenchResults): string {
     viewerItemsSummary(b.viewerItems),
   );
   const cold = results.coldStart;
+  const startRow = (label: string, target: number, series: StartSeries, measured: boolean) =>
+    `| 5 | ${label} | < ${ms(target)} | ${measured ? `${ms(series.medianMs)} ${verdict(series.medianMs < target)}, idle RSS ${mb(series.medianIdleRssBytes)}` : 'not run'} |`;
   lines.push(
     '',
-    '| # | Scenario | Target | Embedded mode |',
+    '| # | Scenario | Target | Median start (idle RSS) |',
     '|---|---|---|---|',
-    `| 5 | Cold start to /health 200, \`node --import tsx src/main.ts\` (\`npm start\` without npm) | < ${ms(TARGETS.coldStartMs)} | ${ms(cold.nodeImportMedianMs)} ${verdict(cold.nodeImportMedianMs < TARGETS.coldStartMs)} |`,
-    `| 5 | Cold start, \`tsx src/main.ts\` (the tsx CLI: a second node process) | < ${ms(TARGETS.coldStartMs)} | ${ms(cold.tsxCliMedianMs)} ${verdict(cold.tsxCliMedianMs < TARGETS.coldStartMs)} |`,
-    `| 5 | Cold start, compiled \`node dist/main.js\` | < ${ms(TARGETS.coldStartMs)} | ${cold.options.compiled ? `${ms(cold.compiledMedianMs)} ${verdict(cold.compiledMedianMs < TARGETS.coldStartMs)}` : 'not run (quick mode)'} |`,
+    startRow(
+      'Cold start to /health 200, `node scripts/start.mjs` (`npm start` without npm), embedded',
+      TARGETS.coldStartMs,
+      cold.npmStart,
+      true,
+    ),
+    startRow('Cold start, `node --import tsx src/main.ts` (the sources through tsx), embedded', TARGETS.coldStartMs, cold.tsx, true),
+    startRow('Cold start, compiled `node dist/main.js`, embedded', TARGETS.coldStartMs, cold.compiled, cold.options.compiled),
+    startRow(
+      'Cold start, compiled `node dist/main.js`, production (PostgreSQL)',
+      TARGETS.coldStartMs,
+      cold.production,
+      cold.options.production,
+    ),
     '',
   );
 
@@ -143,15 +156,14 @@ export function renderReport(results: BenchResults): string {
   lines.push(
     '### 5. Cold start',
     '',
-    `Embedded mode (simulator, demo viewer with 8 linked Items, in-memory PGlite vault), from spawn to the first 200 on /health; ${cold.options.rounds} interleaved rounds.`,
+    `From spawn to the first 200 on /health, then RSS after 3 s idle; ${cold.options.rounds} interleaved rounds. Embedded mode: simulator, demo viewer with its linked Items, scratch PGlite vault.`,
     '',
-    `- \`node --import tsx src/main.ts\` (what \`npm start\` runs, minus npm itself): ${cold.nodeImportMs.map(ms).join(', ')} (median ${ms(cold.nodeImportMedianMs)})`,
-    `- \`tsx src/main.ts\` (the tsx CLI, which spawns node itself): ${cold.tsxCliMs.map(ms).join(', ')} (median ${ms(cold.tsxCliMedianMs)})`,
-    cold.options.compiled
-      ? `- \`node dist/main.js\` (after \`npm run build\`): ${cold.compiledMs.map(ms).join(', ')} (median ${ms(cold.compiledMedianMs)})`
-      : '- `node dist/main.js`: not run in quick mode',
+    ...startLines('`node scripts/start.mjs` (what `npm start` runs, minus npm itself)', cold.npmStart, true),
+    ...startLines('`node --import tsx src/main.ts` (the sources file by file)', cold.tsx, true),
+    ...startLines('`node dist/main.js` (after `npm run build`), embedded', cold.compiled, cold.options.compiled),
+    ...startLines('`node dist/main.js`, production mode on PostgreSQL', cold.production, cold.options.production),
     cold.options.firstStart
-      ? `- The first start after an install (\`node --import tsx\`), which runs initdb and saves PGlite's empty cluster for the others: ${ms(cold.firstStartMs)}`
+      ? `- The first start after an install (\`node scripts/start.mjs\`), which bundles and saves PGlite's template cluster for the others: ${ms(cold.firstStartMs)}`
       : '- The first start after an install: not run in quick mode',
     '',
   );
@@ -174,6 +186,13 @@ function overheadTable(o: OverheadResult): string[] {
         `| ${i + 1} | ${rps(r.service.rps)} | ${rps(r.direct.rps)} | ${pct(r.service.rps / r.direct.rps)} | ${ms(r.service.latency.p50)} / ${ms(r.service.latency.p99)} | ${ms(r.direct.latency.p50)} / ${ms(r.direct.latency.p99)} |`,
     ),
     `| median | ${rps(s.serviceRps)} | ${rps(s.directRps)} | ${pct(s.ratio)} | ${ms(s.loaded.serviceP50)} / ${ms(s.loaded.serviceP99)} | ${ms(s.loaded.directP50)} / ${ms(s.loaded.directP99)} |`,
+  ];
+}
+
+function startLines(label: string, series: StartSeries, measured: boolean): string[] {
+  if (!measured) return [`- ${label}: not run`];
+  return [
+    `- ${label}: ${series.ms.map(ms).join(', ')} (median ${ms(series.medianMs)}); idle RSS ${series.idleRssBytes.map(mb).join(', ')} (median ${mb(series.medianIdleRssBytes)})`,
   ];
 }
 

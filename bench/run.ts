@@ -128,7 +128,7 @@ for (const backend of [
 }
 if (values.only) process.exit(0);
 log('5. cold start');
-const cold = await coldStart(plan.coldStart);
+const cold = await coldStart({ ...plan.coldStart, ...(databaseUrl ? { databaseUrl } : {}) });
 log('6. refreshes in flight');
 const flight6 = await inFlight({ ...plan.inFlight, ...(databaseUrl ? { databaseUrl } : {}) });
 

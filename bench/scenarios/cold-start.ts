@@ -1,12 +1,17 @@
 /**
- * 5. Cold start: from spawning the service in embedded mode (simulator, demo viewer, PGlite vault)
- * to its first 200 on /health. Three ways to start it: `node --import tsx` (one process, what
- * `npm start` runs), the tsx CLI (which spawns node itself), and the compiled `node dist/main.js` of
- * `npm run build` (what the container runs).
+ * 5. Cold start: from spawning the service to its first 200 on /health, and its RSS once idle.
+ * Embedded mode (simulator, demo viewer, PGlite vault) three ways: `node scripts/start.mjs` (what
+ * `npm start` runs: one bundle, scripts/bundle.mjs), `node --import tsx src/main.ts` (the sources
+ * file by file through tsx's loader, what `npm start` ran before) and the compiled
+ * `node dist/main.js` of `npm run build` (what the container runs). With `databaseUrl`, also
+ * `node dist/main.js` in production mode (PostgreSQL vault, JWT, Plaid credentials for a Plaid that
+ * is never called before /health).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultTemplateDir } from '../../src/vault/pglite-scratch.js';
 import { ROOT } from '../children.js';
 import { median } from '../load.js';
@@ -17,66 +22,110 @@ export interface ColdStartOptions {
   readonly compiled: boolean;
   /** Also time the first start after an install (no saved PGlite cluster). */
   readonly firstStart: boolean;
+  /** PostgreSQL for the production-mode start (compiled only); none: not measured. */
+  readonly databaseUrl?: string;
+}
+
+/** One way to start, over the rounds. */
+export interface StartSeries {
+  readonly ms: readonly number[];
+  /** RSS after /health answered and the process sat idle for IDLE_MS. */
+  readonly idleRssBytes: readonly number[];
+  readonly medianMs: number;
+  readonly medianIdleRssBytes: number;
 }
 
 export interface ColdStartResult {
-  readonly options: ColdStartOptions;
-  readonly nodeImportMs: readonly number[];
-  readonly tsxCliMs: readonly number[];
-  readonly compiledMs: readonly number[];
-  readonly nodeImportMedianMs: number;
-  readonly tsxCliMedianMs: number;
-  /** NaN when not measured. */
-  readonly compiledMedianMs: number;
-  /** The first start after an install, which saves PGlite's empty cluster for the others (NaN: not timed). */
+  readonly options: Omit<ColdStartOptions, 'databaseUrl'> & { readonly production: boolean };
+  /** `node scripts/start.mjs`, what `npm start` runs. */
+  readonly npmStart: StartSeries;
+  /** `node --import tsx src/main.ts`. */
+  readonly tsx: StartSeries;
+  /** `node dist/main.js`, embedded mode (empty when not measured). */
+  readonly compiled: StartSeries;
+  /** `node dist/main.js`, production mode on PostgreSQL (empty when not measured). */
+  readonly production: StartSeries;
+  /** The first start after an install, which saves PGlite's template cluster for the others (NaN: not timed). */
   readonly firstStartMs: number;
 }
 
 const START_TIMEOUT_MS = 60_000;
+/** How long a started process sits before its RSS is read: start-up's garbage is collected by then. */
+const IDLE_MS = 3_000;
+
+interface Start {
+  readonly ms: number;
+  readonly idleRssBytes: number;
+}
+
+function series(starts: readonly Start[]): StartSeries {
+  return {
+    ms: starts.map((s) => s.ms),
+    idleRssBytes: starts.map((s) => s.idleRssBytes),
+    medianMs: median(starts.map((s) => s.ms)),
+    medianIdleRssBytes: median(starts.map((s) => s.idleRssBytes)),
+  };
+}
 
 export async function coldStart(options: ColdStartOptions): Promise<ColdStartResult> {
-  const nodeImportMs: number[] = [];
-  const tsxCliMs: number[] = [];
-  const compiledMs: number[] = [];
-  if (options.compiled)
-    execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
+  const npmStart: Start[] = [];
+  const tsx: Start[] = [];
+  const compiled: Start[] = [];
+  const production: Start[] = [];
+  if (options.compiled) execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' });
+  const productionEnv = options.databaseUrl && options.compiled ? productionEnvironment(options.databaseUrl) : null;
   // The first start after an install runs initdb and keeps the cluster as a template (src/vault/pglite-scratch.ts);
   // timed in full runs only, since it costs seconds.
   let firstStartMs = Number.NaN;
   if (options.firstStart) {
     const template = await defaultTemplateDir();
     if (template) rmSync(template, { recursive: true, force: true });
-    firstStartMs = await timeToHealthy([process.execPath, '--import', 'tsx', 'src/main.ts']);
+    firstStartMs = (await startOnce([process.execPath, 'scripts/start.mjs'], EMBEDDED)).ms;
   }
   for (let round = 0; round < options.rounds; round++) {
-    nodeImportMs.push(await timeToHealthy([process.execPath, '--import', 'tsx', 'src/main.ts']));
-    tsxCliMs.push(await timeToHealthy([process.execPath, 'node_modules/tsx/dist/cli.mjs', 'src/main.ts']));
-    if (options.compiled) compiledMs.push(await timeToHealthy([process.execPath, 'dist/main.js']));
+    npmStart.push(await startOnce([process.execPath, 'scripts/start.mjs'], EMBEDDED));
+    tsx.push(await startOnce([process.execPath, '--import', 'tsx', 'src/main.ts'], EMBEDDED));
+    if (options.compiled) compiled.push(await startOnce([process.execPath, 'dist/main.js'], EMBEDDED));
+    if (productionEnv) production.push(await startOnce([process.execPath, 'dist/main.js'], productionEnv));
   }
+  const { databaseUrl: _secret, ...shown } = options;
   return {
-    options,
-    nodeImportMs,
-    tsxCliMs,
-    compiledMs,
-    nodeImportMedianMs: median(nodeImportMs),
-    tsxCliMedianMs: median(tsxCliMs),
-    compiledMedianMs: median(compiledMs),
+    options: { ...shown, production: productionEnv !== null },
+    npmStart: series(npmStart),
+    tsx: series(tsx),
+    compiled: series(compiled),
+    production: series(production),
     firstStartMs,
   };
 }
 
-async function timeToHealthy(command: readonly string[]): Promise<number> {
+/** Embedded mode as `npm start` runs it: no Plaid credentials, no database, no Redis. */
+const EMBEDDED: Record<string, string> = {};
+
+function productionEnvironment(databaseUrl: string): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PLAID_CLIENT_ID: 'bench-client',
+    PLAID_SECRET: 'bench-secret',
+    // Not called before /health answers.
+    PLAID_BASE_URL: 'http://127.0.0.1:9',
+    AUTH_JWT_SECRET: randomBytes(32).toString('hex'),
+    TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    DATABASE_URL: databaseUrl,
+  };
+}
+
+async function startOnce(command: readonly string[], mode: Record<string, string>): Promise<Start> {
   const port = await freePort();
-  // Embedded mode as `npm start` runs it: no Plaid credentials, no database, no Redis.
   const env = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !/^(PLAID_|DATABASE_|REDIS_|AUTH_|QUOTA_|VAULT_|TOKEN_)/.test(key)),
+    Object.entries(process.env).filter(([key]) => !/^(PLAID_|DATABASE_|REDIS_|AUTH_|QUOTA_|VAULT_|TOKEN_|NODE_ENV$)/.test(key)),
   );
   const [executable, ...args] = command;
   if (!executable) throw new Error('no command');
   const started = performance.now();
   const child = spawn(executable, args, {
     cwd: ROOT,
-    env: { ...env, PORT: String(port), HOST: '127.0.0.1', SHUTDOWN_DRAIN_MS: '0' },
+    env: { ...env, ...mode, PORT: String(port), HOST: '127.0.0.1', SHUTDOWN_DRAIN_MS: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -88,14 +137,27 @@ async function timeToHealthy(command: readonly string[]): Promise<number> {
       if (child.exitCode !== null) throw new Error(`${command.join(' ')} exited with ${child.exitCode}:\n${output}`);
       if (performance.now() - started > START_TIMEOUT_MS)
         throw new Error(`${command.join(' ')} not healthy after ${START_TIMEOUT_MS} ms:\n${output}`);
-      if (await healthy(port)) return performance.now() - started;
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      if (await healthy(port)) break;
+      await sleep(5);
     }
+    const ms = performance.now() - started;
+    await sleep(IDLE_MS);
+    return { ms, idleRssBytes: rssBytes(child.pid) };
   } finally {
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
     await exited;
     clearTimeout(timer);
+  }
+}
+
+/** Resident set of a process, from /proc (Linux); NaN elsewhere. */
+function rssBytes(pid: number | undefined): number {
+  try {
+    const kib = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kib ? Number(kib) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
   }
 }
 

@@ -12,12 +12,26 @@
  * token) are never stored.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GraphiQLOptions, Plugin } from 'graphql-yoga';
 import { StaticBody, preferredEncoding, staticResponse, type ContentEncoding } from './static-body.js';
 
-const OPERATIONS_DIR = fileURLToPath(new URL('../../operations/', import.meta.url));
+/**
+ * operations/ at the project's root: the nearest directory above this module that has a
+ * package.json. This module is src/http/graphiql.ts, or part of a bundle (dist/main.js, or npm
+ * start's under node_modules/.cache/), so no fixed relative path fits every case.
+ */
+function operationsDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return join(dir, 'operations');
+}
 
 export const GRAPHIQL_ASSET_PATH = '/graphiql/assets/';
 const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -26,10 +40,11 @@ const PAGE_CACHE_CONTROL = 'private, no-cache';
 
 /** Example operations, fragments last, as one document GraphiQL can run operation by operation. */
 export function exampleDocument(): string {
-  const files = readdirSync(OPERATIONS_DIR)
+  const dir = operationsDir();
+  const files = readdirSync(dir)
     .filter((name) => name.endsWith('.graphql'))
     .sort((a, b) => Number(a === 'fragments.graphql') - Number(b === 'fragments.graphql') || a.localeCompare(b));
-  return files.map((name) => readFileSync(`${OPERATIONS_DIR}${name}`, 'utf8').trim()).join('\n\n') + '\n';
+  return files.map((name) => readFileSync(join(dir, name), 'utf8').trim()).join('\n\n') + '\n';
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * The real process, `node --import tsx src/main.ts`, on the port it is given (0 picks one). Ready
- * means its "ready" log line (which names the GraphQL URL) arrived, plus `alsoWaitFor` when given:
+ * The real process as `npm start` runs it (`node scripts/start.mjs`, one bundle of src/main.ts and
+ * its dependencies), on the port it is given (0 picks one). Ready means its "ready" log line (which names the GraphQL URL) arrived, plus `alsoWaitFor` when given:
  * the embedded-mode banner goes to stdout synchronously while pino writes asynchronously, so they
  * can arrive in either order. A process that exits or takes too long is killed and reported with
  * its output.
@@ -23,7 +23,7 @@ export async function startServiceProcess(
   env: NodeJS.ProcessEnv,
   options: { readonly alsoWaitFor?: RegExp; readonly timeoutMs?: number } = {},
 ): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['scripts/start.mjs'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     const fail = (why: string) => {
@@ -58,7 +58,7 @@ export interface ExitedService {
  * it exits. One that becomes ready (or runs past the timeout) instead is killed and rejected.
  */
 export async function runServiceUntilExit(env: NodeJS.ProcessEnv, options: { readonly timeoutMs?: number } = {}): Promise<ExitedService> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['scripts/start.mjs'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   return new Promise<ExitedService>((resolve, reject) => {

@@ -1,0 +1,71 @@
+// @ts-check
+/**
+ * One esbuild bundle per program, its dependencies included: what `npm run build` writes to dist/
+ * (the container runs dist/main.js) and what `npm start` runs (scripts/start.mjs).
+ *
+ * Why: Node pays for every module it resolves, reads, wraps and links, CommonJS and ESM alike, and
+ * the service loads ~1,300 of them (its ~170 files, graphql, federation, yoga, undici, zod, ...);
+ * loaded as one file, a compiled start takes ~40% less CPU and ~15 MB less memory
+ * (docs/benchmarks.md, targets 5 and 6). No code splitting: each program is one self-contained file,
+ * so `import.meta.url` in it is the program's own (the CLIs compare it with argv[1]), and a file is
+ * replaced with one rename. Dynamic imports (the simulator, the demo, ioredis) are still evaluated
+ * only when reached.
+ */
+import { build } from 'esbuild';
+import { URL, fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Loaded from node_modules as they are, at run time:
+ * - PGlite finds its WASM and data files beside its own module (import.meta.url);
+ * - GraphiQL's bundle is ~10 MB of strings, loaded only when GraphiQL is on and asked for;
+ * - pg-native is pg's optional native driver, never installed here (pg asks for it only on request).
+ */
+export const EXTERNAL = ['@electric-sql/pglite', '@graphql-yoga/render-graphiql', 'pg-native'];
+
+/**
+ * CommonJS dependencies call require() and read __filename/__dirname; an ES module has none of
+ * them, so the bundle defines them for itself (a dependency's __dirname is then the bundle's
+ * directory: only used by them for stack traces, and by pino's transports, which are not used).
+ */
+const COMMONJS_GLOBALS = [
+  "import { createRequire as __bundleRequire } from 'node:module';",
+  "import { fileURLToPath as __bundlePath } from 'node:url';",
+  "import { dirname as __bundleDirname } from 'node:path';",
+  'const require = __bundleRequire(import.meta.url);',
+  'const __filename = __bundlePath(import.meta.url);',
+  'const __dirname = __bundleDirname(__filename);',
+].join(' ');
+
+/**
+ * Bundles `entryPoints` (paths under src/) into `outdir`, keeping their paths below src/ unless
+ * `entryNames` (esbuild's pattern) says otherwise. With `write: false` the files are returned and
+ * the caller writes them; the metafile lists every input read.
+ * @param {{ entryPoints: string[], outdir: string, write?: boolean, entryNames?: string }} options
+ */
+export function bundle({ entryPoints, outdir, write = true, entryNames = '[dir]/[name]' }) {
+  return build({
+    absWorkingDir: ROOT,
+    entryPoints,
+    outdir,
+    outbase: 'src',
+    entryNames,
+    bundle: true,
+    external: EXTERNAL,
+    platform: 'node',
+    format: 'esm',
+    // The oldest Node line package.json's engines accept.
+    target: 'node20.19',
+    banner: { js: COMMONJS_GLOBALS },
+    // Stack traces name src/ files and lines (node --enable-source-maps, as the image sets, or
+    // process.setSourceMapsEnabled); the sources themselves stay out of the map.
+    sourcemap: 'linked',
+    sourcesContent: false,
+    // Class and function names stay as written: logs, errors and Pothos' type names use them.
+    keepNames: true,
+    metafile: true,
+    write,
+    logLevel: 'warning',
+  });
+}

@@ -1,0 +1,86 @@
+/**
+ * `npm start` (scripts/start.mjs): the service runs from one bundle of src/main.ts and its
+ * dependencies, kept under node_modules/.cache/ with a stamp of its inputs, and made again only when
+ * an input changed. Other test files start the same script at the same time (test/helpers/
+ * service-process.ts), so every case here reads the stamp as it finds it rather than removing it.
+ */
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startServiceProcess, type ServiceProcess } from '../helpers/service-process.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CACHE = join(ROOT, 'node_modules', '.cache', 'plaid-refresh-graphql', 'start');
+const STAMP = join(CACHE, 'main.json');
+
+interface Stamp {
+  readonly script: string;
+  readonly inputs: Record<string, [number, number]>;
+}
+
+const readStamp = (): Stamp => JSON.parse(readFileSync(STAMP, 'utf8')) as Stamp;
+
+let running: ServiceProcess | undefined;
+
+async function stop(): Promise<void> {
+  const child = running?.child;
+  running = undefined;
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+afterEach(stop);
+
+/** Embedded mode, as `npm start` runs without Plaid credentials. */
+async function start(): Promise<ServiceProcess> {
+  running = await startServiceProcess({ ...process.env, PORT: '0', DATABASE_URL: '', REDIS_URL: '', SHUTDOWN_DRAIN_MS: '0' });
+  return running;
+}
+
+describe('npm start (scripts/start.mjs)', () => {
+  it('runs a bundle that lists its inputs, the service sources and their dependencies among them', async () => {
+    await start();
+    const stamp = readStamp();
+    expect(stamp.script).toMatch(/^main-\w+\.js$/);
+    const inputs = Object.keys(stamp.inputs);
+    for (const input of ['src/main.ts', 'src/app.ts', 'package-lock.json', 'tsconfig.json', 'scripts/bundle.mjs'])
+      expect(inputs).toContain(input);
+    expect(inputs.some((input) => input.startsWith('node_modules/graphql/'))).toBe(true);
+    // PGlite stays outside: it loads its WASM and data files from beside its own module.
+    expect(inputs.some((input) => input.startsWith('node_modules/@electric-sql/pglite/'))).toBe(false);
+    const [size, mtime] = stamp.inputs['src/app.ts'] ?? [];
+    expect([size, mtime]).toEqual([statSync(join(ROOT, 'src/app.ts')).size, statSync(join(ROOT, 'src/app.ts')).mtimeMs]);
+  }, 120_000);
+
+  it('reuses the bundle while no input changed, and bundles again when one did', async () => {
+    await start();
+    await stop();
+    const first = readStamp();
+    const script = join(CACHE, first.script);
+    const written = statSync(script).mtimeMs;
+    await start();
+    expect(readStamp()).toEqual(first);
+    expect(statSync(script).mtimeMs).toBe(written);
+    await stop();
+
+    // As if src/app.ts had been edited since: its recorded size no longer matches.
+    const [size = 0, mtime = 0] = first.inputs['src/app.ts'] ?? [];
+    writeFileSync(STAMP, JSON.stringify({ ...first, inputs: { ...first.inputs, 'src/app.ts': [size + 1, mtime] } }));
+    await start();
+    // Bundled again (by this start, or by another test file's start of the same moment): the same
+    // sources make the same file, and the stamp has the file's real fingerprint again.
+    const again = readStamp();
+    expect(again.inputs['src/app.ts']).toEqual([size, mtime]);
+    expect(again.script).toBe(first.script);
+  }, 180_000);
+
+  it('serves GraphiQL on the example operations, found from the bundle under node_modules/.cache', async () => {
+    const service = await start();
+    const response = await fetch(`${service.url}/graphql`, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    const html = await response.text();
+    for (const operation of ['mutation LinkItem', 'subscription RefreshEvents']) expect(html).toContain(operation);
+  }, 120_000);
+});
