@@ -13,6 +13,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import module from 'node:module';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { ROOT, bundle } from './bundle.mjs';
@@ -93,5 +94,8 @@ function removeStale(current) {
 }
 
 const script = savedBundle() ?? (await freshBundle());
+// Node >= 22.1 keeps V8's compiled code of the bundle for the next start (~0.1-0.2 s); Node 20 has
+// no such cache. Keyed by the file's content, so a new bundle is compiled afresh.
+/** @type {{ enableCompileCache?: (directory: string) => unknown }} */ (module).enableCompileCache?.(join(CACHE, '..', 'compile-cache'));
 process.setSourceMapsEnabled(true);
 await import(pathToFileURL(script).href);
