@@ -12,6 +12,7 @@ import { createYoga, useReadinessCheck, type Plugin, type YogaServerInstance } f
 import { AuthenticationError, IdentityProviderUnavailableError, type Authenticator } from './auth/authenticate.js';
 import type { GraphQLLimits } from './config.js';
 import { createContext, type Context, type Services } from './context.js';
+import { useCompiledExecution } from './http/compiled-execution.js';
 import { graphiqlOptions, useGraphiQL } from './http/graphiql.js';
 import { schema } from './graphql/schema.js';
 import { useBodyLimit } from './http/body-limit.js';
@@ -47,6 +48,8 @@ export interface AppDeps {
   /** Throws (or rejects) when a dependency is down: /readiness answers 503 with the reason. */
   readonly readiness?: () => Promise<void>;
   readonly introspection?: boolean;
+  /** Queries and mutations through graphql-jit (default), else all through yoga's executor. */
+  readonly compiledExecution?: boolean;
   readonly csrfPrevention?: boolean;
   readonly maxBodyBytes?: number;
   readonly limits?: GraphQLLimits;
@@ -146,6 +149,16 @@ export function createApp(deps: AppDeps): App {
       // Inline traces (ftv1) for federation routers that ask with apollo-federation-include-trace;
       // other requests skip its per-field wrappers.
       ...useInlineTraceWhenAsked(),
+      // Queries and mutations run compiled (graphql-jit), answering as the usual executor does; a
+      // traced request keeps the usual executor, whose per-field hooks its trace is made of.
+      useCompiledExecution({
+        enabled: deps.compiledExecution ?? true,
+        useUsualExecutor: (args) => {
+          const request = (args.contextValue as { readonly request?: Request } | undefined)?.request;
+          return request !== undefined && traceRequested(request);
+        },
+        onExecution: (executor) => metrics.execution(executor),
+      }),
       // One execution per event for the subscribers of one document, variables and viewer (an
       // Item's 1,000 tabs). The viewer is all of the context the subscription's resolvers read;
       // a traced request keeps its own execution, its trace being per field.

@@ -122,6 +122,7 @@ const AppEnv = z.object({
   VAULT_DATA_DIR: optionalString,
   GRAPHIQL: z.enum(['true', 'false']).optional(),
   INTROSPECTION: z.enum(['true', 'false']).optional(),
+  COMPILED_EXECUTION: z.enum(['true', 'false']).default('true'),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   METRICS: z.enum(['true', 'false']).default('true'),
   CSRF_PREVENTION: z.enum(['true', 'false']).default('true'),
@@ -280,6 +281,8 @@ export interface AppConfig {
   readonly graphiql: boolean;
   /** Schema introspection (__schema, __type); off by default in production. Federation needs none. */
   readonly introspection: boolean;
+  /** Queries and mutations run compiled (graphql-jit); false: all on yoga's executor. */
+  readonly compiledExecution: boolean;
   readonly logLevel: LogLevel;
   /** GET /metrics for Prometheus. */
   readonly metrics: boolean;
@@ -367,6 +370,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     graphiql: e.GRAPHIQL === undefined ? !production : e.GRAPHIQL === 'true',
     introspection: e.INTROSPECTION === undefined ? !production || e.GRAPHIQL === 'true' : e.INTROSPECTION === 'true',
+    compiledExecution: e.COMPILED_EXECUTION === 'true',
     logLevel: e.LOG_LEVEL,
     metrics: e.METRICS === 'true',
     http: {

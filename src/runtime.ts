@@ -291,6 +291,7 @@ export async function createRuntime(config: AppConfig, options: RuntimeOptions =
       exposeMetrics: config.metrics,
       readiness,
       introspection: config.introspection,
+      compiledExecution: config.compiledExecution,
       csrfPrevention: config.http.csrfPrevention,
       maxBodyBytes: config.http.maxBodyBytes,
       requestTimeoutMs: config.http.requestTimeoutMs,

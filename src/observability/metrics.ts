@@ -21,6 +21,8 @@ export interface Metrics {
   operation(event: { readonly field: string; readonly result: string; readonly durationMs: number }): void;
   /** One HTTP response of the GraphQL endpoint (refused requests included). */
   request(status: number): void;
+  /** One query or mutation executed: `compiled` (graphql-jit) or `usual` (yoga's executor). */
+  execution(executor: 'compiled' | 'usual'): void;
   plaidAttempt(event: PlaidAttemptSample): void;
   flightJoined(endpoint: string): void;
   throttled(endpoint: string, scope: string): void;
@@ -73,6 +75,12 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     help: 'Time to resolve a GraphQL root field.',
     labelNames: ['operation'] as const,
     buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const executions = new Counter({
+    name: 'graphql_executions_total',
+    help: "Queries and mutations executed, by executor: compiled (graphql-jit) or usual (yoga's: introspection, traced requests, refused variables).",
+    labelNames: ['executor'] as const,
     registers: [registry],
   });
   const responses = new Counter({
@@ -197,6 +205,9 @@ export function createMetrics(options: { readonly defaultMetrics?: boolean } = {
     operation({ field, result, durationMs }) {
       operations.inc({ operation: field, result });
       operationSeconds.observe({ operation: field }, durationMs / 1000);
+    },
+    execution(executor) {
+      executions.inc({ executor });
     },
     request(status) {
       responses.inc({ status: String(status) });
