@@ -107,6 +107,24 @@ const instructions = readFileSync(`${ROOT}Dockerfile`, 'utf8')
   .filter((line) => line !== '' && !line.startsWith('#'));
 const runtimeStage = instructions.slice(instructions.findLastIndex((line) => /^FROM\s/i.test(line)));
 
+/**
+ * Whether .dockerignore leaves `path` in the build context: the last pattern that matches it
+ * decides, `!` putting it back (Docker's rule). A pattern matches the path itself or a directory
+ * above it; `*` is any run of characters within one path segment.
+ */
+function inBuildContext(path: string): boolean {
+  let kept = true;
+  for (const raw of readFileSync(`${ROOT}.dockerignore`, 'utf8').split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const exception = line.startsWith('!');
+    const pattern = (exception ? line.slice(1) : line).replace(/\/$/, '');
+    const glob = new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}(/.*)?$`);
+    if (glob.test(path.replace(/^\.\//, ''))) kept = exception;
+  }
+  return kept;
+}
+
 /** The HEALTHCHECK's exec-form command. Docker runs JSON it cannot parse as a shell command instead, silently. */
 function healthcheckCommand(): string[] {
   const json = /^HEALTHCHECK\s.*?\bCMD\s+(\[.*\])$/.exec(runtimeStage.find((line) => line.startsWith('HEALTHCHECK')) ?? '')?.[1];
@@ -142,6 +160,14 @@ describe('Dockerfile', () => {
   it('.dockerignore keeps dependencies, git history, builds and secrets out of the context', () => {
     const ignored = readFileSync(`${ROOT}.dockerignore`, 'utf8').split(/\r?\n/);
     for (const entry of ['node_modules', '.git', 'dist', 'test', '.env']) expect(ignored).toContain(entry);
+  });
+
+  it('.dockerignore leaves in the context every file a COPY takes from it', () => {
+    const sources = instructions
+      .filter((line) => /^COPY\s/i.test(line) && !/--from=/i.test(line))
+      .flatMap((line) => line.split(/\s+/).slice(1, -1));
+    expect(sources).toContain('scripts/build.mjs');
+    for (const source of sources) expect(inBuildContext(source), source).toBe(true);
   });
 });
 
