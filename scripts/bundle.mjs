@@ -25,6 +25,14 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const EXTERNAL = ['@electric-sql/pglite', '@graphql-yoga/render-graphiql', 'pg-native'];
 
 /**
+ * Imports resolved to another file than the package's `exports` give an ES module:
+ * - graphql-jit's ESM entry re-exports its CommonJS files, so its compiled queries use
+ *   dist/runtime.js; src/http/compiled-execution.ts mends that runtime object, and must get the
+ *   same one (its `exports` would give the ESM copy, dist/runtime.mjs, which nothing uses).
+ */
+const ALIAS = { 'graphql-jit/dist/runtime.js': './node_modules/graphql-jit/dist/runtime.js' };
+
+/**
  * CommonJS dependencies call require() and read __filename/__dirname; an ES module has none of
  * them, so the bundle defines them for itself (a dependency's __dirname is then the bundle's
  * directory: only used by them for stack traces, and by pino's transports, which are not used).
@@ -53,6 +61,7 @@ export function bundle({ entryPoints, outdir, write = true, entryNames = '[dir]/
     entryNames,
     bundle: true,
     external: EXTERNAL,
+    alias: ALIAS,
     platform: 'node',
     format: 'esm',
     // The oldest Node line package.json's engines accept.

@@ -185,7 +185,9 @@ const SETTLES_ITEMS_IN_PLACE = Symbol('compiledExecutionListItems');
  * two. A rejection is handed on as the item's value instead, an Error, which the compiled code
  * reports at the item's own index and path, as it does for an Error returned in a list and as the
  * usual executor does for both. Its runtime is one object shared by every compiled query; it is
- * loaded both as CommonJS (what graphql-jit's entry point uses) and as ESM, so both are fixed.
+ * loaded both as CommonJS (what graphql-jit's entry point uses) and as ESM, so both are fixed. In
+ * the bundle (scripts/bundle.mjs) the ESM import below is aliased to the CommonJS file, the copy
+ * bundled for graphql-jit; test/integration/start-script.test.ts checks the fix holds there.
  */
 function settleListItemsInPlace(runtime: JitRuntime & { [SETTLES_ITEMS_IN_PLACE]?: true }): void {
   if (runtime[SETTLES_ITEMS_IN_PLACE]) return;

@@ -76,6 +76,32 @@ describe('npm start (scripts/start.mjs)', () => {
     expect(again.script).toBe(first.script);
   }, 180_000);
 
+  it('answers from the bundle with compiled execution, a bad representation first keeping its index', async () => {
+    // The banner is written after the ready line; wait for the token too.
+    running = await startServiceProcess(
+      { ...process.env, PORT: '0', DATABASE_URL: '', REDIS_URL: '', SHUTDOWN_DRAIN_MS: '0' },
+      { alsoWaitFor: /Demo token: +\S+/ },
+    );
+    const output = running.output();
+    const token = /Demo token: +(\S+)/.exec(output)?.[1] ?? '';
+    const itemId = /^ {4}(\w{20,}) {2}/m.exec(output)?.[1] ?? '';
+    expect(itemId).not.toBe('');
+    const response = await fetch(`${running.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        query: 'query ($r: [_Any!]!) { _entities(representations: $r) { __typename ... on PlaidItem { id } } }',
+        variables: { r: [{ __typename: 'User' }, { __typename: 'PlaidItem', id: itemId }] },
+      }),
+    });
+    const body = (await response.json()) as { data: { _entities: ({ id?: string } | null)[] }; errors: { path: unknown[] }[] };
+    // graphql-jit alone put the failed item last ([item, null]); src/http/compiled-execution.ts patches its runtime, bundled here.
+    expect(body.data._entities).toEqual([null, { __typename: 'PlaidItem', id: itemId }]);
+    expect(body.errors.map((error) => error.path)).toEqual([['_entities', 0]]);
+    const metrics = await (await fetch(`${running.url}/metrics`)).text();
+    expect(metrics).toMatch(/graphql_executions_total\{executor="compiled"\} [1-9]/);
+  }, 120_000);
+
   it('serves GraphiQL on the example operations, found from the bundle under node_modules/.cache', async () => {
     const service = await start();
     const response = await fetch(`${service.url}/graphql`, { headers: { accept: 'text/html' } });
