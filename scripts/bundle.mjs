@@ -12,9 +12,24 @@
  * only when reached.
  */
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { URL, fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Where `npm start` keeps its bundle: under node_modules/.cache/, one directory per checkout, since
+ * git worktrees may share one node_modules (a symlink) while their sources differ.
+ */
+export const START_CACHE = join(
+  ROOT,
+  'node_modules',
+  '.cache',
+  'plaid-refresh-graphql',
+  `start-${createHash('sha256').update(realpathSync(ROOT)).digest('hex').slice(0, 12)}`,
+);
 
 /**
  * Loaded from node_modules as they are, at run time:

@@ -16,9 +16,9 @@ import { basename, join } from 'node:path';
 import module from 'node:module';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
-import { ROOT, bundle } from './bundle.mjs';
+import { ROOT, START_CACHE, bundle } from './bundle.mjs';
 
-const CACHE = join(ROOT, 'node_modules', '.cache', 'plaid-refresh-graphql', 'start');
+const CACHE = START_CACHE;
 const STAMP = join(CACHE, 'main.json');
 const STALE_MS = 24 * 60 * 60 * 1000;
 /** Read by esbuild without being an input in the metafile, or deciding what the inputs are. */
@@ -57,7 +57,9 @@ function writeAtomically(path, contents) {
 }
 
 async function freshBundle() {
-  // Fingerprints taken before bundling: a file edited meanwhile makes the next start bundle again.
+  // Anything modified from a second before this point on may have been read half-saved or before
+  // its last save: its fingerprint is recorded so that it never matches, and the next start bundles again.
+  const since = Date.now() - 1_000;
   const settings = Object.fromEntries(SETTINGS.map((path) => [path, fingerprint(path)]));
   const { outputFiles, metafile } = await bundle({
     entryPoints: ['src/main.ts'],
@@ -73,11 +75,13 @@ async function freshBundle() {
   if (!script) throw new Error('esbuild wrote no script for src/main.ts');
   /** @type {Stamp['inputs']} */
   const inputs = {};
-  for (const [path, value] of Object.entries({
-    ...settings,
-    ...Object.fromEntries(Object.keys(metafile.inputs).map((p) => [p, fingerprint(p)])),
-  }))
-    if (value) inputs[path] = value;
+  /** @type {[string, [number, number] | null][]} */
+  const fingerprints = [
+    ...Object.keys(metafile.inputs).map((path) => /** @type {[string, [number, number] | null]} */ ([path, fingerprint(path)])),
+  ];
+  // The settings' fingerprints from before bundling win over the metafile's.
+  fingerprints.push(...Object.entries(settings));
+  for (const [path, value] of fingerprints) if (value) inputs[path] = value[1] >= since ? [-1, value[1]] : value;
   writeAtomically(STAMP, JSON.stringify({ script: basename(script.path), inputs }));
   removeStale(new Set(files.map((file) => basename(file.path))));
   return script.path;
