@@ -16,6 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';
 import type * as ConfigModule from '../src/config.js';
 import type { AppConfig } from '../src/config.js';
@@ -146,6 +147,7 @@ const ready: ServiceReady = {
 };
 process.send?.(ready);
 
+let snapshots = 0;
 const inspector = new Session();
 inspector.connect();
 
@@ -158,6 +160,9 @@ process.on('message', (message: ParentMessage) => {
     return;
   }
   if (message.gc) (globalThis as { gc?: () => void }).gc?.();
+  // BENCH_HEAP_SNAPSHOTS=<dir>: a heap snapshot at every collected stats (idle, all open), to diff by constructor.
+  if (message.gc && process.env.BENCH_HEAP_SNAPSHOTS)
+    writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOTS}/service-${++snapshots}.heapsnapshot`);
   const stats: ChildStats = {
     rssBytes: process.memoryUsage.rss(),
     peakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),

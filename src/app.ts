@@ -18,6 +18,7 @@ import { schema } from './graphql/schema.js';
 import { useBodyLimit } from './http/body-limit.js';
 import { traceRequested, useInlineTraceWhenAsked } from './http/inline-trace.js';
 import { usePlaidWebhooks } from './http/plaid-webhooks.js';
+import { useInternedQueries } from './http/interned-queries.js';
 import { requestIdOf } from './http/request-id.js';
 import { useSharedSubscriptionEvents } from './http/shared-subscription-events.js';
 import { silentLogger, type Logger } from './observability/logger.js';
@@ -127,6 +128,8 @@ export function createApp(deps: AppDeps): App {
       }),
       ...(deps.exposeMetrics ? [useMetricsEndpoint(metrics)] : []),
       useBodyLimit(deps.maxBodyBytes ?? 1_048_576),
+      // An open subscription keeps its request's params: equal query texts kept once, not once per request.
+      useInternedQueries(),
       // Browsers send "simple" requests (GET, form posts, text/plain) without a CORS preflight; those
       // must carry a header a page cannot set cross-site. JSON POSTs (every GraphQL client) pass as is.
       // Authorization is such a header (setting it cross-site needs a preflight), and it is how

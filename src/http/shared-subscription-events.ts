@@ -9,7 +9,13 @@
  * first subscriber to read an event executes it with its own context; the others get the same
  * ExecutionResult, which serialises itself once (yoga's `stringify`). The memo is a WeakMap on the
  * payload: it goes with the event once the last subscriber has taken it.
+ *
+ * Per open subscription this keeps little (issue #16, 10,000 of them on one process): the key
+ * names the document by a digest of its text, not the text itself (a subscription's key was
+ * ~1.5 KB of escaped document), and the stream is one object whose methods are on its prototype
+ * (a closure-based iterator map is ~1 KB of closures and scopes each).
  */
+import { createHash } from 'node:crypto';
 import {
   createSourceEventStream,
   execute,
@@ -21,7 +27,7 @@ import {
   type ExecutionResult,
   type GraphQLSchema,
 } from 'graphql';
-import { isAsyncIterable, mapAsyncIterator, type Plugin } from 'graphql-yoga';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import { canonicalJson } from '../util/canonical-json.js';
 
 export interface SharedSubscriptionEventsOptions<TContext> {
@@ -47,7 +53,8 @@ export function useSharedSubscriptionEvents<TContext extends object>(
   const keyOf = (args: ExecutionArgs, caller: string): string => {
     let document = documents.get(args.document);
     if (document === undefined) {
-      document = print(args.document);
+      // A digest of the printed document: equal documents share, and each key stays short.
+      document = createHash('sha256').update(print(args.document)).digest('base64');
       documents.set(args.document, document);
     }
     let schema = schemas.get(args.schema);
@@ -87,20 +94,85 @@ export function useSharedSubscriptionEvents<TContext extends object>(
         const stream = await createSourceEventStream(subscribeArgs);
         // Refused (variables, the field's subscribe threw): the executor answers, with its status codes, as before.
         if (!isAsyncIterable(stream)) return (await subscribeFn(subscribeArgs)) as ExecutionResult | AsyncGenerator<ExecutionResult>;
-        const key = keyOf(subscribeArgs, caller);
-        const operation = getOperationAST(subscribeArgs.document, subscribeArgs.operationName);
-        return mapAsyncIterator(
-          stream,
-          (payload) => executeEvent(subscribeArgs, key, payload),
-          // As the executor reports a source stream's failure: located at the operation.
-          (error: unknown) => {
-            const original = error instanceof Error ? error : new Error(String(error));
-            throw new GraphQLError(original.message, { originalError: original, ...(operation ? { nodes: [operation] } : {}) });
-          },
-        ) as AsyncGenerator<ExecutionResult>;
+        return new SharedEventStream(stream[Symbol.asyncIterator](), subscribeArgs, keyOf(subscribeArgs, caller), executeEvent);
       });
     },
   };
+}
+
+type ExecuteEvent = (args: ExecutionArgs, key: string, payload: unknown) => Promise<ExecutionResult> | ExecutionResult;
+
+/**
+ * The subscription's results: each source event executed (or shared) by `execute`. As
+ * mapAsyncIterator does it: a failed execution or source ends the source, then rejects; the
+ * source's failure is reported as the executor reports it, located at the operation.
+ */
+class SharedEventStream implements AsyncIterableIterator<ExecutionResult> {
+  constructor(
+    private readonly source: AsyncIterator<unknown>,
+    private readonly args: ExecutionArgs,
+    private readonly key: string,
+    private readonly execute: ExecuteEvent,
+  ) {}
+
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    return this.source.next().then(
+      (event) => this.resultOf(event),
+      (error: unknown) => this.failed(error),
+    );
+  }
+
+  return(): Promise<IteratorResult<ExecutionResult>> {
+    const ended = this.source.return?.();
+    return ended
+      ? ended.then(
+          (event) => this.resultOf(event),
+          (error: unknown) => this.failed(error),
+        )
+      : Promise.resolve({ done: true, value: undefined });
+  }
+
+  throw(error: unknown): Promise<IteratorResult<ExecutionResult>> {
+    if (this.source.throw) {
+      return this.source.throw(error).then(
+        (event) => this.resultOf(event),
+        (thrown: unknown) => this.failed(thrown),
+      );
+    }
+    return this.closeAndThrow(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private async resultOf(event: IteratorResult<unknown>): Promise<IteratorResult<ExecutionResult>> {
+    if (event.done) return { done: true, value: undefined };
+    let value: ExecutionResult;
+    try {
+      value = await this.execute(this.args, this.key, event.value);
+    } catch (error) {
+      return this.closeAndThrow(error);
+    }
+    return { done: false, value };
+  }
+
+  private failed(error: unknown): Promise<IteratorResult<ExecutionResult>> {
+    const original = error instanceof Error ? error : new Error(String(error));
+    const operation = getOperationAST(this.args.document, this.args.operationName);
+    return this.closeAndThrow(
+      new GraphQLError(original.message, { originalError: original, ...(operation ? { nodes: [operation] } : {}) }),
+    );
+  }
+
+  private async closeAndThrow(error: unknown): Promise<never> {
+    try {
+      await this.source.return?.();
+    } catch {
+      // The first failure is the one reported.
+    }
+    throw error;
+  }
 }
 
 /** Gives a shared result one JSON serialisation for all its subscribers; a copy (errors masked) is serialised as usual. */

@@ -63,6 +63,8 @@ export function useOperationLog(options: { logger: Logger; metrics: Metrics; gra
       const requestId = requestIdOf(request);
       response.headers.set('x-request-id', requestId);
       if (!record) return;
+      // Logged once, here: an open subscription's request lives on, its record need not.
+      records.delete(request);
       metrics.request(response.status);
       const line = {
         requestId,

@@ -217,6 +217,39 @@ describe('shared subscription events', () => {
     expect((await Promise.all(pending)).every((result) => result.done)).toBe(true);
   });
 
+  it("a failing source is the stream's error, located at the operation, and the source is ended", async () => {
+    let ended = 0;
+    const failing: AsyncIterableIterator<RefreshNotice> = {
+      next: () => Promise.reject(new Error('the source broke')),
+      return: () => {
+        ended++;
+        return Promise.resolve({ done: true, value: undefined });
+      },
+      [Symbol.asyncIterator]: () => failing,
+    };
+    const yoga = createYoga<Record<string, unknown>, TestContext>({
+      schema: createSchema<TestContext>({
+        typeDefs: 'type Query { ok: Boolean } type Subscription { broken: Boolean }',
+        resolvers: { Subscription: { broken: { subscribe: () => failing, resolve: () => true } } },
+      }),
+      logging: false,
+      context: ({ request }) => ({ viewer: request.headers.get('x-viewer') }),
+      plugins: [useSharedSubscriptionEvents<TestContext>({ sharingKey: (context) => context.viewer })],
+    });
+    const stream = await subscribe(yoga, 'alice', {}, 'subscription { broken }');
+    const error = await stream.next().then(
+      () => null,
+      (thrown: unknown) => thrown,
+    );
+    // Masked by yoga as any unexpected error, located at the operation as the executor reports it.
+    expect(JSON.parse(JSON.stringify(error))).toEqual({
+      message: 'Unexpected error.',
+      locations: [{ line: 1, column: 1 }],
+      extensions: { code: 'INTERNAL_SERVER_ERROR', unexpected: true },
+    });
+    expect(ended).toBe(1);
+  });
+
   it('refusals are answered as the executor answers them: bad variables are a 400 with BAD_USER_INPUT', async () => {
     const yoga = app();
     const response = await yoga.fetch('http://localhost/graphql', {

@@ -268,51 +268,65 @@ const RefreshUpdateRef = builder.objectRef<RefreshUpdate>('RefreshUpdate').imple
  * The notices of this subscriber: its viewer's, of the Items or refreshes it asked for, until its
  * token expires. An iterator rather than an async generator: a generator waiting for its next
  * notice cannot be returned until one arrives, so a client that went away would stay subscribed
- * (and in memory) until its Item next changed; here return() ends the subscription at once.
+ * (and in memory) until its Item next changed; here return() ends the subscription at once. A
+ * class, its methods on the prototype: one object per open subscription, not a set of closures
+ * (10,000 of them open on one process, issue #16).
  */
 function noticesFor(context: Context, refreshIds: ReadonlySet<string>, itemIds: ReadonlySet<string>): AsyncIterableIterator<RefreshNotice> {
-  const { notices } = context.services;
-  let source: AsyncIterator<RefreshNotice> | null = null;
-  let expiry: NodeJS.Timeout | null = null;
-  let ended = false;
-  const end = async (): Promise<IteratorResult<RefreshNotice>> => {
-    ended = true;
-    if (expiry) clearTimeout(expiry);
-    await source?.return?.();
-    return { done: true, value: undefined };
-  };
-  /** On the first next(), as a generator would: a missing viewer is then the stream's error (UNAUTHENTICATED). */
-  const start = (): AsyncIterator<RefreshNotice> => {
-    const viewer = requireViewer(context);
-    // The source routes by viewer and Item or refresh: only this subscriber's notices reach it.
-    const started = notices.subscribe({ viewerId: viewer.id, itemIds, refreshIds })[Symbol.asyncIterator]();
-    // A stream ends when its token expires: a client must come back with a fresh one.
-    if (viewer.expiresAt !== undefined) expiry = setTimeout(() => void end(), Math.max(0, viewer.expiresAt - Date.now()));
-    const viewerId = viewer.id;
-    return {
-      next: async () => {
-        for (;;) {
-          const next = await started.next();
-          // Checked again here: whatever the source, a notice of another viewer is never resolved for this one.
-          if (next.done || next.value.viewerId === viewerId) return next;
-        }
-      },
-      return: () => started.return?.() ?? Promise.resolve({ done: true, value: undefined }),
-    };
-  };
-  const iterator: AsyncIterableIterator<RefreshNotice> = {
-    async next() {
-      if (ended) return { done: true, value: undefined };
-      source ??= start();
-      const next = await source.next();
-      if (next.done) return end();
-      notices.delivered(next.value);
+  return new SubscriberNotices(context, refreshIds, itemIds);
+}
+
+class SubscriberNotices implements AsyncIterableIterator<RefreshNotice> {
+  private source: AsyncIterator<RefreshNotice> | null = null;
+  private viewerId = '';
+  private expiry: NodeJS.Timeout | null = null;
+  private ended = false;
+
+  constructor(
+    private readonly context: Context,
+    private readonly refreshIds: ReadonlySet<string>,
+    private readonly itemIds: ReadonlySet<string>,
+  ) {}
+
+  async next(): Promise<IteratorResult<RefreshNotice>> {
+    if (this.ended) return { done: true, value: undefined };
+    this.source ??= this.start();
+    for (;;) {
+      const next = await this.source.next();
+      if (next.done) return this.end();
+      // Checked again here: whatever the source, a notice of another viewer is never resolved for this one.
+      if (next.value.viewerId !== this.viewerId) continue;
+      this.context.services.notices.delivered(next.value);
       return next;
-    },
-    return: end,
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+    }
+  }
+
+  return(): Promise<IteratorResult<RefreshNotice>> {
+    return this.end();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** On the first next(), as a generator would: a missing viewer is then the stream's error (UNAUTHENTICATED). */
+  private start(): AsyncIterator<RefreshNotice> {
+    const viewer = requireViewer(this.context);
+    this.viewerId = viewer.id;
+    // The source routes by viewer and Item or refresh: only this subscriber's notices reach it.
+    const filter = { viewerId: viewer.id, itemIds: this.itemIds, refreshIds: this.refreshIds };
+    const source = this.context.services.notices.subscribe(filter)[Symbol.asyncIterator]();
+    // A stream ends when its token expires: a client must come back with a fresh one.
+    if (viewer.expiresAt !== undefined) this.expiry = setTimeout(() => void this.end(), Math.max(0, viewer.expiresAt - Date.now()));
+    return source;
+  }
+
+  private async end(): Promise<IteratorResult<RefreshNotice>> {
+    this.ended = true;
+    if (this.expiry) clearTimeout(this.expiry);
+    await this.source?.return?.();
+    return { done: true, value: undefined };
+  }
 }
 
 /**
