@@ -191,7 +191,10 @@ describe('webhooks while PostgreSQL is cut', needs('DATABASE_URL'), () => {
     const refusedIn = (kind: FaultMode['kind']) =>
       refused.filter((attempts) => sentIn.get(sha((attempts[0] as WebhookDelivery).body)) === kind).length;
     expect(refusedIn('drop')).toBeGreaterThan(0);
-    expect(refusedIn('blackhole')).toBeGreaterThan(0);
+    // A blackhole held the vault's connections for ~0.9 s, under the receiver's 5 s bound, and
+    // reset them at its end: the stores caught there are refused, or retried into a 200 (seen once
+    // on Node 26 in CI, every one a 200). Either way each was answered, stored and applied once
+    // (below); only a refusal in the drop is certain, so only that one is required.
     expect(deliveries.filter((d) => d.status !== null && d.status !== 200 && d.status !== 503)).toEqual([]);
 
     const deadline = Date.now() + 15_000;

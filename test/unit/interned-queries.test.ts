@@ -55,6 +55,9 @@ async function copiesOf(text: string): Promise<number> {
   return copies;
 }
 
+/** Whether this V8 keeps one copy of a query text per request that holds it (Node 20-24 do; 26 does not). */
+const engineKeepsCopies = Number(process.versions.node.split('.')[0]) < 26;
+
 describe('interned query texts', () => {
   it(
     'the copies of a text do not grow with the requests that hold it; without the table, one more per request',
@@ -74,7 +77,10 @@ describe('interned query texts', () => {
       await send(plain.yoga, other, 1);
       const plainAfterOne = await copiesOf(other);
       await send(plain.yoga, other, 10);
-      expect(await copiesOf(other)).toBeGreaterThanOrEqual(plainAfterOne + 9);
+      // Node 20-24 keep a copy per request (so the table's effect shows above); Node 26's V8 shares
+      // equal texts parsed from the bodies by itself, and then there is nothing for the table to save.
+      if (engineKeepsCopies) expect(await copiesOf(other)).toBeGreaterThanOrEqual(plainAfterOne + 9);
+      else expect(await copiesOf(other)).toBeLessThanOrEqual(plainAfterOne + 2);
     },
   );
 
@@ -84,7 +90,7 @@ describe('interned query texts', () => {
     await send(yoga, long, 1);
     const longAfterOne = await copiesOf(long);
     await send(yoga, long, 2);
-    expect(await copiesOf(long)).toBeGreaterThanOrEqual(longAfterOne + 1);
+    if (engineKeepsCopies) expect(await copiesOf(long)).toBeGreaterThanOrEqual(longAfterOne + 1);
     const first = `{ a } # ${randomUUID()}`;
     await send(yoga, first, 1);
     const firstAfterOne = await copiesOf(first);
@@ -94,7 +100,7 @@ describe('interned query texts', () => {
     expect(kept).toHaveLength(9);
     // The evicted copy stays with its request; the next four share one new copy (and the last may hold its own).
     const copies = await copiesOf(first);
-    expect(copies).toBeGreaterThanOrEqual(firstAfterOne + 1);
+    if (engineKeepsCopies) expect(copies).toBeGreaterThanOrEqual(firstAfterOne + 1);
     expect(copies).toBeLessThanOrEqual(firstAfterOne + 2);
   });
 });
