@@ -69,19 +69,15 @@ async function freshBundle() {
   });
   mkdirSync(CACHE, { recursive: true });
   // The map first, so a script never names a map that is not there yet.
-  const files = [...(outputFiles ?? [])].sort((a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
+  const files = [...outputFiles].sort((a, b) => Number(b.path.endsWith('.map')) - Number(a.path.endsWith('.map')));
   for (const file of files) writeAtomically(file.path, file.contents);
   const script = files.find((file) => file.path.endsWith('.js'));
   if (!script) throw new Error('esbuild wrote no script for src/main.ts');
   /** @type {Stamp['inputs']} */
   const inputs = {};
-  /** @type {[string, [number, number] | null][]} */
-  const fingerprints = [
-    ...Object.keys(metafile.inputs).map((path) => /** @type {[string, [number, number] | null]} */ ([path, fingerprint(path)])),
-  ];
   // The settings' fingerprints from before bundling win over the metafile's.
-  fingerprints.push(...Object.entries(settings));
-  for (const [path, value] of fingerprints) if (value) inputs[path] = value[1] >= since ? [-1, value[1]] : value;
+  const fingerprints = { ...Object.fromEntries(Object.keys(metafile.inputs).map((path) => [path, fingerprint(path)])), ...settings };
+  for (const [path, value] of Object.entries(fingerprints)) if (value) inputs[path] = value[1] >= since ? [-1, value[1]] : value;
   writeAtomically(STAMP, JSON.stringify({ script: basename(script.path), inputs }));
   removeStale(new Set(files.map((file) => basename(file.path))));
   return script.path;

@@ -36,8 +36,11 @@ async function stop(): Promise<void> {
 afterEach(stop);
 
 /** Embedded mode, as `npm start` runs without Plaid credentials. */
-async function start(): Promise<ServiceProcess> {
-  running = await startServiceProcess({ ...process.env, PORT: '0', DATABASE_URL: '', REDIS_URL: '', SHUTDOWN_DRAIN_MS: '0' });
+async function start(alsoWaitFor?: RegExp): Promise<ServiceProcess> {
+  running = await startServiceProcess(
+    { ...process.env, PORT: '0', DATABASE_URL: '', REDIS_URL: '', SHUTDOWN_DRAIN_MS: '0' },
+    alsoWaitFor ? { alsoWaitFor } : {},
+  );
   return running;
 }
 
@@ -101,15 +104,12 @@ describe('npm start (scripts/start.mjs)', () => {
 
   it('answers from the bundle with compiled execution, a bad representation first keeping its index', async () => {
     // The banner is written after the ready line; wait for the token too.
-    running = await startServiceProcess(
-      { ...process.env, PORT: '0', DATABASE_URL: '', REDIS_URL: '', SHUTDOWN_DRAIN_MS: '0' },
-      { alsoWaitFor: /Demo token: +\S+/ },
-    );
-    const output = running.output();
+    const service = await start(/Demo token: +\S+/);
+    const output = service.output();
     const token = /Demo token: +(\S+)/.exec(output)?.[1] ?? '';
     const itemId = /^ {4}(\w{20,}) {2}/m.exec(output)?.[1] ?? '';
     expect(itemId).not.toBe('');
-    const response = await fetch(`${running.url}/graphql`, {
+    const response = await fetch(`${service.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify({
@@ -121,7 +121,7 @@ describe('npm start (scripts/start.mjs)', () => {
     // graphql-jit alone put the failed item last ([item, null]); src/http/compiled-execution.ts patches its runtime, bundled here.
     expect(body.data._entities).toEqual([null, { __typename: 'PlaidItem', id: itemId }]);
     expect(body.errors.map((error) => error.path)).toEqual([['_entities', 0]]);
-    const metrics = await (await fetch(`${running.url}/metrics`)).text();
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
     expect(metrics).toMatch(/graphql_executions_total\{executor="compiled"\} [1-9]/);
   }, 120_000);
 
