@@ -1,7 +1,8 @@
 // @ts-check
 /**
  * `npm run build`: dist/ for the container. One bundle per program: the service (dist/main.js), the
- * standalone simulator (dist/simulator/main.js) and each CLI (dist/cli/<name>.js). Types are not
+ * standalone simulator (dist/simulator/main.js) and each CLI (dist/cli/<name>.js), with the code
+ * they share or load only when used in dist/chunks/. Types are not
  * checked here; `npm run typecheck` does that (CI runs both).
  */
 import { readdirSync, rmSync } from 'node:fs';
@@ -13,4 +14,4 @@ const cli = readdirSync(join(ROOT, 'src/cli'))
   .map((name) => `src/cli/${name}`);
 const outdir = join(ROOT, 'dist');
 rmSync(outdir, { recursive: true, force: true });
-await bundle({ entryPoints: ['src/main.ts', 'src/simulator/main.ts', ...cli], outdir });
+await bundle({ entryPoints: ['src/main.ts', 'src/simulator/main.ts', ...cli], outdir, splitting: true });

@@ -6,10 +6,14 @@
  * Why: Node pays for every module it resolves, reads, wraps and links, CommonJS and ESM alike, and
  * the service loads ~1,300 of them (its ~170 files, graphql, federation, yoga, undici, zod, ...);
  * loaded as one file, a compiled start takes ~40% less CPU and ~15 MB less memory
- * (docs/benchmarks.md, targets 5 and 6). No code splitting: each program is one self-contained file,
- * so `import.meta.url` in it is the program's own (the CLIs compare it with argv[1]), and a file is
- * replaced with one rename. Dynamic imports (the simulator, the demo, ioredis) are still evaluated
- * only when reached.
+ * (docs/benchmarks.md, targets 5 and 6). Whitespace and syntax are minified (names are kept): V8
+ * holds a script's whole source text for as long as it runs, and scans all of it at load.
+ *
+ * `npm start` gets one self-contained file (replaced with one rename; it loads the simulator and
+ * the demo anyway). `npm run build` splits: what only a dynamic import reaches (the simulator, the
+ * demo, PGlite's scratch cluster, ioredis) goes to dist/chunks/ and is never read by a process that
+ * does not use it, and what several programs share is one chunk. An entry's own code stays in its
+ * file, so `import.meta.url` there is the program's (the CLIs compare it with argv[1]).
  */
 import { build } from 'esbuild';
 import { Buffer } from 'node:buffer';
@@ -66,17 +70,19 @@ const COMMONJS_GLOBALS = [
 /**
  * Bundles `entryPoints` (paths under src/) into `outdir`, keeping their paths below src/ unless
  * `entryNames` (esbuild's pattern) says otherwise. With `write: false` the files are returned and
- * the caller writes them; the metafile lists every input read.
- * @param {{ entryPoints: string[], outdir: string, write?: boolean, entryNames?: string }} options
+ * the caller writes them; the metafile lists every input read. `splitting`: shared and lazily
+ * imported code in `outdir`/chunks/.
+ * @param {{ entryPoints: string[], outdir: string, write?: boolean, entryNames?: string, splitting?: boolean }} options
  * @returns {Promise<{ outputFiles: { path: string, contents: Uint8Array }[], metafile: import('esbuild').Metafile }>}
  */
-export async function bundle({ entryPoints, outdir, write = true, entryNames = '[dir]/[name]' }) {
+export async function bundle({ entryPoints, outdir, write = true, entryNames = '[dir]/[name]', splitting = false }) {
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints,
     outdir,
     outbase: 'src',
     entryNames,
+    ...(splitting ? { splitting: true, chunkNames: 'chunks/[name]-[hash]' } : {}),
     bundle: true,
     external: EXTERNAL,
     alias: ALIAS,
@@ -89,6 +95,9 @@ export async function bundle({ entryPoints, outdir, write = true, entryNames = '
     // process.setSourceMapsEnabled); the sources themselves stay out of the map.
     sourcemap: 'linked',
     sourcesContent: false,
+    // Smaller source text (7.4 -> 5.0 MB for the service): less to scan at load and to keep in memory.
+    minifyWhitespace: true,
+    minifySyntax: true,
     // Class and function names stay as written: logs, errors and Pothos' type names use them.
     keepNames: true,
     metafile: true,
