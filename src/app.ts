@@ -171,7 +171,7 @@ export function createApp(deps: AppDeps): App {
           context.viewer && !(context.request && traceRequested(context.request)) ? canonicalJson(context.viewer) : null,
       }),
       // SSE subscriptions served over node:http with a body of one small object, not yoga's ReadableStream.
-      useLightSse(),
+      useLightSse({ requestNeededByEvents: traceRequested }),
       logUnexpectedErrors(logger),
     ],
   });

@@ -25,18 +25,36 @@ const COMPLETE = 'event: complete\ndata:\n\n';
 
 type ResultProcessor = Parameters<Parameters<NonNullable<Plugin['onResultProcess']>>[0]['setResultProcessor']>[0];
 
-export function useLightSse(): Plugin {
-  const subscriptions = new WeakSet<Request>();
+export interface LightSseOptions {
+  /**
+   * Whether an event of this subscription may still read its context's `request` (an inline trace
+   * routes its fields by it). When not, the context lets go of the request once the stream is
+   * answered: its headers, URL and body stream are ~1 KB an open subscription need not keep.
+   */
+  readonly requestNeededByEvents: (request: Request) => boolean;
+}
+
+/** The context's part this plugin reads and writes. */
+interface WithRequest {
+  request?: Request | undefined;
+}
+
+export function useLightSse(options: LightSseOptions): Plugin {
+  const subscriptions = new WeakMap<Request, WithRequest>();
   return {
     onSubscribe({ args }) {
-      const request = (args.contextValue as { request?: Request }).request;
-      if (request) subscriptions.add(request);
+      const context = args.contextValue as WithRequest;
+      if (context.request) subscriptions.set(context.request, context);
     },
     onResultProcess({ request, result, resultProcessor, setResultProcessor, serverContext }) {
       // A subscription's stream can only be answered by yoga's SSE processor (its regular one refuses
       // async iterables), so a processor chosen for one means the client accepts text/event-stream.
-      if (!resultProcessor || !isAsyncIterable(result) || !subscriptions.has(request)) return;
+      const context = subscriptions.get(request);
+      if (!resultProcessor || !isAsyncIterable(result) || !context) return;
       if (!isServerResponse((serverContext as { res?: unknown } | undefined)?.res)) return;
+      // Every hook that reads the request at the start has run (parse, validate, subscribe, this
+      // one; onResponse hooks get it as their own argument); the events' resolvers do not read it.
+      if (context.request === request && !options.requestNeededByEvents(request)) context.request = undefined;
       const processor: ResultProcessor = (stream, fetchAPI) => {
         const Response = sseResponseClass(fetchAPI);
         return new Response((stream as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), fetchAPI);
@@ -66,7 +84,12 @@ function sseResponseClass(fetchAPI: FetchAPI): SseResponseClass {
         super(null, {
           status: 200,
           // yoga's SSE headers.
-          headers: { 'Content-Type': 'text/event-stream', Connection: 'keep-alive', 'Cache-Control': 'no-cache', 'Content-Encoding': 'none' },
+          headers: {
+            'Content-Type': 'text/event-stream',
+            Connection: 'keep-alive',
+            'Cache-Control': 'no-cache',
+            'Content-Encoding': 'none',
+          },
         });
         this.#body = new SseBody(iterator, api);
       }
