@@ -46,7 +46,8 @@ export function useLightSse(options: LightSseOptions): Plugin {
       const context = args.contextValue as WithRequest;
       if (context.request) subscriptions.set(context.request, context);
     },
-    onResultProcess({ request, result, resultProcessor, setResultProcessor, serverContext }) {
+    onResultProcess(payload) {
+      const { request, result, resultProcessor, serverContext } = payload;
       // A subscription's stream can only be answered by yoga's SSE processor (its regular one refuses
       // async iterables), so a processor chosen for one means the client accepts text/event-stream.
       const context = subscriptions.get(request);
@@ -59,7 +60,7 @@ export function useLightSse(options: LightSseOptions): Plugin {
         const Response = sseResponseClass(fetchAPI);
         return new Response((stream as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), fetchAPI);
       };
-      setResultProcessor(processor, 'text/event-stream');
+      payload.setResultProcessor(processor, 'text/event-stream');
     },
   };
 }
@@ -181,24 +182,26 @@ export class SseBody {
   private async pump(dest: ServerResponse): Promise<void> {
     try {
       for (;;) {
-        const next = await this.iterator.next();
+        const next: IteratorResult<ExecutionResult> = await this.iterator.next();
         if (this.ended) return;
         let frame = '';
-        if (next.value != null) frame = `event: next\ndata: ${await this.serialise(next.value)}\n\n`;
+        // A value is written even beside done, as yoga does (a return value).
+        const value = next.value as ExecutionResult | null | undefined;
+        if (value != null) frame = `event: next\ndata: ${await this.serialise(value)}\n\n`;
         if (this.ended) return;
         if (next.done) {
           this.finish();
           dest.end(frame + COMPLETE);
           return;
         }
-        if (!dest.write(frame)) await new Promise((resolve) => dest.once('drain', resolve));
+        if (frame && !dest.write(frame)) await new Promise((resolve) => dest.once('drain', resolve));
       }
-    } catch (error) {
-      // The stream failed (yoga's error mapping turns the usual failures into results first): the
-      // response is cut, and the client sees the stream end without `complete`.
+    } catch {
+      // The stream failed (yoga's error mapping turns the usual failures into results first; an
+      // AbortError means the client left): the response is cut, the stream ends without `complete`.
       if (this.ended) return;
       this.finish();
-      dest.destroy(error instanceof Error ? error : new Error(String(error)));
+      dest.destroy();
     }
   }
 

@@ -113,7 +113,13 @@ export function useSharedSubscriptionEvents<TContext extends object>(
         const stream = await createSourceEventStream(subscribeArgs);
         // Refused (variables, the field's subscribe threw): the executor answers, with its status codes, as before.
         if (!isAsyncIterable(stream)) return (await subscribeFn(subscribeArgs)) as ExecutionResult | AsyncGenerator<ExecutionResult>;
-        return new SharedEventStream(stream[Symbol.asyncIterator](), subscribeArgs, holdKey(keyOf(subscribeArgs, caller)), executeEvent, releaseKey);
+        return new SharedEventStream(
+          stream[Symbol.asyncIterator](),
+          subscribeArgs,
+          holdKey(keyOf(subscribeArgs, caller)),
+          executeEvent,
+          releaseKey,
+        );
       });
     },
   };
