@@ -19,6 +19,7 @@ import { useBodyLimit } from './http/body-limit.js';
 import { traceRequested, useInlineTraceWhenAsked } from './http/inline-trace.js';
 import { usePlaidWebhooks } from './http/plaid-webhooks.js';
 import { useInternedQueries } from './http/interned-queries.js';
+import { useLightSse } from './http/light-sse.js';
 import { requestIdOf } from './http/request-id.js';
 import { useSharedSubscriptionEvents } from './http/shared-subscription-events.js';
 import { silentLogger, type Logger } from './observability/logger.js';
@@ -163,6 +164,8 @@ export function createApp(deps: AppDeps): App {
         sharingKey: (context) =>
           context.viewer && !(context.request && traceRequested(context.request)) ? canonicalJson(context.viewer) : null,
       }),
+      // SSE subscriptions served over node:http with a body of one small object, not yoga's ReadableStream.
+      useLightSse({ requestNeededByEvents: traceRequested }),
       logUnexpectedErrors(logger),
     ],
   });

@@ -41,15 +41,18 @@ export async function listen(app: App, host: string, port: number, options: List
   let draining = false;
   let closing = false;
   let settled: (() => void) | null = null;
+  // One function for every response, not a closure (and a `once` wrapper) per request: an open
+  // subscription's response keeps its listeners for its whole life (issue #16). 'close' is emitted once.
+  const responseClosed = (): void => {
+    active -= 1;
+    // While closing, a finished keep-alive connection is idle: let it go now.
+    if (closing) server.closeIdleConnections();
+    if (closing && active === 0) settled?.();
+  };
   const server = createServer((req, res) => {
     active += 1;
     if (draining) res.shouldKeepAlive = false;
-    res.once('close', () => {
-      active -= 1;
-      // While closing, a finished keep-alive connection is idle: let it go now.
-      if (closing) server.closeIdleConnections();
-      if (closing && active === 0) settled?.();
-    });
+    res.on('close', responseClosed);
     void app(req, res);
   });
   await new Promise<void>((resolve, reject) => {

@@ -86,6 +86,25 @@ export function useSharedSubscriptionEvents<TContext extends object>(
     }, forget);
     return running;
   };
+  /**
+   * The keys of the open streams, one string for all streams of a key (an Item's 1,000 tabs keep
+   * one), counted by stream and dropped with the last. JSON.stringify with a replacer builds its
+   * result as a tree of string parts; the kept copy is flattened once.
+   */
+  const openKeys = new Map<string, { readonly key: string; streams: number }>();
+  const holdKey = (key: string): string => {
+    let held = openKeys.get(key);
+    if (!held) {
+      held = { key: flatString(key), streams: 0 };
+      openKeys.set(held.key, held);
+    }
+    held.streams += 1;
+    return held.key;
+  };
+  const releaseKey = (key: string): void => {
+    const held = openKeys.get(key);
+    if (held && --held.streams === 0) openKeys.delete(key);
+  };
   return {
     onSubscribe({ args, subscribeFn, setSubscribeFn }) {
       const caller = options.sharingKey(args.contextValue);
@@ -94,7 +113,13 @@ export function useSharedSubscriptionEvents<TContext extends object>(
         const stream = await createSourceEventStream(subscribeArgs);
         // Refused (variables, the field's subscribe threw): the executor answers, with its status codes, as before.
         if (!isAsyncIterable(stream)) return (await subscribeFn(subscribeArgs)) as ExecutionResult | AsyncGenerator<ExecutionResult>;
-        return new SharedEventStream(stream[Symbol.asyncIterator](), subscribeArgs, keyOf(subscribeArgs, caller), executeEvent);
+        return new SharedEventStream(
+          stream[Symbol.asyncIterator](),
+          subscribeArgs,
+          holdKey(keyOf(subscribeArgs, caller)),
+          executeEvent,
+          releaseKey,
+        );
       });
     },
   };
@@ -102,20 +127,29 @@ export function useSharedSubscriptionEvents<TContext extends object>(
 
 type ExecuteEvent = (args: ExecutionArgs, key: string, payload: unknown) => Promise<ExecutionResult> | ExecutionResult;
 
+/** A flat copy of a string (a rope of parts costs a node per part). */
+function flatString(value: string): string {
+  return Buffer.from(value, 'utf8').toString('utf8');
+}
+
 /**
  * The subscription's results: each source event executed (or shared) by `execute`. As
  * mapAsyncIterator does it: a failed execution or source ends the source, then rejects; the
  * source's failure is reported as the executor reports it, located at the operation.
  */
 class SharedEventStream implements AsyncIterableIterator<ExecutionResult> {
+  private released = false;
+
   constructor(
     private readonly source: AsyncIterator<unknown>,
     private readonly args: ExecutionArgs,
     private readonly key: string,
     private readonly execute: ExecuteEvent,
+    private readonly releaseKey: (key: string) => void,
   ) {}
 
   next(): Promise<IteratorResult<ExecutionResult>> {
+    if (this.released) return Promise.resolve({ done: true, value: undefined });
     return this.source.next().then(
       (event) => this.resultOf(event),
       (error: unknown) => this.failed(error),
@@ -123,6 +157,7 @@ class SharedEventStream implements AsyncIterableIterator<ExecutionResult> {
   }
 
   return(): Promise<IteratorResult<ExecutionResult>> {
+    this.release();
     const ended = this.source.return?.();
     return ended
       ? ended.then(
@@ -146,8 +181,18 @@ class SharedEventStream implements AsyncIterableIterator<ExecutionResult> {
     return this;
   }
 
+  /** The stream is over (returned, done or failed): its key is no longer held. */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.releaseKey(this.key);
+  }
+
   private async resultOf(event: IteratorResult<unknown>): Promise<IteratorResult<ExecutionResult>> {
-    if (event.done) return { done: true, value: undefined };
+    if (event.done) {
+      this.release();
+      return { done: true, value: undefined };
+    }
     let value: ExecutionResult;
     try {
       value = await this.execute(this.args, this.key, event.value);
@@ -166,6 +211,7 @@ class SharedEventStream implements AsyncIterableIterator<ExecutionResult> {
   }
 
   private async closeAndThrow(error: unknown): Promise<never> {
+    this.release();
     try {
       await this.source.return?.();
     } catch {
