@@ -10,7 +10,8 @@
  * `--b-env NAME=value` (repeatable) sets environment variables for the working tree's child only;
  * without `--base`, A is then the working tree without them (e.g. `--b-env NODE_ENV=production`).
  *
- * BENCH_DATABASE_URL=postgres://... runs it again with the vault in PostgreSQL.
+ * BENCH_DATABASE_URL=postgres://... runs it again with the vault in PostgreSQL; `--vault postgres` (or `pglite`)
+ * runs that one alone.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     top: { type: 'string', default: '30' },
     'b-env': { type: 'string', multiple: true, default: [] },
+    vault: { type: 'string' },
   },
 });
 const items = Number(values.items);
@@ -69,7 +71,14 @@ const bEnv = Object.fromEntries(
   }),
 );
 const databaseUrl = process.env.BENCH_DATABASE_URL;
-for (const backend of [{ name: 'PGlite', databaseUrl: undefined }, ...(databaseUrl ? [{ name: 'PostgreSQL', databaseUrl }] : [])]) {
+if (values.vault !== undefined && values.vault !== 'pglite' && values.vault !== 'postgres')
+  throw new Error(`--vault: pglite or postgres, not ${values.vault}`);
+if (values.vault === 'postgres' && !databaseUrl) throw new Error('--vault postgres needs BENCH_DATABASE_URL');
+const backends = [
+  ...(values.vault !== 'postgres' ? [{ name: 'PGlite', databaseUrl: undefined }] : []),
+  ...(databaseUrl && values.vault !== 'pglite' ? [{ name: 'PostgreSQL', databaseUrl }] : []),
+];
+for (const backend of backends) {
   const simulator = await startSimulatorChild();
   const start = (env: Record<string, string>) =>
     startServiceChild({ simulator, items, env, ...(backend.databaseUrl ? { databaseUrl: backend.databaseUrl } : {}) });
