@@ -1,5 +1,5 @@
 /**
- * `date.toISOString()`, computed in JavaScript: the same string, about four times faster. V8's
+ * `date.toISOString()`, computed in JavaScript: the same string, in a quarter of the time. V8's
  * own goes through its runtime and date cache (~1.5–2 µs a call on Node 20), and the DateTime
  * scalar serialises one per Item: for `_entities` of 1,000 Items that was ~1.5 ms of a ~12 ms
  * answer. Years 0000–9999 only (toISOString's four-digit form); anything else, an invalid date
@@ -13,7 +13,8 @@ const LAST_MS = 253_402_300_799_999;
 const MS_PER_DAY = 86_400_000;
 /** Days from 0000-03-01 to 1970-01-01, in the proleptic Gregorian calendar toISOString uses. */
 const EPOCH_SHIFT_DAYS = 719_468;
-const TWO_DIGITS: readonly string[] = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, '0'));
+/** Character code of the digit 0. */
+const ZERO = 48;
 
 export function isoTimestamp(value: Date): string {
   if (!(value instanceof Date)) return (value as { toISOString(): string }).toISOString();
@@ -40,5 +41,32 @@ export function isoTimestamp(value: Date): string {
   inDay -= minutes * 60_000;
   const seconds = Math.floor(inDay / 1_000);
   const ms = inDay - seconds * 1_000;
-  return `${year < 1_000 ? String(year).padStart(4, '0') : year}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hours]}:${TWO_DIGITS[minutes]}:${TWO_DIGITS[seconds]}.${ms < 10 ? `00${ms}` : ms < 100 ? `0${ms}` : ms}Z`;
+  // One flat string from its character codes: a template literal makes a rope of its parts, which
+  // JSON.stringify then has to copy flat again (that took back half of the gain).
+  return String.fromCharCode(
+    ZERO + Math.floor(year / 1_000),
+    ZERO + (Math.floor(year / 100) % 10),
+    ZERO + (Math.floor(year / 10) % 10),
+    ZERO + (year % 10),
+    45, // -
+    ZERO + Math.floor(month / 10),
+    ZERO + (month % 10),
+    45, // -
+    ZERO + Math.floor(day / 10),
+    ZERO + (day % 10),
+    84, // T
+    ZERO + Math.floor(hours / 10),
+    ZERO + (hours % 10),
+    58, // :
+    ZERO + Math.floor(minutes / 10),
+    ZERO + (minutes % 10),
+    58, // :
+    ZERO + Math.floor(seconds / 10),
+    ZERO + (seconds % 10),
+    46, // .
+    ZERO + Math.floor(ms / 100),
+    ZERO + (Math.floor(ms / 10) % 10),
+    ZERO + (ms % 10),
+    90, // Z
+  );
 }
