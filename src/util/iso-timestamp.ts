@@ -2,7 +2,7 @@
  * `date.toISOString()`, computed in JavaScript: the same string, in a quarter of the time. V8's
  * own goes through its runtime and date cache (~0.6–1.3 µs a call on Node 20), and the DateTime
  * scalar serialises one per Item: for `_entities` of 1,000 Items ~1 ms of a ~12 ms answer. Years 0000–9999 only (toISOString's four-digit form); anything else, an invalid date
- * (which throws RangeError) and values that are not Dates go to toISOString itself, so the
+ * (which throws RangeError) and values that are not plain Dates go to toISOString itself, so the
  * result, or the error thrown, is always toISOString's.
  */
 
@@ -16,7 +16,9 @@ const EPOCH_SHIFT_DAYS = 719_468;
 const ZERO = 48;
 
 export function isoTimestamp(value: Date): string {
-  if (!(value instanceof Date)) return (value as { toISOString(): string }).toISOString();
+  // Anything but a plain Date (a subclass may say it differently, a non-Date throws): its own toISOString.
+  if (!(value instanceof Date) || Object.getPrototypeOf(value) !== Date.prototype)
+    return (value as { toISOString(): string }).toISOString();
   const time = value.getTime();
   // NaN fails both comparisons: toISOString throws its RangeError.
   if (!(time >= FIRST_MS && time <= LAST_MS)) return value.toISOString();

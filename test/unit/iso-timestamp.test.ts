@@ -76,7 +76,13 @@ describe('isoTimestamp', () => {
     }
   });
 
-  it('uses what a non-Date value calls toISOString, as the scalar did', () => {
+  it('uses the toISOString of a non-Date value and of a Date subclass, as the scalar did', () => {
     expect(isoTimestamp({ toISOString: () => 'stamped' } as unknown as Date)).toBe('stamped');
+    class Stamp extends Date {
+      override toISOString(): string {
+        return 'subclass';
+      }
+    }
+    expect(isoTimestamp(new Stamp(0))).toBe('subclass');
   });
 });
