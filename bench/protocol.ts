@@ -34,6 +34,8 @@ export interface ChildStats {
   /** Event-loop delay since the last reset (perf_hooks.monitorEventLoopDelay). */
   readonly eventLoop: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number; readonly meanMs: number };
   readonly vaultQueries: number;
+  /** The process's CPU time so far (user + system, process.cpuUsage), in ms: a request's cost on a busy machine. */
+  readonly cpuMs?: number;
 }
 
 export type ParentMessage =

@@ -20,6 +20,8 @@ export interface ViewerItemsResult {
   /** Vault queries per request (every round). */
   readonly vaultQueries: readonly number[];
   readonly medianMs: number;
+  /** The service's CPU time per request (ms), where its child reports it. */
+  readonly cpuMs: readonly number[];
   readonly timesMs: readonly number[];
 }
 
@@ -54,24 +56,28 @@ export async function viewerItems(service: ServiceChild, options: ViewerItemsOpt
   if (!prepared.has(service)) await refreshEveryItem(service);
   prepared.add(service);
   const timesMs: number[] = [];
+  const cpuMs: number[] = [];
   const vaultQueries: number[] = [];
   let items = 0;
   let withRefresh = 0;
   // One unmeasured round first (JIT, vault pages).
   for (let round = -1; round < options.rounds; round++) {
-    const before = (await service.stats()).vaultQueries;
+    const statsBefore = await service.stats();
+    const before = statsBefore.vaultQueries;
     const started = performance.now();
     const answer = await graphql<Answer>(ready.url, ready.token, VIEWER_ITEMS_QUERY);
     const elapsed = performance.now() - started;
-    const after = (await service.stats()).vaultQueries;
+    const statsAfter = await service.stats();
+    const after = statsAfter.vaultQueries;
     if (answer.errors?.length) throw new Error(`viewer items failed: ${answer.errors.map((e) => e.message).join('; ')}`);
     if (round < 0) continue;
     timesMs.push(elapsed);
+    if (statsBefore.cpuMs !== undefined && statsAfter.cpuMs !== undefined) cpuMs.push(statsAfter.cpuMs - statsBefore.cpuMs);
     vaultQueries.push(after - before);
     items = answer.data?.viewer.items.length ?? 0;
     withRefresh = answer.data?.viewer.items.filter((item) => item.latestRefreshes.length > 0).length ?? 0;
   }
-  return { options, items, withRefresh, vaultQueries, medianMs: median(timesMs), timesMs };
+  return { options, items, withRefresh, vaultQueries, medianMs: median(timesMs), timesMs, cpuMs };
 }
 
 /** One refreshTransactions per Item (20 at a time), so that every Item has a latest refresh to read. */

@@ -8,6 +8,7 @@ import DirectivesPlugin from '@pothos/plugin-directives';
 import ErrorsPlugin from '@pothos/plugin-errors';
 import FederationPlugin from '@pothos/plugin-federation';
 import type { Context } from '../context.js';
+import { isoTimestamp } from '../util/iso-timestamp.js';
 
 export const builder = new SchemaBuilder<{
   Context: Context;
@@ -27,7 +28,8 @@ builder.mutationType({});
 
 builder.scalarType('DateTime', {
   description: 'An ISO-8601 timestamp in UTC, e.g. 2026-11-24T17:00:00.000Z.',
-  serialize: (value) => value.toISOString(),
+  // toISOString's string, computed faster: one per Item of a list (src/util/iso-timestamp.ts).
+  serialize: isoTimestamp,
   parseValue: (value) => {
     const date = new Date(String(value));
     if (Number.isNaN(date.getTime())) throw new TypeError('DateTime must be an ISO-8601 timestamp');
