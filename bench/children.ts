@@ -17,7 +17,9 @@ interface Started<T> {
 function start<T>(script: string, env: Record<string, string>, execArgv: readonly string[] = []): Promise<Started<T>> {
   const child = fork(script, [], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    // As the image runs (Dockerfile): graphql-js, for one, skips its development-only checks. The
+    // service's own settings come from the environment its child passes to loadConfig, not from this.
+    env: { ...process.env, NODE_ENV: 'production', ...env },
     execArgv: ['--import', 'tsx', ...execArgv],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
