@@ -13,6 +13,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from './children.js';
+import { bundleServiceChild } from './service-bundle.js';
 import { median } from './load.js';
 import { heapPerRequest, inFlight, renderInFlight, type InFlightResult } from './scenarios/in-flight.js';
 
@@ -29,6 +30,10 @@ const { values } = parseArgs({
     'no-probe': { type: 'boolean', default: false },
     'heap-snapshots': { type: 'boolean', default: false },
     'cpu-profile': { type: 'string' },
+    // The service child under tsx instead of as one bundle (production runs the bundle).
+    tsx: { type: 'boolean', default: false },
+    // Seconds of rest between seeding and the burst (see InFlightOptions.restMs).
+    rest: { type: 'string', default: '0' },
   },
 });
 const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
@@ -39,6 +44,7 @@ const options = {
   plaidMaxConnections: Number(values['plaid-connections']) || null,
   probeHeap: !values['no-probe'],
   heapSnapshots: values['heap-snapshots'],
+  restMs: Number(values.rest) * 1000,
   ...(values['cpu-profile'] ? { cpuProfilePath: values['cpu-profile'] } : {}),
   ...(databaseUrl ? { databaseUrl } : {}),
 };
@@ -73,11 +79,17 @@ const line = (name: string, r: InFlightResult) => {
   );
 };
 
+// Each variant bundled once, before any round (its src/ is fixed by now).
+const bundles = new Map<string, string>();
+if (!values.tsx)
+  for (const [index, [name, env]] of variants.entries()) bundles.set(name, await bundleServiceChild(`in-flight-${index}`, env.BENCH_SRC));
+
 const results = new Map<string, InFlightResult[]>(variants.map(([name]) => [name, []]));
 for (let round = 0; round < Number(values.rounds); round++) {
   // Alternate who goes first, so neither always runs on the busier half of a shared machine.
   for (const [name, env] of round % 2 === 0 ? variants : [...variants].reverse()) {
-    const result = await inFlight({ ...options, env });
+    const bundle = bundles.get(name);
+    const result = await inFlight({ ...options, env, ...(bundle ? { bundle } : {}) });
     results.get(name)?.push(result);
     console.log(line(name, result));
   }

@@ -31,6 +31,14 @@ export interface InFlightOptions {
   readonly heapSnapshots?: boolean;
   /** Write a CPU profile of the service over the burst here. */
   readonly cpuProfilePath?: string;
+  /** The service child as one bundle (bench/service-bundle.ts), as production runs it; without it, under tsx. */
+  readonly bundle?: string;
+  /**
+   * Rest after seeding, before the burst: the Link flow's 10,000 Items leave V8's heap grown and
+   * malloc'd memory that a process at rest gives back (its memory reducer runs after seconds
+   * without work), so "idle" is measured after this long.
+   */
+  readonly restMs?: number;
 }
 
 export interface InFlightResult extends SlowUpstreamResult {
@@ -57,9 +65,11 @@ export async function inFlight(options: InFlightOptions): Promise<InFlightResult
       ...options.env,
     },
     ...(options.databaseUrl ? { databaseUrl: options.databaseUrl } : {}),
+    ...(options.bundle ? { bundle: options.bundle } : {}),
   });
   const seedMs = performance.now() - seedStarted;
   try {
+    if (options.restMs) await new Promise((resolve) => setTimeout(resolve, options.restMs));
     const idleLiveHeapBytes = options.probeHeap ? (await service.stats(false, true)).heapUsedBytes : null;
     if (options.heapSnapshots) service.child.kill('SIGUSR2');
     let midway: ChildStats | null = null;
