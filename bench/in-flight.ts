@@ -82,7 +82,17 @@ const line = (name: string, r: InFlightResult) => {
 // Each variant bundled once, before any round (its src/ is fixed by now).
 const bundles = new Map<string, string>();
 if (!values.tsx)
-  for (const [index, [name, env]] of variants.entries()) bundles.set(name, await bundleServiceChild(`in-flight-${index}`, env.BENCH_SRC));
+  for (const [index, [name, env]] of variants.entries()) {
+    // Bundled as its revision bundled: with esbuild's own names helper before scripts/bundle.mjs had its own.
+    const rev = name === 'working tree' ? null : name.startsWith('base') ? values.base : values.tree;
+    const esbuildNames =
+      rev !== null &&
+      rev !== undefined &&
+      !execFileSync('git', ['show', `${rev}:scripts/bundle.mjs`], { cwd: ROOT })
+        .toString()
+        .includes('CHEAP_NAME_HELPER');
+    bundles.set(name, await bundleServiceChild(`in-flight-${index}`, env.BENCH_SRC, esbuildNames));
+  }
 
 const results = new Map<string, InFlightResult[]>(variants.map(([name]) => [name, []]));
 for (let round = 0; round < Number(values.rounds); round++) {

@@ -4,12 +4,17 @@
  * held ~65 MB more RSS than the bundled service does (tsx's loader thread, ~1,300 modules loaded
  * one by one). With `srcDir` (an older revision's src/, see BENCH_SRC) that copy is bundled.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Plugin } from 'esbuild';
-import { bundle } from '../scripts/bundle.mjs';
+import { CHEAP_NAME_HELPER, ESBUILD_NAME_HELPER, bundle } from '../scripts/bundle.mjs';
 import { ROOT } from './children.js';
 
-export async function bundleServiceChild(name: string, srcDir?: string): Promise<string> {
+/**
+ * `esbuildNames`: esbuild's own keepNames helper, as bundles were before
+ * `namesOfClassesAndFunctions` (scripts/bundle.mjs), so that a base revision is bundled as it was.
+ */
+export async function bundleServiceChild(name: string, srcDir?: string, esbuildNames = false): Promise<string> {
   const outdir = join(ROOT, '.local', 'bench-bundles', name);
   const plugins: Plugin[] = [];
   if (srcDir) {
@@ -26,5 +31,7 @@ export async function bundleServiceChild(name: string, srcDir?: string): Promise
     });
   }
   await bundle({ entryPoints: ['bench/service-child.ts'], outdir, entryNames: '[name]', plugins });
-  return join(outdir, 'service-child.js');
+  const file = join(outdir, 'service-child.js');
+  if (esbuildNames) writeFileSync(file, readFileSync(file, 'utf8').replace(CHEAP_NAME_HELPER, ESBUILD_NAME_HELPER));
+  return file;
 }

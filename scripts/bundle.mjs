@@ -124,8 +124,11 @@ export const ESBUILD_NAME_HELPER = 'var __name = (target, value) => __defProp(ta
  * ~3.4 KiB of each refresh in flight). An arrow keeps the name V8 gives it (its variable's, or
  * none when esbuild wrote it as `__name(() => ..., "x")`): stack traces still name its file and
  * line through the source map. One line for one line, so the source map stays as it is.
- * @param {string} text a bundle as esbuild wrote it
  */
+export const CHEAP_NAME_HELPER =
+  'var __name = (target, value) => target.prototype === undefined ? target : __defProp(target, "name", { value, configurable: true });';
+
+/** @param {string} text */
 export function namesOfClassesAndFunctions(text) {
   const at = text.indexOf(ESBUILD_NAME_HELPER);
   if (at === -1) {
@@ -134,11 +137,7 @@ export function namesOfClassesAndFunctions(text) {
     return text;
   }
   if (text.indexOf(ESBUILD_NAME_HELPER, at + 1) !== -1) throw new Error('two keepNames helpers in one bundle');
-  return (
-    text.slice(0, at) +
-    'var __name = (target, value) => target.prototype === undefined ? target : __defProp(target, "name", { value, configurable: true });' +
-    text.slice(at + ESBUILD_NAME_HELPER.length)
-  );
+  return text.slice(0, at) + CHEAP_NAME_HELPER + text.slice(at + ESBUILD_NAME_HELPER.length);
 }
 
 /**
