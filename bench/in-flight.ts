@@ -73,7 +73,7 @@ const line = (name: string, r: InFlightResult) => {
     `rss idle ${mb(r.before.rssBytes)} peak ${mb(r.during.peakRssBytes)} MB  loop p50 ${r.during.eventLoop.p50Ms.toFixed(1)} ` +
     `p99 ${r.during.eventLoop.p99Ms.toFixed(1)} max ${r.during.eventLoop.maxMs.toFixed(0)} ms` +
     (r.midway && r.idleLiveHeapBytes !== null && perRequest !== null
-      ? `  live heap idle ${mb(r.idleLiveHeapBytes)} midway ${mb(r.midway.heapUsedBytes)} MB (${(perRequest / 1024).toFixed(1)} KiB/req, rss ${mb(r.midway.rssBytes)})`
+      ? `  live heap idle ${mb(r.idleLiveHeapBytes)} midway ${mb(r.midway.heapUsedBytes)} MB (${(perRequest / 1024).toFixed(1)} KiB/req of ${r.midway.inFlightRequests ?? '?'} in flight, rss ${mb(r.midway.rssBytes)})`
       : '') +
     `  seed ${(r.seedMs / 1000).toFixed(0)} s`
   );
@@ -110,7 +110,8 @@ for (const [name, runs] of results) {
   if (runs.length > 1) {
     console.log(
       `${name}: median peak RSS ${mb(median(runs.map((r) => r.during.peakRssBytes)))} MB, ` +
-        `loop p99 ${median(runs.map((r) => r.during.eventLoop.p99Ms)).toFixed(1)} ms over ${runs.length} rounds`,
+        `loop p99 ${median(runs.map((r) => r.during.eventLoop.p99Ms)).toFixed(1)} ms, ` +
+        `${(median(runs.map((r) => heapPerRequest(r) ?? Number.NaN)) / 1024).toFixed(1)} KiB per request in flight over ${runs.length} rounds`,
     );
   }
 }

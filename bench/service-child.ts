@@ -176,6 +176,7 @@ process.on('message', (message: ParentMessage) => {
     heapTotalBytes: memory.heapTotal,
     externalBytes: memory.external,
     heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size])),
+    inFlightRequests: http.inFlight(),
     eventLoop: {
       p50Ms: delayMs(eventLoop.percentile(50)),
       p99Ms: delayMs(eventLoop.percentile(99)),
