@@ -14,13 +14,14 @@ interface Started<T> {
   close(): Promise<void>;
 }
 
+/** `script` runs under tsx, unless it is already JavaScript (a bundle). */
 function start<T>(script: string, env: Record<string, string>, execArgv: readonly string[] = []): Promise<Started<T>> {
   const child = fork(script, [], {
     cwd: ROOT,
     // As the image runs (Dockerfile): graphql-js, for one, skips its development-only checks. The
     // service's own settings come from the environment its child passes to loadConfig, not from this.
     env: { ...process.env, NODE_ENV: 'production', ...env },
-    execArgv: ['--import', 'tsx', ...execArgv],
+    execArgv: [...(script.endsWith('.ts') ? ['--import', 'tsx'] : []), ...execArgv],
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   // Always drained (a full pipe would block the child), kept for error messages.
@@ -87,6 +88,11 @@ export interface ServiceChildOptions {
   readonly databaseUrl?: string;
   readonly execArgv?: readonly string[];
   readonly env?: Record<string, string>;
+  /**
+   * The child as one bundle (bench/service-bundle.ts) run by plain node with source maps on, as the
+   * image runs the service; without it, bench/service-child.ts under tsx.
+   */
+  readonly bundle?: string;
 }
 
 export async function startServiceChild(options: ServiceChildOptions): Promise<ServiceChild> {
@@ -99,9 +105,12 @@ export async function startServiceChild(options: ServiceChildOptions): Promise<S
     BENCH_SIMULATOR_CLIENT_ID: options.simulator?.ready.clientId ?? '',
     BENCH_SIMULATOR_SECRET: options.simulator?.ready.secret ?? '',
     BENCH_SRC: '',
+    BENCH_BUNDLED: '',
     ...options.env,
   };
-  const started = await start<ServiceReady>('bench/service-child.ts', env, options.execArgv);
+  const started = options.bundle
+    ? await start<ServiceReady>(options.bundle, { ...env, BENCH_BUNDLED: '1' }, ['--enable-source-maps', ...(options.execArgv ?? [])])
+    : await start<ServiceReady>('bench/service-child.ts', env, options.execArgv);
   let nextId = 0;
   /** Sends a request and resolves with the child's answer of the same type and id. */
   const ask = <T>(request: ParentMessage, answer: (message: ChildMessage) => T | undefined) =>

@@ -13,6 +13,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ROOT } from './children.js';
+import { bundleServiceChild } from './service-bundle.js';
 import { median } from './load.js';
 import { heapPerRequest, inFlight, renderInFlight, type InFlightResult } from './scenarios/in-flight.js';
 
@@ -29,6 +30,10 @@ const { values } = parseArgs({
     'no-probe': { type: 'boolean', default: false },
     'heap-snapshots': { type: 'boolean', default: false },
     'cpu-profile': { type: 'string' },
+    // The service child under tsx instead of as one bundle (production runs the bundle).
+    tsx: { type: 'boolean', default: false },
+    // Seconds of rest between seeding and the burst (see InFlightOptions.restMs).
+    rest: { type: 'string', default: '0' },
   },
 });
 const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
@@ -39,6 +44,7 @@ const options = {
   plaidMaxConnections: Number(values['plaid-connections']) || null,
   probeHeap: !values['no-probe'],
   heapSnapshots: values['heap-snapshots'],
+  restMs: Number(values.rest) * 1000,
   ...(values['cpu-profile'] ? { cpuProfilePath: values['cpu-profile'] } : {}),
   ...(databaseUrl ? { databaseUrl } : {}),
 };
@@ -67,17 +73,33 @@ const line = (name: string, r: InFlightResult) => {
     `rss idle ${mb(r.before.rssBytes)} peak ${mb(r.during.peakRssBytes)} MB  loop p50 ${r.during.eventLoop.p50Ms.toFixed(1)} ` +
     `p99 ${r.during.eventLoop.p99Ms.toFixed(1)} max ${r.during.eventLoop.maxMs.toFixed(0)} ms` +
     (r.midway && r.idleLiveHeapBytes !== null && perRequest !== null
-      ? `  live heap idle ${mb(r.idleLiveHeapBytes)} midway ${mb(r.midway.heapUsedBytes)} MB (${(perRequest / 1024).toFixed(1)} KiB/req, rss ${mb(r.midway.rssBytes)})`
+      ? `  live heap idle ${mb(r.idleLiveHeapBytes)} midway ${mb(r.midway.heapUsedBytes)} MB (${(perRequest / 1024).toFixed(1)} KiB/req of ${r.midway.inFlightRequests ?? '?'} in flight, rss ${mb(r.midway.rssBytes)})`
       : '') +
     `  seed ${(r.seedMs / 1000).toFixed(0)} s`
   );
 };
 
+// Each variant bundled once, before any round (its src/ is fixed by now).
+const bundles = new Map<string, string>();
+if (!values.tsx)
+  for (const [index, [name, env]] of variants.entries()) {
+    // Bundled as its revision bundled: with esbuild's own names helper before scripts/bundle.mjs had its own.
+    const rev = name === 'working tree' ? null : name.startsWith('base') ? values.base : values.tree;
+    const esbuildNames =
+      rev !== null &&
+      rev !== undefined &&
+      !execFileSync('git', ['show', `${rev}:scripts/bundle.mjs`], { cwd: ROOT })
+        .toString()
+        .includes('CHEAP_NAME_HELPER');
+    bundles.set(name, await bundleServiceChild(`in-flight-${index}`, env.BENCH_SRC, esbuildNames));
+  }
+
 const results = new Map<string, InFlightResult[]>(variants.map(([name]) => [name, []]));
 for (let round = 0; round < Number(values.rounds); round++) {
   // Alternate who goes first, so neither always runs on the busier half of a shared machine.
   for (const [name, env] of round % 2 === 0 ? variants : [...variants].reverse()) {
-    const result = await inFlight({ ...options, env });
+    const bundle = bundles.get(name);
+    const result = await inFlight({ ...options, env, ...(bundle ? { bundle } : {}) });
     results.get(name)?.push(result);
     console.log(line(name, result));
   }
@@ -88,7 +110,8 @@ for (const [name, runs] of results) {
   if (runs.length > 1) {
     console.log(
       `${name}: median peak RSS ${mb(median(runs.map((r) => r.during.peakRssBytes)))} MB, ` +
-        `loop p99 ${median(runs.map((r) => r.during.eventLoop.p99Ms)).toFixed(1)} ms over ${runs.length} rounds`,
+        `loop p99 ${median(runs.map((r) => r.during.eventLoop.p99Ms)).toFixed(1)} ms, ` +
+        `${(median(runs.map((r) => heapPerRequest(r) ?? Number.NaN)) / 1024).toFixed(1)} KiB per request in flight over ${runs.length} rounds`,
     );
   }
 }

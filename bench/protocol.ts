@@ -31,6 +31,13 @@ export interface ChildStats {
   /** Highest RSS sampled (every 50 ms) since the last reset. */
   readonly peakRssBytes: number;
   readonly heapUsedBytes: number;
+  /** V8's heap as committed (used + free pages it keeps), and memory outside it (Buffers, native). */
+  readonly heapTotalBytes?: number;
+  readonly externalBytes?: number;
+  /** Committed bytes per V8 heap space (new_space, old_space, code_space, large_object_space...). */
+  readonly heapSpaces?: Readonly<Record<string, number>>;
+  /** Requests the service's listener is serving right now. */
+  readonly inFlightRequests?: number;
   /** Event-loop delay since the last reset (perf_hooks.monitorEventLoopDelay). */
   readonly eventLoop: { readonly p50Ms: number; readonly p99Ms: number; readonly maxMs: number; readonly meanMs: number };
   readonly vaultQueries: number;

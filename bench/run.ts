@@ -17,6 +17,7 @@ import { ROOT, startServiceChild, startSimulatorChild } from './children.js';
 import { machineLoad, renderReport, writeReport, type BackendResults } from './report.js';
 import { coldStart, type ColdStartOptions } from './scenarios/cold-start.js';
 import { inFlight, type InFlightOptions } from './scenarios/in-flight.js';
+import { bundleServiceChild } from './service-bundle.js';
 import { entities, type EntitiesOptions } from './scenarios/entities.js';
 import { overhead, type OverheadOptions } from './scenarios/overhead.js';
 import { singleFlight, type SingleFlightOptions } from './scenarios/single-flight.js';
@@ -130,7 +131,12 @@ if (values.only) process.exit(0);
 log('5. cold start');
 const cold = await coldStart({ ...plan.coldStart, ...(databaseUrl ? { databaseUrl } : {}) });
 log('6. refreshes in flight');
-const flight6 = await inFlight({ ...plan.inFlight, ...(databaseUrl ? { databaseUrl } : {}) });
+// As production runs the service: one bundle under plain node (bench/service-bundle.ts).
+const flight6 = await inFlight({
+  ...plan.inFlight,
+  bundle: await bundleServiceChild('run-in-flight'),
+  ...(databaseUrl ? { databaseUrl } : {}),
+});
 
 const report = renderReport({
   quick,

@@ -16,7 +16,7 @@ import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';
 import type * as ConfigModule from '../src/config.js';
 import type { AppConfig } from '../src/config.js';
@@ -29,17 +29,21 @@ import type * as RuntimeModule from '../src/runtime.js';
 import type * as SimulatorModule from '../src/simulator/server.js';
 import type { BenchItem, ChildStats, ParentMessage, ServiceReady } from './protocol.js';
 
-// Loaded from BENCH_SRC when given, so bench/ab.ts can run an older src/ under the same harness.
+// BENCH_BUNDLED: this file runs as one esbuild bundle with src/ in it (bench/service-bundle.ts), as
+// production runs the service; otherwise under tsx, loaded from BENCH_SRC when given, so bench/ab.ts
+// can run an older src/ under the same harness.
+const bundled = process.env.BENCH_BUNDLED === '1' ? await import('./service-src.js') : null;
 const src = process.env.BENCH_SRC ? pathToFileURL(`${process.env.BENCH_SRC.replace(/\/+$/, '')}/`) : new URL('../src/', import.meta.url);
-const { loadConfig } = (await import(new URL('config.ts', src).href)) as typeof ConfigModule;
-const { seedDemoViewer, signViewerToken } = (await import(new URL('demo/seed.ts', src).href)) as typeof SeedModule;
-const runtimeModule = (await import(new URL('runtime.ts', src).href)) as typeof RuntimeModule & Partial<typeof ListenModule>;
+const { loadConfig } = bundled ?? ((await import(new URL('config.ts', src).href)) as typeof ConfigModule);
+const { seedDemoViewer, signViewerToken } = bundled ?? ((await import(new URL('demo/seed.ts', src).href)) as typeof SeedModule);
+const runtimeModule = bundled ?? ((await import(new URL('runtime.ts', src).href)) as typeof RuntimeModule & Partial<typeof ListenModule>);
 const { createRuntime } = runtimeModule;
 // Older revisions (bench:ab) kept listen() in runtime.ts.
 const listen = runtimeModule.listen ?? ((await import(new URL('http/listen.ts', src).href)) as typeof ListenModule).listen;
-const { startSimulator } = (await import(new URL('simulator/server.ts', src).href)) as typeof SimulatorModule;
+const loadSimulator = async () =>
+  bundled ? await bundled.loadSimulator() : ((await import(new URL('simulator/server.ts', src).href)) as typeof SimulatorModule);
 // Older revisions (bench:ab) took the viewer id where services now take a Caller.
-const callerModule = (await import(new URL('services/caller.ts', src).href).catch(() => null)) as typeof CallerModule | null;
+const callerModule = bundled ?? ((await import(new URL('services/caller.ts', src).href).catch(() => null)) as typeof CallerModule | null);
 const callerFor = (viewerId: string) => (callerModule ? callerModule.callerFor(viewerId) : viewerId) as CallerModule.Caller;
 
 const JWT_SECRET = 'bench-secret-that-is-long-enough-for-hs256';
@@ -75,6 +79,7 @@ let simulator = fakePlaidUrl
     : null;
 let closeSimulator = () => Promise.resolve();
 if (!simulator) {
+  const { startSimulator } = await loadSimulator();
   const started = await startSimulator({
     host: '127.0.0.1',
     port: 0,
@@ -154,8 +159,8 @@ const cpuMs = () => {
 };
 
 let snapshots = 0;
-const inspector = new Session();
-inspector.connect();
+// Connected when a profile is asked for: a run without one carries no inspector session.
+let inspector: Session | null = null;
 
 process.on('message', (message: ParentMessage) => {
   if (message.type === 'profile') {
@@ -169,10 +174,15 @@ process.on('message', (message: ParentMessage) => {
   // BENCH_HEAP_SNAPSHOTS=<dir>: a heap snapshot at every collected stats (idle, all open), to diff by constructor.
   if (message.gc && process.env.BENCH_HEAP_SNAPSHOTS)
     writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOTS}/service-${++snapshots}.heapsnapshot`);
+  const memory = process.memoryUsage();
   const stats: ChildStats = {
-    rssBytes: process.memoryUsage.rss(),
-    peakRssBytes: Math.max(peakRss, process.memoryUsage.rss()),
-    heapUsedBytes: process.memoryUsage().heapUsed,
+    rssBytes: memory.rss,
+    peakRssBytes: Math.max(peakRss, memory.rss),
+    heapUsedBytes: memory.heapUsed,
+    heapTotalBytes: memory.heapTotal,
+    externalBytes: memory.external,
+    heapSpaces: Object.fromEntries(getHeapSpaceStatistics().map((space) => [space.space_name, space.space_size])),
+    inFlightRequests: http.inFlight(),
     eventLoop: {
       p50Ms: delayMs(eventLoop.percentile(50)),
       p99Ms: delayMs(eventLoop.percentile(99)),
@@ -203,11 +213,18 @@ process.on('disconnect', () => {
 /** The V8 CPU profiler, so a profile covers the load only, not start-up and seeding. */
 async function profile(action: 'start' | 'stop', path: string | undefined): Promise<void> {
   if (action === 'start') {
+    if (!inspector) {
+      inspector = new Session();
+      inspector.connect();
+    }
     await inspector.post('Profiler.enable');
     await inspector.post('Profiler.start');
     return;
   }
+  if (!inspector) throw new Error('no profile was started');
   const { profile: data } = await inspector.post('Profiler.stop');
+  inspector.disconnect();
+  inspector = null;
   if (path) await writeFile(path, JSON.stringify(data));
 }
 

@@ -71,11 +71,12 @@ const COMMONJS_GLOBALS = [
  * Bundles `entryPoints` (paths under src/) into `outdir`, keeping their paths below src/ unless
  * `entryNames` (esbuild's pattern) says otherwise. With `write: false` the files are returned and
  * the caller writes them; the metafile lists every input read. `splitting`: shared and lazily
- * imported code in `outdir`/chunks/.
- * @param {{ entryPoints: string[], outdir: string, write?: boolean, entryNames?: string, splitting?: boolean }} options
+ * imported code in `outdir`/chunks/. `plugins`: esbuild's (the bench maps src/ to another
+ * revision's copy with one).
+ * @param {{ entryPoints: string[], outdir: string, write?: boolean, entryNames?: string, splitting?: boolean, plugins?: import('esbuild').Plugin[] }} options
  * @returns {Promise<{ outputFiles: { path: string, contents: Uint8Array }[], metafile: import('esbuild').Metafile }>}
  */
-export async function bundle({ entryPoints, outdir, write = true, entryNames = '[dir]/[name]', splitting = false }) {
+export async function bundle({ entryPoints, outdir, write = true, entryNames = '[dir]/[name]', splitting = false, plugins = [] }) {
   const result = await build({
     absWorkingDir: ROOT,
     entryPoints,
@@ -101,11 +102,16 @@ export async function bundle({ entryPoints, outdir, write = true, entryNames = '
     // Class and function names stay as written: logs, errors and Pothos' type names use them.
     keepNames: true,
     metafile: true,
+    plugins,
     write: false,
     logLevel: 'warning',
   });
   const outputFiles = result.outputFiles.map((file) =>
-    file.path.endsWith('.map') ? { path: file.path, contents: Buffer.from(ownCodeOnly(file.text)) } : file,
+    file.path.endsWith('.map')
+      ? { path: file.path, contents: Buffer.from(ownCodeOnly(file.text)) }
+      : file.path.endsWith('.js')
+        ? { path: file.path, contents: Buffer.from(namesOfClassesAndFunctions(file.text)) }
+        : file,
   );
   if (write)
     for (const file of outputFiles) {
@@ -113,6 +119,43 @@ export async function bundle({ entryPoints, outdir, write = true, entryNames = '
       writeFileSync(file.path, file.contents);
     }
   return { outputFiles, metafile: result.metafile };
+}
+
+/** esbuild's keepNames helper, as esbuild 0.28 writes it with whitespace minified (inside a `var` list). */
+export const ESBUILD_NAME_HELPER = '__name=(target,value)=>__defProp(target,"name",{value,configurable:!0})';
+
+/**
+ * What the helper calls instead, naming only what has a `prototype`: classes and `function`
+ * functions (error classes, Pothos' refs and the constructors libraries compare by name), no
+ * longer every arrow, async function and method. keepNames calls it wherever such a function is
+ * created, so also for every closure a request makes (ours, yoga's, envelop's, undici's, ...), and
+ * defining `name` puts that function's properties in dictionary mode: +257 bytes and ~1.6 µs each
+ * (issue #16, target 2: ~3.4 KiB of each refresh in flight). An arrow keeps the name V8 gives it
+ * (its variable's, or none when esbuild wrote it as `__name(() => ..., "x")`): stack traces still
+ * name its file and line through the source map.
+ */
+export const CHEAP_NAME_FUNCTION =
+  'function __nameIfConstructor(target,value){return target.prototype===void 0?target:__defProp(target,"name",{value,configurable:!0})}';
+
+/**
+ * The helper, rewritten to call CHEAP_NAME_FUNCTION, padded to its length: code follows it on the
+ * same line (minified), and every column after it must stay where the source map says it is.
+ */
+export const CHEAP_NAME_HELPER = '__name=(t,v)=>__nameIfConstructor(t,v)'.padEnd(ESBUILD_NAME_HELPER.length, ' ');
+
+/** @param {string} text a bundled script */
+export function namesOfClassesAndFunctions(text) {
+  const at = text.indexOf(ESBUILD_NAME_HELPER);
+  if (at === -1) {
+    // Another esbuild may write it otherwise: fail rather than lose this quietly.
+    if (/\b__name\s*=\s*\(/.test(text)) throw new Error("esbuild's keepNames helper changed: see namesOfClassesAndFunctions");
+    return text;
+  }
+  if (text.indexOf(ESBUILD_NAME_HELPER, at + 1) !== -1) throw new Error('two keepNames helpers in one bundle');
+  // The function goes after all code (hoisted, so defined before any call), before the map's comment.
+  const mapComment = text.lastIndexOf('\n//# sourceMappingURL=');
+  const codeEnd = mapComment === -1 ? text.length : mapComment;
+  return `${text.slice(0, at)}${CHEAP_NAME_HELPER}${text.slice(at + ESBUILD_NAME_HELPER.length, codeEnd)}\n${CHEAP_NAME_FUNCTION}${text.slice(codeEnd)}`;
 }
 
 /**

@@ -68,6 +68,9 @@ export interface RefreshGuardOptions {
 }
 
 const MINUTE_MS = 60_000;
+const yes = () => true;
+const no = () => false;
+const asLeader = <T>(value: T): FlightResult<T> => ({ value, joined: false });
 const HOUR_MS = 60 * MINUTE_MS;
 
 export class RefreshGuard {
@@ -94,37 +97,48 @@ export class RefreshGuard {
   async run<T>(request: GuardedCall, call: (resend: ResendGate) => Promise<T>): Promise<FlightResult<T>> {
     const { endpoint, target } = request;
     const targetId = target.scope === 'USER' ? this.hash(target.id) : target.id;
-    const limits = this.limits.endpoints[endpoint];
-    const rules: readonly (QuotaRule & { scope: QuotaScope })[] = [
-      { scope: target.scope, key: `${target.scope.toLowerCase()}:${targetId}:${endpoint}`, limit: limits.perTarget, windowMs: MINUTE_MS },
-      { scope: 'VIEWER', key: `viewer:${this.hash(request.viewerId)}:${endpoint}`, limit: limits.perViewer, windowMs: MINUTE_MS },
-      { scope: 'CLIENT', key: `client:${endpoint}`, limit: limits.perClient, windowMs: MINUTE_MS },
-    ];
-    const lead = async (): Promise<T> => {
-      await this.take(endpoint, rules);
-      // A refused or uncoordinated re-send is simply not made: the caller gets Plaid's own answer.
-      const resend: ResendGate = () =>
-        this.take(endpoint, rules, false).then(
-          () => true,
-          () => false,
-        );
-      try {
-        return await call(resend);
-      } catch (error) {
-        // Plaid rejected it anyway (other clients of the key, other limits): believe Plaid for a window.
-        if (error instanceof PlaidRateLimitExceededError) await this.quota.block(rules[0]?.key ?? '', MINUTE_MS).catch(() => {});
-        throw error;
-      }
-    };
     const key = `${endpoint}|${target.scope}:${targetId}|${request.variant ?? ''}`;
     // Callers in this process share one flight; with Redis, that flight joins other replicas' too.
     const distributed = this.distributed;
     const shared = await this.flight.run(key, () =>
-      distributed ? distributed.run(key, lead, request.deadline) : lead().then((value) => ({ value, joined: false })),
+      distributed
+        ? distributed.run(key, () => this.lead(request, targetId, call), request.deadline)
+        : this.lead(request, targetId, call).then(asLeader),
     );
     const joined = shared.joined || shared.value.joined;
     if (joined) this.observer?.joined(endpoint);
     return { value: shared.value.value, joined };
+  }
+
+  /**
+   * The leader's call: the quotas first, then `call` with a gate for each re-send. The rules are
+   * made again where they are needed rather than kept: a refresh waits on Plaid for seconds, and
+   * 10,000 in flight would each hold three rules and their key strings (issue #16, target 2).
+   */
+  private async lead<T>(request: GuardedCall, targetId: string, call: (resend: ResendGate) => Promise<T>): Promise<T> {
+    const { endpoint } = request;
+    await this.take(endpoint, this.rulesOf(request, targetId));
+    // A refused or uncoordinated re-send is simply not made: the caller gets Plaid's own answer.
+    const resend: ResendGate = () => this.take(endpoint, this.rulesOf(request, targetId), false).then(yes, no);
+    try {
+      return await call(resend);
+    } catch (error) {
+      // Plaid rejected it anyway (other clients of the key, other limits): believe Plaid for a window.
+      if (error instanceof PlaidRateLimitExceededError)
+        await this.quota.block(this.rulesOf(request, targetId)[0]?.key ?? '', MINUTE_MS).catch(() => {});
+      throw error;
+    }
+  }
+
+  /** The per-minute rules of one refresh: its Item or Plaid user, its viewer, the Plaid client. */
+  private rulesOf(request: GuardedCall, targetId: string): readonly (QuotaRule & { scope: QuotaScope })[] {
+    const { endpoint, target } = request;
+    const limits = this.limits.endpoints[endpoint];
+    return [
+      { scope: target.scope, key: `${target.scope.toLowerCase()}:${targetId}:${endpoint}`, limit: limits.perTarget, windowMs: MINUTE_MS },
+      { scope: 'VIEWER', key: `viewer:${this.hash(request.viewerId)}:${endpoint}`, limit: limits.perViewer, windowMs: MINUTE_MS },
+      { scope: 'CLIENT', key: `client:${endpoint}`, limit: limits.perClient, windowMs: MINUTE_MS },
+    ];
   }
 
   /** Takes one linkItem from the viewer's and the client's budget, or throws QuotaExceededError. */

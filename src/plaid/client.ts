@@ -191,7 +191,7 @@ export class PlaidClient {
    * One of the Item refreshes of the catalogue (/transactions/refresh, /identity/refresh,
    * /cashflow_report/refresh, ...): its endpoint, request body and answer come from the entry.
    */
-  async refreshItem(
+  refreshItem(
     product: ItemProduct,
     accessToken: string,
     args: Readonly<Record<string, number>> = {},
@@ -199,12 +199,12 @@ export class PlaidClient {
   ): Promise<RefreshReceipt> {
     // Checked here too, so a bad value never becomes a paid call.
     const resolved = resolveArgs(product, args);
-    if (!resolved.ok) throw new RangeError(`${resolved.field} ${resolved.reason}`);
-    const body = await this.post(product.endpoint, itemRequestBody(product, accessToken, resolved.args), product.response, {
+    if (!resolved.ok) return Promise.reject(new RangeError(`${resolved.field} ${resolved.reason}`));
+    // Not async: a refresh waits on Plaid for seconds, and this frame would wait with it (issue #16).
+    return this.post(product.endpoint, itemRequestBody(product, accessToken, resolved.args), product.response, {
       ...options,
       billed: true,
-    });
-    return { requestId: body.request_id };
+    }).then(receiptOf);
   }
 
   async refreshUserFinancialData(userId: string, options: CallOptions = {}): Promise<UserRefreshAnswer> {
@@ -473,6 +473,10 @@ function parseRetryAfter(value: string | string[] | undefined): number | null {
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   const date = Date.parse(raw);
   return Number.isNaN(date) ? null : Math.max(0, date - Date.now());
+}
+
+function receiptOf(body: { readonly request_id: string }): RefreshReceipt {
+  return { requestId: body.request_id };
 }
 
 function requestIdOf(data: unknown): string | null {

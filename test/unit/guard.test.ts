@@ -35,6 +35,17 @@ describe('SingleFlight', () => {
     expect(b).toEqual({ status: 'rejected', reason: boom });
     await expect(flight.run('y', () => Promise.resolve(1))).resolves.toEqual({ value: 1, joined: false });
   });
+
+  it('a call that throws at once rejects, as an async one would, and leaves no flight behind', async () => {
+    const flight = new SingleFlight();
+    const boom = new Error('at once');
+    const result = flight.run('z', () => {
+      throw boom;
+    });
+    expect(flight.size).toBe(0);
+    await expect(result).rejects.toBe(boom);
+    await expect(flight.run('z', () => Promise.resolve(2))).resolves.toEqual({ value: 2, joined: false });
+  });
 });
 
 describe('MemoryQuotaLimiter', () => {
