@@ -10,7 +10,7 @@ import { QuotaExceededError, type QuotaScope } from './errors.js';
 import type { KeyHash } from './key-hash.js';
 import type { QuotaLimiter, QuotaRule } from './quota.js';
 import type { RedisFlight } from './redis-flight.js';
-import { SingleFlight, type FlightResult } from '../util/single-flight.js';
+import { SingleFlight, asLeader, type FlightResult } from '../util/single-flight.js';
 
 /** Per-minute limits of one endpoint: per Item (or Plaid user for the bundle), per viewer, per Plaid client. */
 export interface EndpointLimits {
@@ -70,7 +70,6 @@ export interface RefreshGuardOptions {
 const MINUTE_MS = 60_000;
 const yes = () => true;
 const no = () => false;
-const asLeader = <T>(value: T): FlightResult<T> => ({ value, joined: false });
 const HOUR_MS = 60 * MINUTE_MS;
 
 export class RefreshGuard {

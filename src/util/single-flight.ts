@@ -38,4 +38,5 @@ export class SingleFlight {
 }
 
 const asJoined = <T>(value: T): FlightResult<T> => ({ value, joined: true });
-const asLeader = <T>(value: T): FlightResult<T> => ({ value, joined: false });
+/** A result the caller got by making the call itself (also for the guard's cross-replica flight). */
+export const asLeader = <T>(value: T): FlightResult<T> => ({ value, joined: false });
