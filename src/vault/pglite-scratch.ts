@@ -13,13 +13,42 @@ import { access, mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'nod
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, sep } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { setFlagsFromString } from 'node:v8';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 
 /**
  * PGlite's default shared_buffers (128 MB) lives inside its WASM memory and grew the process by
  * about 125 MB RSS; the vault's working set is a few small tables, so 16 MB is ample.
  */
 export const PGLITE_CONF = ['shared_buffers=16MB'];
+
+/**
+ * A started PGlite with the vault's settings. Its postgres (~8 MB of WASM) runs on V8's baseline
+ * compiler only: by default V8's optimizing tier recompiled, in the background, the functions that
+ * start-up and the demo's seeding made hot, ~60 MB more RSS and ~1 s more CPU per start, for
+ * queries that measured about as fast either way (issue #16, docs/benchmarks.md). V8 checks the
+ * flag when a function would tier up, not when its module compiles, so it stays set for the whole
+ * process once a PGlite opens: other WASM (undici's llhttp, ~10% more CPU per Plaid call in a
+ * micro-benchmark) runs on the baseline tier too, in embedded mode only. Node 24 and later freeze
+ * V8's flags once started and ignore this (`node --liftoff-only` does it there); a node started
+ * with WASM tiering flags of its own is left as it was.
+ */
+export async function startPglite(options: Omit<PGliteOptions, 'postgresqlconf'> = {}): Promise<PGlite> {
+  if (!ownWasmFlags()) setFlagsFromString('--liftoff-only');
+  const db = new PGlite({ ...options, postgresqlconf: PGLITE_CONF });
+  try {
+    await db.waitReady;
+    return db;
+  } catch (error) {
+    if (!db.closed) await db.close().catch(() => {});
+    throw error;
+  }
+}
+
+function ownWasmFlags(): boolean {
+  const given = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].join(' ');
+  return /--(no-)?(liftoff|wasm-tier|wasm-dynamic-tiering|wasm-lazy)/.test(given);
+}
 
 /** Scratch directories are named `<prefix><pid>-<random>` so a later process can tell whose they are. */
 export const SCRATCH_PREFIX = 'plaid-refresh-graphql-scratch-';
@@ -87,12 +116,11 @@ export async function openScratchPglite(options: ScratchOptions = {}): Promise<S
 
 /** A temp dir that cannot be written (a read-only container): PGlite's in-memory file system, slower to start and larger. */
 async function openInMemory(prepare: ScratchOptions['prepare']): Promise<ScratchPglite> {
-  const db = new PGlite({ postgresqlconf: PGLITE_CONF });
+  const db = await startPglite();
   const dispose = async () => {
     if (!db.closed) await db.close();
   };
   try {
-    await db.waitReady;
     await prepare?.(db);
   } catch (error) {
     await dispose();
@@ -120,9 +148,9 @@ async function newScratchDir(parent: string): Promise<{ dir: string; open(): Pro
     await rm(dir, { recursive: true, force: true });
   };
   const open = async (): Promise<ScratchPglite> => {
-    const db = new PGlite({ dataDir: dir, postgresqlconf: PGLITE_CONF });
+    let db: PGlite;
     try {
-      await db.waitReady;
+      db = await startPglite({ dataDir: dir });
     } catch (error) {
       await remove();
       throw error;
@@ -161,9 +189,8 @@ async function makeTemplate(template: string, prepare: ScratchOptions['prepare']
   await mkdir(dirname(template), { recursive: true });
   const temporary = await mkdtemp(`${template}.${process.pid}-`);
   try {
-    const db = new PGlite({ dataDir: temporary, postgresqlconf: PGLITE_CONF });
+    const db = await startPglite({ dataDir: temporary });
     try {
-      await db.waitReady;
       // PGlite uses the database "postgres"; the two template databases are two thirds of the
       // cluster's files, and every start copies the files (~250 -> ~130 ms).
       await db.exec(`update pg_database set datistemplate = false where datname in ('template0', 'template1')`);

@@ -39,10 +39,7 @@ export interface ScratchPrepare {
  */
 export async function openPglite(dataDir?: string, scratch: ScratchPrepare = {}): Promise<SqlExecutor> {
   // Loaded here, not at the top: a PostgreSQL-backed process never holds PGlite (issue #16: memory, start-up).
-  const [{ PGlite }, { openScratchPglite, PGLITE_CONF }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('./pglite-scratch.js'),
-  ]);
+  const { openScratchPglite, startPglite } = await import('./pglite-scratch.js');
   if (dataDir === undefined) {
     const { prepare, variant } = scratch;
     const opened = await openScratchPglite({
@@ -50,9 +47,7 @@ export async function openPglite(dataDir?: string, scratch: ScratchPrepare = {})
     });
     return new PgliteExecutor(opened.db, opened.dispose);
   }
-  const db = new PGlite({ dataDir, postgresqlconf: PGLITE_CONF });
-  await db.waitReady;
-  return new PgliteExecutor(db);
+  return new PgliteExecutor(await startPglite({ dataDir }));
 }
 
 class PgliteExecutor implements SqlExecutor {

@@ -143,4 +143,49 @@ describe('openScratchPglite', () => {
     expect(next.status, next.stderr).toBe(0);
     expect(await scratchDirs(parent)).toEqual([]);
   }, 90_000);
+
+  it("once a PGlite opens, WASM runs on V8's baseline compiler only (Node 20 and 22)", async () => {
+    const dataDir = join(dir, 'baseline');
+    const module = new URL('../../src/vault/pglite-scratch.ts', import.meta.url).pathname;
+    // A module with one exported `add`; the custom section's byte makes each probe's bytes its own
+    // (V8 shares one compiled module among equal bytes). Hot enough, V8 optimises `add` in the background.
+    const probe = `let probes = 0;
+      async function tiersUp() {
+        const bytes = new Uint8Array([0,97,115,109,1,0,0,0,1,7,1,96,2,127,127,1,127,3,2,1,0,7,7,1,3,97,100,100,0,0,10,9,1,7,0,32,0,32,1,106,11,0,2,1,probes++]);
+        const { add } = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;
+        const optimized = new Function('f', 'return %IsTurboFanFunction(f)');
+        for (let round = 0; round < 20 && !optimized(add); round++) {
+          for (let i = 0, s = 0; i < 1e6; i++) s = add(s, i);
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+        return optimized(add);
+      }`;
+    const run = spawnSync(
+      process.execPath,
+      [
+        '--allow-natives-syntax',
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `${probe}
+         const { startPglite } = await import(${JSON.stringify(module)});
+         const before = await tiersUp();
+         const opening = startPglite({ dataDir: ${JSON.stringify(dataDir)} });
+         // Compiled while the open is under way, as PGlite's module is, and after it.
+         const during = tiersUp();
+         const db = await opening;
+         const after = await tiersUp();
+         await db.query('select 1');
+         console.log(JSON.stringify({ before, during: await during, after }));
+         await db.close();`,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const tiers = JSON.parse(run.stdout) as { before: boolean; during: boolean; after: boolean };
+    // Node 24 and later freeze V8's flags after start: there the open cannot change them.
+    const frozen = Number(process.versions.node.split('.')[0]) >= 24;
+    expect(tiers).toEqual({ before: true, during: frozen, after: frozen });
+  }, 90_000);
 });
