@@ -144,7 +144,7 @@ describe('openScratchPglite', () => {
     expect(await scratchDirs(parent)).toEqual([]);
   }, 90_000);
 
-  it("once a PGlite opens, WASM runs on V8's baseline compiler only (Node 20 and 22)", async () => {
+  it("once a PGlite opens, WASM runs on V8's baseline compiler only (Node 20 and 22)", () => {
     const dataDir = join(dir, 'baseline');
     const module = new URL('../../src/vault/pglite-scratch.ts', import.meta.url).pathname;
     // A module with one exported `add`; the custom section's byte makes each probe's bytes its own
