@@ -24,14 +24,13 @@ export const PGLITE_CONF = ['shared_buffers=16MB'];
 
 /**
  * A started PGlite with the vault's settings. Its postgres (~8 MB of WASM) runs on V8's baseline
- * compiler only: by default V8's optimizing tier recompiled, in the background, the functions that
- * start-up and the demo's seeding made hot, ~60 MB more RSS and ~1 s more CPU per start, for
- * queries that measured about as fast either way (issue #16, docs/benchmarks.md). V8 checks the
- * flag when a function would tier up, not when its module compiles, so it stays set for the whole
- * process once a PGlite opens: other WASM (undici's llhttp, ~10% more CPU per Plaid call in a
- * micro-benchmark) runs on the baseline tier too, in embedded mode only. Node 24 and later freeze
- * V8's flags once started and ignore this (`node --liftoff-only` does it there); a node started
- * with WASM tiering flags of its own is left as it was.
+ * compiler only. By default V8's optimizing tier recompiles, in the background, what start-up and
+ * the demo's seeding made hot: ~70 MB more RSS and ~1.2 s more CPU per embedded start, for ~10% more
+ * refresh throughput in embedded mode (issue #16, docs/benchmarks.md). V8 reads the flag when a
+ * function would tier up, not when its module compiles, so it stays set once a PGlite opens: other
+ * WASM (undici's llhttp) runs on the baseline tier too, in embedded mode only. Node 24 and later
+ * freeze V8's flags once started and ignore this (`node --liftoff-only` does it there); a node
+ * started with WASM tiering flags of its own is left as it was.
  */
 export async function startPglite(options: Omit<PGliteOptions, 'postgresqlconf'> = {}): Promise<PGlite> {
   if (!ownWasmFlags()) setFlagsFromString('--liftoff-only');

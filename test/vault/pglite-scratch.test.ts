@@ -144,8 +144,8 @@ describe('openScratchPglite', () => {
     expect(await scratchDirs(parent)).toEqual([]);
   }, 90_000);
 
-  it("once a PGlite opens, WASM runs on V8's baseline compiler only (Node 20 and 22)", () => {
-    const dataDir = join(dir, 'baseline');
+  /** Whether WASM compiled before, during and after a startPglite in a fresh node tiers up to V8's optimizing compiler. */
+  function tiersAroundAnOpen(nodeFlags: readonly string[], dataDir: string): { before: boolean; during: boolean; after: boolean } {
     const module = new URL('../../src/vault/pglite-scratch.ts', import.meta.url).pathname;
     // A module with one exported `add`; the custom section's byte makes each probe's bytes its own
     // (V8 shares one compiled module among equal bytes). Hot enough, V8 optimises `add` in the background.
@@ -163,6 +163,7 @@ describe('openScratchPglite', () => {
     const run = spawnSync(
       process.execPath,
       [
+        ...nodeFlags,
         '--allow-natives-syntax',
         '--import',
         'tsx',
@@ -183,9 +184,16 @@ describe('openScratchPglite', () => {
       { encoding: 'utf8', timeout: 60_000 },
     );
     expect(run.status, run.stderr).toBe(0);
-    const tiers = JSON.parse(run.stdout) as { before: boolean; during: boolean; after: boolean };
+    return JSON.parse(run.stdout) as { before: boolean; during: boolean; after: boolean };
+  }
+
+  it("once a PGlite opens, WASM runs on V8's baseline compiler only (Node 20 and 22)", () => {
     // Node 24 and later freeze V8's flags after start: there the open cannot change them.
     const frozen = Number(process.versions.node.split('.')[0]) >= 24;
-    expect(tiers).toEqual({ before: true, during: frozen, after: frozen });
+    expect(tiersAroundAnOpen([], join(dir, 'baseline'))).toEqual({ before: true, during: frozen, after: frozen });
+  }, 90_000);
+
+  it('a node started with a WASM tiering flag of its own keeps it', () => {
+    expect(tiersAroundAnOpen(['--no-liftoff-only'], join(dir, 'own-flags'))).toEqual({ before: true, during: true, after: true });
   }, 90_000);
 });
