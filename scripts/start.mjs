@@ -11,6 +11,8 @@
  * other's; bundles no stamp names are removed once they are a day old. Stack traces point into src/
  * through the source map.
  */
+// First: on Node 24 and later an embedded start runs itself again with `--liftoff-only` (see there).
+import './baseline-wasm-relaunch.mjs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import module from 'node:module';
