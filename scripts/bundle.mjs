@@ -19,7 +19,7 @@ import { build } from 'esbuild';
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { decode, encode } from '@jridgewell/sourcemap-codec';
 import { URL, fileURLToPath } from 'node:url';
 
@@ -108,7 +108,7 @@ export async function bundle({ entryPoints, outdir, write = true, entryNames = '
   });
   const outputFiles = result.outputFiles.map((file) =>
     file.path.endsWith('.map')
-      ? { path: file.path, contents: Buffer.from(ownCodeOnly(file.text)) }
+      ? { path: file.path, contents: Buffer.from(ownCodeOnly(file.text, dirname(file.path))) }
       : file.path.endsWith('.js')
         ? { path: file.path, contents: Buffer.from(namesOfClassesAndFunctions(file.text)) }
         : file,
@@ -165,11 +165,19 @@ export function namesOfClassesAndFunctions(text) {
  * Each run of generated code that came from node_modules becomes one unmapped segment, so that
  * it is not taken for the src/ code before it.
  * @param {string} text the map as esbuild wrote it
+ * @param {string} directory where the map is written: its sources are relative to it
  */
-function ownCodeOnly(text) {
+export function ownCodeOnly(text, directory) {
   const map = JSON.parse(text);
+  // Resolved, not as written: from `npm start`'s bundle under node_modules/.cache/ a dependency is
+  // `../../../graphql/...`, with no node_modules/ in it.
   /** @type {boolean[]} */
-  const own = map.sources.map((/** @type {string} */ source) => !source.includes('node_modules/'));
+  const own = map.sources.map(
+    (/** @type {string} */ source) =>
+      !relative(ROOT, resolve(directory, map.sourceRoot ?? '', source))
+        .split(sep)
+        .includes('node_modules'),
+  );
   const lines = decode(map.mappings).map((line) => {
     /** @type {typeof line} */
     const kept = [];
